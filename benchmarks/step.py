@@ -1,0 +1,98 @@
+"""jaxgan's side of the performance workloads of shared/bench/WORKLOADS.md.
+
+  python benchmarks/step.py --workload=toy_wgan_gp [--batch=N] [--steps=N] [--warmup=N]
+
+Builds the workload's GAN with the public API, times whole training steps
+after warm-up (compilation excluded; the real data is made in advance, since
+the input pipeline is not timed) and prints one JSON line in the form that
+shared/bench/compare.py reads:
+
+  {"workload": "toy_wgan_gp", "framework": "jaxgan", "batch": 256,
+   "device": "cpu", "steps_per_s": 12.3, "items_per_s": 3148.8}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import jax  # noqa: E402
+import optax  # noqa: E402
+
+from jaxgan import data, models, penalties, train  # noqa: E402
+
+WORKLOADS = ("toy_wgan_gp",)
+
+flags.DEFINE_enum("workload", None, WORKLOADS, "Which workload of WORKLOADS.md to run.")
+flags.DEFINE_integer("batch", None, "Batch size (default: the workload's).", lower_bound=1)
+flags.DEFINE_integer("steps", 30, "Timed steps.", lower_bound=1)
+flags.DEFINE_integer("warmup", 5, "Untimed steps first (the first one compiles).", lower_bound=1)
+flags.mark_flag_as_required("workload")
+FLAGS = flags.FLAGS
+
+DATA_POOL = 8  # distinct real batches made in advance and cycled through
+
+
+def toy_wgan_gp_spec() -> train.GANSpec:
+  """MLP 2→512→512→512→out, WGAN loss + GP (λ = 0.1), n_critic 5, Adam(1e-4, β = (0.5, 0.9))."""
+  return train.GANSpec(
+    generator=models.MLPGenerator(hidden_dims=(512, 512, 512), output_shape=(2,)),
+    discriminator=models.MLPDiscriminator(hidden_dims=(512, 512, 512)),
+    latent_dim=2,
+    loss=train.loss_pair("wasserstein"),
+    discriminator_regularizers=(
+      train.Regularizer(
+        "gradient_penalty",
+        0.1,
+        lambda i: penalties.gradient_penalty(i.d_fn, i.real, i.fake, i.key),
+      ),
+    ),
+    generator_optimizer=optax.adam(1e-4, b1=0.5, b2=0.9),
+    discriminator_optimizer=optax.adam(1e-4, b1=0.5, b2=0.9),
+    n_critic=5,
+  )
+
+
+def toy_batches(spec: train.GANSpec, batch: int) -> list:
+  stream = data.ToyStream(data.get_toy("grid25"), batch, spec.n_critic, jax.random.key(1))
+  return [stream.batch_at(i) for i in range(DATA_POOL)]
+
+
+def run_workload(name: str, batch: int | None, steps: int, warmup: int) -> dict:
+  spec = toy_wgan_gp_spec()
+  batch = batch or 256
+  batches = toy_batches(spec, batch)
+  key = jax.random.key(0)
+  state = train.init_state(spec, key, batches[0])
+  step = train.make_train_step(spec)
+  for i in range(warmup):
+    state, metrics = step(state, batches[i % DATA_POOL], key)
+  jax.block_until_ready((state, metrics))
+  start = time.perf_counter()
+  for i in range(steps):
+    state, metrics = step(state, batches[i % DATA_POOL], key)
+  jax.block_until_ready((state, metrics))
+  seconds = time.perf_counter() - start
+  return {
+    "workload": name,
+    "framework": "jaxgan",
+    "batch": batch,
+    "device": jax.devices()[0].platform,
+    "steps_per_s": round(steps / seconds, 4),
+    "items_per_s": round(steps * batch / seconds, 2),
+  }
+
+
+def main(argv):
+  del argv
+  print(json.dumps(run_workload(FLAGS.workload, FLAGS.batch, FLAGS.steps, FLAGS.warmup)))
+
+
+if __name__ == "__main__":
+  app.run(main)

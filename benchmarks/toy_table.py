@@ -1,0 +1,120 @@
+"""The toy table of README and BENCHMARKS.md: each experiment's defaults, several seeds.
+
+  python benchmarks/toy_table.py [--experiments=gan,wgan,wgan_gp] [--datasets=ring8,grid25]
+      [--seeds=5] [--out=benchmarks/toy_table.jsonl] [--extra_flags="--num_steps=2000"]
+
+Runs `python experiments/EXPERIMENT.py --dataset=D --seed=S` as a user would,
+one run at a time, and appends one JSON line per run (final mode coverage
+and wall time, from the run's results.json) to --out, so an interrupted
+table keeps what it has and a rerun skips the runs already there. Prints the
+markdown table (means over seeds, min–max in brackets) at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+flags.DEFINE_list("experiments", ["gan", "wgan", "wgan_gp"], "Experiment scripts to run.")
+flags.DEFINE_list("datasets", ["ring8", "grid25"], "Toy datasets.")
+flags.DEFINE_integer("seeds", 5, "Seeds 0..N-1 per experiment and dataset.")
+flags.DEFINE_string("out", os.path.join(ROOT, "benchmarks", "toy_table.jsonl"), "JSON lines.")
+flags.DEFINE_string("extra_flags", "", "More flags for every run.")
+FLAGS = flags.FLAGS
+
+
+def machine() -> str:
+  """The CPU model and core count, e.g. "Intel(R) Xeon(R) ... (2 cores)"."""
+  model = platform.processor() or platform.machine()
+  if os.path.exists("/proc/cpuinfo"):
+    with open("/proc/cpuinfo") as f:
+      names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    model = names[0] if names else model
+  return f"{model} ({os.cpu_count()} cores)"
+
+
+def run_one(experiment: str, dataset: str, seed: int) -> dict:
+  with tempfile.TemporaryDirectory() as workdir:
+    cmd = [
+        sys.executable,
+        os.path.join(ROOT, "experiments", f"{experiment}.py"),
+        f"--dataset={dataset}",
+        f"--seed={seed}",
+        f"--workdir={workdir}",
+        *shlex.split(FLAGS.extra_flags),
+    ]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    with open(os.path.join(workdir, "results.json")) as f:
+      results = json.load(f)
+  return {
+      "experiment": experiment,
+      "dataset": dataset,
+      "seed": seed,
+      "extra_flags": FLAGS.extra_flags,
+      "wall_s": round(seconds, 1),
+      "machine": machine(),
+      **results,
+  }
+
+
+def read_rows(path: str) -> list[dict]:
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def markdown(rows: list[dict]) -> str:
+  lines = [
+      "| experiment | dataset | seeds | modes (of K) | % high quality | wall time |",
+      "| --- | --- | --- | --- | --- | --- |",
+  ]
+  for experiment in FLAGS.experiments:
+    for dataset in FLAGS.datasets:
+      sel = [r for r in rows if r["experiment"] == experiment and r["dataset"] == dataset]
+      if not sel:
+        continue
+      modes = [r["modes"] for r in sel]
+      hq = [100 * r["high_quality"] for r in sel]
+      wall = [r["wall_s"] for r in sel]
+      lines.append(
+          f"| {experiment} | {dataset} | {len(sel)} | "
+          f"{sum(modes) / len(sel):.1f} [{min(modes)}–{max(modes)}] of {sel[0]['num_modes']} | "
+          f"{sum(hq) / len(sel):.1f} [{min(hq):.1f}–{max(hq):.1f}] | "
+          f"{sum(wall) / len(sel) / 60:.1f} min |"
+      )
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  rows = read_rows(FLAGS.out)
+  done = {(r["experiment"], r["dataset"], r["seed"], r.get("extra_flags", "")) for r in rows}
+  for experiment in FLAGS.experiments:
+    for dataset in FLAGS.datasets:
+      for seed in range(FLAGS.seeds):
+        if (experiment, dataset, seed, FLAGS.extra_flags) in done:
+          continue
+        row = run_one(experiment, dataset, seed)
+        print(json.dumps(row), flush=True)
+        with open(FLAGS.out, "a") as f:
+          f.write(json.dumps(row) + "\n")
+        rows.append(row)
+  rows = [r for r in rows if r.get("extra_flags", "") == FLAGS.extra_flags]
+  print(markdown(rows))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,50 @@
+"""The original GAN (Goodfellow et al. 2014): the minimax game and its non-saturating variant.
+
+  python experiments/gan.py                          # grid25, non-saturating G loss
+  python experiments/gan.py --loss=minimax           # the saturating E[log(1 − D(G(z)))]
+  python experiments/gan.py --flagfile=experiments/configs/gan_ring8.flags
+
+D minimizes −E[log D(x)] − E[log(1 − D(G(z)))] (optionally with one-sided
+label smoothing, --label_smoothing=0.1); G minimizes −E[log D(G(z))]
+("non_saturating", the paper's practical choice, §3) or E[log(1 − D(G(z)))]
+("minimax"). One D update per G update (k = 1 in the paper's Algorithm 1),
+Adam 2e-4 with β1 = 0.5 for both players (Radford et al. 2016).
+"""
+
+import optax
+from absl import flags
+
+from jaxgan import cli, train
+
+cli.define_training_flags(
+  dataset="grid25", num_steps=30_000, batch_size=256, n_critic=1, g_lr=2e-4, d_lr=2e-4
+)
+flags.DEFINE_enum("loss", "non_saturating", ["non_saturating", "minimax"], "Generator loss.")
+flags.DEFINE_float("label_smoothing", 0.0, "One-sided: D's real target is 1 − this.")
+flags.DEFINE_float("beta1", 0.5, "Adam β1 of both players.")
+flags.DEFINE_float("beta2", 0.999, "Adam β2 of both players.")
+FLAGS = flags.FLAGS
+
+
+def make_spec() -> train.GANSpec:
+  return train.GANSpec(
+    generator=cli.mlp_generator(),
+    discriminator=cli.mlp_discriminator(),
+    latent_dim=FLAGS.latent_dim,
+    loss=train.loss_pair(FLAGS.loss, label_smoothing=FLAGS.label_smoothing),
+    generator_optimizer=optax.adam(cli.learning_rate("generator"), FLAGS.beta1, FLAGS.beta2),
+    discriminator_optimizer=optax.adam(
+      cli.learning_rate("discriminator"), FLAGS.beta1, FLAGS.beta2
+    ),
+    n_critic=FLAGS.n_critic,
+    ema_decay=cli.ema_decay_flag(),
+  )
+
+
+def main(argv):
+  del argv
+  cli.train_from_flags("gan", make_spec)
+
+
+if __name__ == "__main__":
+  cli.run(main)

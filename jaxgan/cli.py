@@ -1,0 +1,202 @@
+"""The flags every experiment shares, and running an experiment's main.
+
+An experiment script defines its own flags beside these, builds a GANSpec
+from them and hands it to `train_from_flags`:
+
+    cli.define_training_flags(dataset="grid25", num_steps=15_000, n_critic=5, ...)
+    flags.DEFINE_float("gp_weight", 0.1, "...")
+
+    def main(argv):
+      cli.train_from_flags("wgan_gp", make_spec)
+
+    if __name__ == "__main__":
+      cli.run(main)
+
+`run` turns bad input into one line on stderr and exit status 2: unknown or
+malformed flags, a missing flagfile, a ConfigError raised anywhere below. A
+diverged run (NonFiniteError) exits with status 3, also with one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+from absl import app, flags
+
+from jaxgan import data, models, optim
+from jaxgan.errors import ConfigError, NonFiniteError
+
+FLAGS = flags.FLAGS
+
+EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+
+
+def define_training_flags(
+  *,
+  dataset: str = "grid25",
+  num_steps: int = 10_000,
+  batch_size: int = 256,
+  n_critic: int = 1,
+  g_lr: float = 1e-4,
+  d_lr: float = 1e-4,
+  latent_dim: int = 2,
+  g_hidden: tuple[int, ...] = (512, 512, 512),
+  d_hidden: tuple[int, ...] = (256, 256, 256),
+  ema_decay: float = 0.999,
+  log_every: int = 500,
+  checkpoint_every: int = 5000,
+  plot_every: int = 5000,
+) -> None:
+  """Defines the flags shared by the experiments, with this experiment's defaults."""
+  flags.DEFINE_string("workdir", None, "Where the run writes; default runs/EXPERIMENT_DATASET.")
+  flags.DEFINE_string("dataset", dataset, f"Dataset: one of {', '.join(data.TOY_DATASETS)}.")
+  flags.DEFINE_integer("num_steps", num_steps, "Generator updates to train for.")
+  flags.DEFINE_integer("batch_size", batch_size, "Examples per update (real and fake each).")
+  flags.DEFINE_integer("seed", 0, "Seed of initialization, noise and data.")
+  flags.DEFINE_integer("n_critic", n_critic, "Discriminator updates per generator update.")
+  flags.DEFINE_float("g_lr", g_lr, "Generator learning rate.")
+  flags.DEFINE_float("d_lr", d_lr, "Discriminator learning rate.")
+  flags.DEFINE_integer("latent_dim", latent_dim, "Dimension of the noise z ~ N(0, I).")
+  flags.DEFINE_list("g_hidden", [str(h) for h in g_hidden], "Generator MLP hidden widths.")
+  flags.DEFINE_list("d_hidden", [str(h) for h in d_hidden], "Discriminator MLP hidden widths.")
+  flags.DEFINE_enum("weight_init", "pytorch", list(models.INITS), "Initialization of the MLPs.")
+  flags.DEFINE_bool(
+    "scale_to_data", True, "Scale G's output and D's input by the dataset's size (grid25: 4)."
+  )
+  flags.DEFINE_enum(
+    "lr_schedule", "constant", list(optim.SCHEDULES), "constant, or linear decay to 0."
+  )
+  flags.DEFINE_float("ema_decay", ema_decay, "Decay of the EMA of G's weights; 0 disables it.")
+  flags.DEFINE_integer("log_every", log_every, "Steps between log lines and metrics records.")
+  flags.DEFINE_integer("checkpoint_every", checkpoint_every, "Steps between checkpoints.")
+  flags.DEFINE_integer("plot_every", plot_every, "Steps between sample plots.")
+  flags.DEFINE_integer("max_checkpoints", 3, "Newest checkpoints kept.")
+
+
+def _positive(name: str) -> int:
+  value = getattr(FLAGS, name)
+  if value < 1:
+    raise ConfigError(f"--{name} must be at least 1, got {value}")
+  return value
+
+
+def _widths(name: str) -> tuple[int, ...]:
+  try:
+    widths = tuple(int(w) for w in getattr(FLAGS, name))
+  except ValueError:
+    raise ConfigError(
+      f"--{name} must be comma-separated integers, got {getattr(FLAGS, name)}"
+    ) from None
+  if not widths or min(widths) < 1:
+    raise ConfigError(f"--{name} needs at least one positive width, got {getattr(FLAGS, name)}")
+  return widths
+
+
+def validate_common_flags() -> None:
+  """One-line errors for shared flag values that cannot work, before any compilation."""
+  data.get_toy(FLAGS.dataset)
+  for name in ("num_steps", "batch_size", "n_critic", "latent_dim", "log_every"):
+    _positive(name)
+  _positive("checkpoint_every")
+  _positive("plot_every")
+  _positive("max_checkpoints")
+  for name in ("g_lr", "d_lr"):
+    if not getattr(FLAGS, name) > 0:
+      raise ConfigError(f"--{name} must be positive, got {getattr(FLAGS, name)}")
+  if not 0.0 <= FLAGS.ema_decay < 1.0:
+    raise ConfigError(f"--ema_decay must be in [0, 1), got {FLAGS.ema_decay}")
+
+
+def _data_scale() -> float:
+  return data.get_toy(FLAGS.dataset).scale if FLAGS.scale_to_data else 1.0
+
+
+def mlp_generator() -> models.MLPGenerator:
+  """The MLP generator of the flags, producing 2-D points at the dataset's scale."""
+  return models.MLPGenerator(
+    hidden_dims=_widths("g_hidden"),
+    output_shape=(2,),
+    weight_init=FLAGS.weight_init,
+    output_scale=_data_scale(),
+  )
+
+
+def mlp_discriminator() -> models.MLPDiscriminator:
+  """The MLP discriminator of the flags, reading 2-D points at the dataset's scale."""
+  return models.MLPDiscriminator(
+    hidden_dims=_widths("d_hidden"), weight_init=FLAGS.weight_init, input_scale=_data_scale()
+  )
+
+
+def ema_decay_flag() -> float | None:
+  """--ema_decay, or None when it is 0 (no EMA)."""
+  return FLAGS.ema_decay or None
+
+
+def learning_rate(player: str):
+  """--g_lr or --d_lr ("generator" / "discriminator") under --lr_schedule.
+
+  The critic's schedule counts its own updates: num_steps · n_critic of them.
+  """
+  if player == "generator":
+    return optim.learning_rate_schedule(FLAGS.g_lr, FLAGS.lr_schedule, FLAGS.num_steps)
+  updates = FLAGS.num_steps * FLAGS.n_critic
+  return optim.learning_rate_schedule(FLAGS.d_lr, FLAGS.lr_schedule, updates)
+
+
+def train_from_flags(experiment: str, make_spec: Callable[[], object]) -> dict:
+  """Validates the shared flags, builds the spec and runs the training loop on it.
+
+  Returns the final results (see jaxgan.loop.train_loop).
+  """
+  from jaxgan import loop  # deferred: importing JAX's compiled pieces is slow
+
+  validate_common_flags()
+  spec = make_spec()
+  workdir = FLAGS.workdir or f"runs/{experiment}_{FLAGS.dataset}"
+  config = loop.LoopConfig(
+    workdir=workdir,
+    num_steps=FLAGS.num_steps,
+    batch_size=FLAGS.batch_size,
+    seed=FLAGS.seed,
+    log_every=FLAGS.log_every,
+    checkpoint_every=FLAGS.checkpoint_every,
+    plot_every=FLAGS.plot_every,
+    max_checkpoints=FLAGS.max_checkpoints,
+  )
+  run_config = {"experiment": experiment, "flags": FLAGS.flag_values_dict()}
+  return loop.train_loop(spec, data.get_toy(FLAGS.dataset), config, run_config=run_config)
+
+
+def _parse_flags_or_exit(argv: list[str]) -> list[str]:
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    print(f"error: {e} (see --helpshort)", file=sys.stderr)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _quiet_library_logs() -> None:
+  # JAX logs at INFO that it looked for a TPU; a CPU or GPU user need not read that.
+  logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+  logging.getLogger("absl").setLevel(logging.WARNING)
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+  """absl's app.run, with bad input reported as one line and exit status 2."""
+
+  def guarded_main(argv):
+    _quiet_library_logs()
+    try:
+      main(argv)
+    except ConfigError as e:
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(EXIT_BAD_INPUT)
+    except NonFiniteError as e:
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(EXIT_DIVERGED)
+
+  app.run(guarded_main, flags_parser=_parse_flags_or_exit)

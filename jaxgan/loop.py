@@ -1,0 +1,294 @@
+"""The training loop: data → step → metrics, plots and checkpoints.
+
+    results = loop.train(spec, dataset, LoopConfig(workdir=..., num_steps=..., batch_size=...),
+                         run_config={...})
+
+What a run leaves in its workdir:
+  config.json      the flags and the generator's description (for jaxgan.sample)
+  metrics.jsonl    one JSON record per log interval (means over the interval)
+  checkpoints/     orbax checkpoints, the newest `max_checkpoints` kept
+  plots/           samples_STEP.png (real vs generated on D's contours), losses.png
+  results.json     the final evaluation (mode coverage for the mixtures)
+
+Re-running the same command on the same workdir resumes from the newest
+checkpoint. The loop never waits on the device between log intervals: the
+step's metrics stay on the device until they are logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan import metrics as metrics_lib
+from jaxgan import models, plots, train
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.data import ToyDataset, ToyStream
+from jaxgan.errors import ConfigError, NonFiniteError
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+  workdir: str
+  num_steps: int
+  batch_size: int
+  seed: int = 0
+  log_every: int = 100
+  checkpoint_every: int = 1000
+  plot_every: int = 1000
+  max_checkpoints: int = 3
+  num_eval_samples: int = metrics_lib.NUM_EVAL_SAMPLES
+
+  def __post_init__(self):
+    for name in ("num_steps", "batch_size", "log_every", "checkpoint_every", "plot_every"):
+      if getattr(self, name) < 1:
+        raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
+    if self.max_checkpoints < 1:
+      raise ConfigError(f"--max_checkpoints must be at least 1, got {self.max_checkpoints}")
+
+
+def log(message: str) -> None:
+  print(message, flush=True)
+
+
+def prepare_workdir(path: str) -> str:
+  """Creates the workdir and proves it writable, or raises a one-line ConfigError."""
+  path = os.path.abspath(os.path.expanduser(path))
+  try:
+    os.makedirs(path, exist_ok=True)
+    probe = os.path.join(path, ".write_test")
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as e:
+    reason = e.strerror or type(e).__name__
+    raise ConfigError(
+      f"cannot write to workdir {path!r} ({reason}): pass --workdir=A_WRITABLE_DIRECTORY"
+    ) from None
+  return path
+
+
+def format_duration(seconds: float) -> str:
+  """42s, 14m51s, 2h03m."""
+  seconds = max(0, int(round(seconds)))
+  if seconds < 60:
+    return f"{seconds}s"
+  if seconds < 3600:
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+  return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+# ---------------------------------------------------------------------------
+# Sampling and looking at D: small compiled functions shared with jaxgan.sample.
+# ---------------------------------------------------------------------------
+
+
+def make_sampler(generator, latent_dim: int):
+  """sample(params, model_state, key, n) -> G(z) for n draws of z ~ N(0, I), in eval mode."""
+
+  @jax.jit(static_argnums=(3,))
+  def sample(params, model_state, key, n):
+    z = jax.random.normal(key, (n, latent_dim), jnp.float32)
+    return train.apply_model(generator, params, model_state, z, False)[0]
+
+  return sample
+
+
+def critic_grid(spec: train.GANSpec, state: train.GANState, extent: float, size: int = 120):
+  """(xs, ys, D on the grid) over [−extent, extent]² for the contour plot."""
+  xs = np.linspace(-extent, extent, size, dtype=np.float32)
+  grid = np.stack(np.meshgrid(xs, xs), axis=-1).reshape(-1, 2)
+  d = state.discriminator
+  values, _ = _critic_values(spec.discriminator, d.params, d.model_state, grid)
+  return xs, xs, np.asarray(values).reshape(size, size)
+
+
+@jax.jit(static_argnums=(0,))
+def _critic_values(discriminator, params, model_state, points):
+  return train.apply_model(discriminator, params, model_state, points, False)
+
+
+# ---------------------------------------------------------------------------
+# Metrics: device values accumulated per interval, averaged and written at log time.
+# ---------------------------------------------------------------------------
+
+
+def _check_finite(records: list[dict[str, float]], first_step: int) -> None:
+  for offset, record in enumerate(records):
+    if record["finite"] < 1.0:
+      bad = sorted(k for k, v in record.items() if not np.isfinite(v))
+      raise NonFiniteError(
+        f"non-finite {', '.join(bad) or 'value'} at step {first_step + offset + 1}: the run "
+        "diverged; lower --g_lr/--d_lr or add a penalty (the newest checkpoint is still finite)"
+      )
+
+
+def _mean_metrics(records: list[dict[str, float]]) -> dict[str, float]:
+  keys = [k for k in records[0] if k != "finite"]
+  return {k: float(np.mean([r[k] for r in records])) for k in keys}
+
+
+LOG_ORDER = ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm")
+
+
+def _format_metrics(means: dict[str, float], penalty_names) -> str:
+  """The log line's metrics: losses, penalties, D's outputs, gradient norms."""
+  names = [*LOG_ORDER[:2], *penalty_names, *LOG_ORDER[2:]]
+  return "  ".join(f"{k} {means[k]:.4g}" for k in names if k in means)
+
+
+def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
+  """Non-finite floats become None: JSON has no inf or NaN."""
+  return {
+      k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()
+  }
+
+
+def _read_jsonl(path: str) -> list[dict[str, Any]]:
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+# ---------------------------------------------------------------------------
+# The loop.
+# ---------------------------------------------------------------------------
+
+
+def write_run_config(workdir: str, spec: train.GANSpec, dataset: ToyDataset, run_config: dict):
+  config = {
+    **run_config,
+    "dataset": dataset.name,
+    "latent_dim": spec.latent_dim,
+    "generator": models.describe(spec.generator),
+    "discriminator": models.describe(spec.discriminator),
+    "n_critic": spec.n_critic,
+    "ema_decay": spec.ema_decay,
+  }
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    json.dump(config, f, indent=2, default=str)
+
+
+def evaluate(spec, state, dataset: ToyDataset, sampler, key, num_samples: int) -> dict[str, Any]:
+  """Mode coverage of the sampling generator (the EMA one when there is one)."""
+  samples = np.asarray(
+    sampler(train.generator_params(state), state.generator.model_state, key, num_samples)
+  )
+  if dataset.mixture is None:
+    return {"num_samples": num_samples}
+  coverage = metrics_lib.mode_coverage(samples, dataset.mixture.means, dataset.mixture.std)
+  return {"num_samples": num_samples, **coverage._asdict()}
+
+
+def _plot(workdir, spec, state, dataset, sampler, key, step, num_samples, penalty_names):
+  fake = np.asarray(
+    sampler(train.generator_params(state), state.generator.model_state, key, num_samples)
+  )
+  real = np.asarray(dataset.sample(jax.random.fold_in(key, 1), (num_samples,)))
+  plots.save_toy_plot(
+    os.path.join(workdir, "plots", f"samples_{step:07d}.png"),
+    real,
+    fake,
+    extent=dataset.extent,
+    critic=critic_grid(spec, state, dataset.extent),
+    title=f"{dataset.name}, step {step}",
+  )
+  plots.save_loss_curves(
+    os.path.join(workdir, "plots", "losses.png"),
+    _read_jsonl(os.path.join(workdir, "metrics.jsonl")),
+    penalty_names,
+  )
+
+
+def train_loop(
+  spec: train.GANSpec, dataset: ToyDataset, config: LoopConfig, *, run_config: dict | None = None
+) -> dict[str, Any]:
+  """Trains `spec` on `dataset` for config.num_steps steps; returns the final evaluation."""
+  workdir = prepare_workdir(config.workdir)
+  write_run_config(workdir, spec, dataset, run_config or {})
+  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  penalty_names = [r.name for r in (*spec.discriminator_regularizers, *spec.generator_regularizers)]
+
+  init_key, data_key, step_key, eval_key = jax.random.split(jax.random.key(config.seed), 4)
+  stream = ToyStream(dataset, config.batch_size, spec.n_critic, data_key)
+  state = train.init_state(spec, init_key, stream.batch_at(0))
+  checkpoints = Checkpointer(
+    os.path.join(workdir, "checkpoints"), max_to_keep=config.max_checkpoints
+  )
+  start = 0
+  if checkpoints.latest_step() is not None:
+    state, _ = checkpoints.restore(state)
+    start = int(state.step)
+    log(f"resuming from the checkpoint at step {start} in {checkpoints.directory}")
+
+  step_fn = train.make_train_step(spec)
+  sampler = make_sampler(spec.generator, spec.latent_dim)
+  log(
+    f"training {config.num_steps} steps on {dataset.name}, batch {config.batch_size}, "
+    f"n_critic {spec.n_critic}, on {jax.device_count()} {jax.devices()[0].platform} device(s); "
+    f"workdir {workdir}"
+  )
+
+  pending: list[dict[str, jax.Array]] = []
+  interval_start, interval_first_step = time.perf_counter(), start
+  timed_from_step = start  # steps/s counts the steps after this one
+  saved_step = checkpoints.latest_step()
+
+  def flush(step: int) -> None:
+    """Fetches the interval's metrics, stops on non-finite ones, logs and appends them."""
+    nonlocal pending, interval_start, interval_first_step, timed_from_step
+    if not pending:
+      return
+    records = jax.device_get(pending)
+    _check_finite(records, interval_first_step)
+    elapsed = time.perf_counter() - interval_start
+    rate = max(step - timed_from_step, 1) / max(elapsed, 1e-9)
+    means = _mean_metrics(records)
+    eta = format_duration((config.num_steps - step) / rate)
+    log(
+      f"step {step:>{len(str(config.num_steps))}}/{config.num_steps}  {rate:.1f} steps/s  "
+      f"ETA {eta}  {_format_metrics(means, penalty_names)}"
+    )
+    with open(metrics_path, "a") as f:
+      f.write(json.dumps({"step": step, "steps_per_s": rate, **means}) + "\n")
+    pending = []
+    interval_start, interval_first_step, timed_from_step = time.perf_counter(), step, step
+
+  try:
+    batches = stream.iterate(start)
+    for step in range(start + 1, config.num_steps + 1):
+      state, step_metrics = step_fn(state, next(batches), step_key)
+      pending.append(step_metrics)
+      if step == start + 1:  # keep compilation out of the steps/s and ETA
+        jax.block_until_ready(step_metrics)
+        log(f"compiled and ran the first step in {time.perf_counter() - interval_start:.1f}s")
+        interval_start, timed_from_step = time.perf_counter(), step
+      if step % config.log_every == 0 or step == config.num_steps:
+        flush(step)
+      if step % config.checkpoint_every == 0 or step == config.num_steps:
+        flush(step)  # a checkpoint is written only after its metrics were checked finite
+        checkpoints.save(step, state, {"data_position": step, "seed": config.seed})
+        saved_step = step
+      if step % config.plot_every == 0 or step == config.num_steps:
+        _plot(workdir, spec, state, dataset, sampler, eval_key, step, 2500, penalty_names)
+    if saved_step != config.num_steps and int(state.step) == config.num_steps:
+      checkpoints.save(config.num_steps, state, {"data_position": config.num_steps})
+    results = evaluate(spec, state, dataset, sampler, eval_key, config.num_eval_samples)
+  finally:
+    checkpoints.close()
+
+  results = {"step": int(state.step), **_json_safe(results)}
+  with open(os.path.join(workdir, "results.json"), "w") as f:
+    json.dump(results, f, indent=2)
+  if "modes" in results:
+    coverage = metrics_lib.ModeCoverage(*(results[k] for k in metrics_lib.ModeCoverage._fields))
+    log(f"mode coverage of {results['num_samples']} samples: {coverage.summary()}")
+  return results

@@ -1,0 +1,275 @@
+"""Adversarial and auxiliary GAN losses: discriminator outputs in, scalar out.
+
+Every function here is pure and knows nothing of Flax: it takes the
+discriminator's outputs (logits for the probabilistic losses, critic values for
+the Wasserstein and hinge losses; shape [B] or [B, ...], e.g. a PatchGAN map)
+and returns the scalar mean over every element. Defaults are the plain textbook
+formulas; nothing is smoothed or rescaled unless an argument asks for it.
+
+Probabilities never appear explicitly: with D(x) = σ(l) for a logit l,
+  −log D(x)      = softplus(−l)
+  −log(1 − D(x)) = softplus(l)
+which is exact and stable for logits of any size.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+Array = jax.Array
+
+
+def _mean(x: Array) -> Array:
+  return jnp.mean(jnp.asarray(x, jnp.float32))
+
+
+# ---------------------------------------------------------------------------
+# The original GAN (Goodfellow et al. 2014, "Generative Adversarial Nets").
+# ---------------------------------------------------------------------------
+
+
+def minimax_discriminator_loss(
+  real_logits: Array, fake_logits: Array, *, label_smoothing: float = 0.0
+) -> Array:
+  """Discriminator loss of the minimax GAN, with optional one-sided smoothing.
+
+    L_D = −E_x[t·log D(x) + (1 − t)·log(1 − D(x))] − E_z[log(1 − D(G(z)))]
+
+  with the real target t = 1 − label_smoothing. label_smoothing = 0 gives the
+  textbook −E[log D(x)] − E[log(1 − D(G(z)))]. Only the real target is
+  smoothed: one-sided label smoothing (Salimans et al. 2016, "Improved
+  Techniques for Training GANs", §3.4) keeps the fake target at 0, since
+  smoothing it would reward the generator for staying where it is.
+  """
+  if not 0.0 <= label_smoothing < 1.0:
+    raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+  target = 1.0 - label_smoothing
+  real = target * jax.nn.softplus(-real_logits) + (1.0 - target) * jax.nn.softplus(real_logits)
+  return _mean(real) + _mean(jax.nn.softplus(fake_logits))
+
+
+def minimax_generator_loss(fake_logits: Array) -> Array:
+  """The saturating generator loss of the minimax game: E_z[log(1 − D(G(z)))].
+
+  The generator minimizes it. Its gradient vanishes when D confidently rejects
+  the fakes, i.e. early in training (Goodfellow et al. 2014, §3), which is why
+  `non_saturating_generator_loss` is used in practice.
+  """
+  return -_mean(jax.nn.softplus(fake_logits))
+
+
+def non_saturating_generator_loss(fake_logits: Array) -> Array:
+  """The non-saturating generator loss: −E_z[log D(G(z))] (Goodfellow et al. 2014)."""
+  return _mean(jax.nn.softplus(-fake_logits))
+
+
+# ---------------------------------------------------------------------------
+# Wasserstein GAN (Arjovsky et al. 2017), hinge (Lim & Ye 2017; Miyato et al. 2018).
+# ---------------------------------------------------------------------------
+
+
+def wasserstein_discriminator_loss(real_scores: Array, fake_scores: Array) -> Array:
+  """Critic loss of WGAN: E_z[D(G(z))] − E_x[D(x)].
+
+  Minimizing it maximizes E[D(x)] − E[D(G(z))], the Kantorovich–Rubinstein
+  estimate of the Wasserstein-1 distance when D is 1-Lipschitz (Arjovsky et al.
+  2017, "Wasserstein GAN", eq. 3).
+  """
+  return _mean(fake_scores) - _mean(real_scores)
+
+
+def wasserstein_generator_loss(fake_scores: Array) -> Array:
+  """Generator loss of WGAN: −E_z[D(G(z))]."""
+  return -_mean(fake_scores)
+
+
+def hinge_discriminator_loss(real_scores: Array, fake_scores: Array) -> Array:
+  """Hinge loss for D: E_x[max(0, 1 − D(x))] + E_z[max(0, 1 + D(G(z)))].
+
+  Lim & Ye 2017, "Geometric GAN"; used with spectral normalization by Miyato et
+  al. 2018 (SNGAN) and by BigGAN.
+  """
+  return _mean(jax.nn.relu(1.0 - real_scores)) + _mean(jax.nn.relu(1.0 + fake_scores))
+
+
+def hinge_generator_loss(fake_scores: Array) -> Array:
+  """Hinge loss for G: −E_z[D(G(z))] (Lim & Ye 2017; Miyato et al. 2018)."""
+  return -_mean(fake_scores)
+
+
+# ---------------------------------------------------------------------------
+# Least squares GAN (Mao et al. 2017).
+# ---------------------------------------------------------------------------
+
+
+def least_squares_discriminator_loss(
+  real_scores: Array,
+  fake_scores: Array,
+  *,
+  real_target: float = 1.0,
+  fake_target: float = 0.0,
+) -> Array:
+  """LSGAN loss for D: ½E_x[(D(x) − b)²] + ½E_z[(D(G(z)) − a)²].
+
+  Mao et al. 2017, "Least Squares Generative Adversarial Networks", eq. 2, with
+  the 0-1 coding a = 0 (fake_target), b = 1 (real_target) by default.
+  """
+  return 0.5 * _mean((real_scores - real_target) ** 2) + 0.5 * _mean(
+    (fake_scores - fake_target) ** 2
+  )
+
+
+def least_squares_generator_loss(fake_scores: Array, *, target: float = 1.0) -> Array:
+  """LSGAN loss for G: ½E_z[(D(G(z)) − c)²], c = 1 by default (Mao et al. 2017)."""
+  return 0.5 * _mean((fake_scores - target) ** 2)
+
+
+# ---------------------------------------------------------------------------
+# Relativistic GANs (Jolicoeur-Martineau 2018, "The relativistic discriminator").
+# ---------------------------------------------------------------------------
+
+
+def relativistic_discriminator_loss(real_logits: Array, fake_logits: Array) -> Array:
+  """RSGAN loss for D: −E_(x,z)[log σ(C(x) − C(G(z)))].
+
+  Real and fake examples are paired element by element, so both batches must
+  have the same shape.
+  """
+  return _mean(jax.nn.softplus(-(real_logits - fake_logits)))
+
+
+def relativistic_generator_loss(real_logits: Array, fake_logits: Array) -> Array:
+  """RSGAN loss for G: −E_(x,z)[log σ(C(G(z)) − C(x))]."""
+  return _mean(jax.nn.softplus(-(fake_logits - real_logits)))
+
+
+def relativistic_average_discriminator_loss(real_logits: Array, fake_logits: Array) -> Array:
+  """RaSGAN loss for D.
+
+  L_D = −E_x[log σ(C(x) − E_z C(G(z)))] − E_z[log(1 − σ(C(G(z)) − E_x C(x)))]
+  """
+  real_rel = real_logits - _mean(fake_logits)
+  fake_rel = fake_logits - _mean(real_logits)
+  return _mean(jax.nn.softplus(-real_rel)) + _mean(jax.nn.softplus(fake_rel))
+
+
+def relativistic_average_generator_loss(real_logits: Array, fake_logits: Array) -> Array:
+  """RaSGAN loss for G: the D loss with the roles of real and fake swapped.
+
+  L_G = −E_z[log σ(C(G(z)) − E_x C(x))] − E_x[log(1 − σ(C(x) − E_z C(G(z))))]
+  """
+  return relativistic_average_discriminator_loss(fake_logits, real_logits)
+
+
+# ---------------------------------------------------------------------------
+# BEGAN (Berthelot et al. 2017, "BEGAN: Boundary Equilibrium GANs").
+# D is an autoencoder; its "output" for an example is the reconstruction loss.
+# ---------------------------------------------------------------------------
+
+
+def began_reconstruction_loss(inputs: Array, reconstructions: Array, *, eta: float = 1.0) -> Array:
+  """Per-example autoencoder loss L(v) = mean over pixels of |v − D(v)|^η; shape [B].
+
+  This is what a BEGAN discriminator "outputs"; the BEGAN losses below take it.
+  """
+  diff = jnp.abs(inputs - reconstructions) ** eta
+  return jnp.mean(diff.reshape(diff.shape[0], -1), axis=1)
+
+
+def began_discriminator_loss(real_recon: Array, fake_recon: Array, k: Array) -> Array:
+  """BEGAN loss for D: L(x) − k_t·L(G(z)), with L the reconstruction loss."""
+  return _mean(real_recon) - k * _mean(fake_recon)
+
+
+def began_generator_loss(fake_recon: Array) -> Array:
+  """BEGAN loss for G: L(G(z))."""
+  return _mean(fake_recon)
+
+
+def began_k_update(
+  k: Array, real_recon: Array, fake_recon: Array, *, gamma: float = 0.5, lambda_k: float = 1e-3
+) -> Array:
+  """Proportional control of the equilibrium: k ← clip(k + λ_k(γL(x) − L(G(z))), 0, 1).
+
+  γ = E[L(G(z))]/E[L(x)] is the diversity ratio (BEGAN §3.3, eq. 4).
+  """
+  return jnp.clip(k + lambda_k * (gamma * _mean(real_recon) - _mean(fake_recon)), 0.0, 1.0)
+
+
+def began_convergence(real_recon: Array, fake_recon: Array, *, gamma: float = 0.5) -> Array:
+  """BEGAN's global convergence measure M = L(x) + |γL(x) − L(G(z))| (§3.4.1)."""
+  real = _mean(real_recon)
+  return real + jnp.abs(gamma * real - _mean(fake_recon))
+
+
+# ---------------------------------------------------------------------------
+# Losses on features and reconstructions.
+# ---------------------------------------------------------------------------
+
+
+def feature_matching_loss(real_features: Array, fake_features: Array) -> Array:
+  """Feature matching for G: ‖E_x f(x) − E_z f(G(z))‖²₂.
+
+  f is an intermediate layer of D (Salimans et al. 2016, "Improved Techniques
+  for Training GANs", §3.1). Features have shape [B, ...]; the expectation is
+  the mean over the batch axis and the squared norm sums over all the rest.
+  """
+  diff = jnp.mean(real_features, axis=0) - jnp.mean(fake_features, axis=0)
+  return jnp.sum(jnp.asarray(diff, jnp.float32) ** 2)
+
+
+def l1_reconstruction_loss(predictions: Array, targets: Array) -> Array:
+  """Mean absolute error E[|y − G(x)|], pix2pix's L1 term (Isola et al. 2017, eq. 3)."""
+  return _mean(jnp.abs(predictions - targets))
+
+
+def cycle_consistency_loss(real_a: Array, cycled_a: Array, real_b: Array, cycled_b: Array) -> Array:
+  """CycleGAN's cycle loss: E_x‖F(G(x)) − x‖₁ + E_y‖G(F(y)) − y‖₁.
+
+  Zhu et al. 2017, "Unpaired Image-to-Image Translation using Cycle-Consistent
+  Adversarial Networks", eq. 2, with the norm taken as a per-element mean as in
+  the authors' code. cycled_a = F(G(a)), cycled_b = G(F(b)).
+  """
+  return l1_reconstruction_loss(cycled_a, real_a) + l1_reconstruction_loss(cycled_b, real_b)
+
+
+# ---------------------------------------------------------------------------
+# Auxiliary classifier (ACGAN) and InfoGAN mutual information.
+# ---------------------------------------------------------------------------
+
+
+def auxiliary_classifier_loss(class_logits: Array, labels: Array) -> Array:
+  """ACGAN's class term −E[log P(C = c | X)]: cross-entropy on integer labels.
+
+  Odena et al. 2017, "Conditional Image Synthesis with Auxiliary Classifier
+  GANs", eq. 2 (L_C). D minimizes it on real and fake examples, G on fakes.
+  class_logits: [B, K]; labels: [B] integers in [0, K).
+  """
+  return _mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, labels))
+
+
+def infogan_categorical_loss(code_logits: Array, codes: Array) -> Array:
+  """InfoGAN's term for a categorical code: −E[log Q(c | G(z, c))].
+
+  Chen et al. 2016, "InfoGAN", eq. 5: the variational lower bound on the
+  mutual information is L_I = E[log Q(c|x)] + H(c); H(c) = log K is constant
+  for a uniform code, so minimizing this loss maximizes L_I.
+  code_logits: [B, K]; codes: [B] integers in [0, K).
+  """
+  return auxiliary_classifier_loss(code_logits, codes)
+
+
+def infogan_continuous_loss(mean: Array, codes: Array, log_std: Array | float = 0.0) -> Array:
+  """InfoGAN's term for continuous codes under a factored Gaussian Q.
+
+    −E[log Q(c | x)] = E[Σ_i ½((c_i − μ_i)/σ_i)² + log σ_i + ½ log 2π]
+
+  mean, codes (and log_std when learned): [B, n_codes]. With log_std = 0
+  (σ fixed at 1, as in the authors' code) this is ½‖c − μ‖² + const.
+  """
+  log_std = jnp.broadcast_to(jnp.asarray(log_std, jnp.float32), jnp.shape(mean))
+  z = (codes - mean) * jnp.exp(-log_std)
+  nll = 0.5 * z**2 + log_std + 0.5 * jnp.log(2.0 * jnp.pi)
+  return _mean(jnp.sum(nll.reshape(nll.shape[0], -1), axis=1))

@@ -1,0 +1,55 @@
+"""Flax (linen) generators and discriminators.
+
+Every model is a plain Flax module called as module.apply(variables, inputs,
+train=...). Discriminators return one score per example, shape [B].
+
+`describe` and `build` turn a module into a JSON-able description and back, so
+that a workdir records which generator it trained and `jaxgan.sample` can
+rebuild it without the experiment script.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+
+from jaxgan.models.layers import ACTIVATIONS, INITS, NORMALIZATIONS, activation, dense, normalize
+from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
+
+__all__ = [
+  "ACTIVATIONS",
+  "INITS",
+  "NORMALIZATIONS",
+  "MLPDiscriminator",
+  "MLPGenerator",
+  "activation",
+  "build",
+  "dense",
+  "describe",
+  "normalize",
+]
+
+
+def describe(module: nn.Module) -> dict[str, Any]:
+  """{"name": class name, "config": its fields}: enough for `build` to remake it."""
+  config = {
+    f.name: getattr(module, f.name)
+    for f in dataclasses.fields(module)
+    if f.init and f.name not in ("parent", "name")
+  }
+  return {"name": type(module).__name__, "config": config}
+
+
+def _tuples(value: Any) -> Any:
+  return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def build(description: dict[str, Any]) -> nn.Module:
+  """The module that `describe` described (JSON lists come back as tuples)."""
+  name = description["name"]
+  cls = globals().get(name)
+  if cls is None or not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+    raise ValueError(f"unknown model {name!r} in the workdir's config")
+  return cls(**{k: _tuples(v) for k, v in description["config"].items()})

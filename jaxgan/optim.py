@@ -1,0 +1,233 @@
+"""The optax pieces GAN training needs.
+
+- `clip_weights`: WGAN's weight clipping as a GradientTransformation, and
+  `wgan_rmsprop`, the paper's recipe (RMSProp 5e-5, then clipping to ±0.01).
+- `adam_pair`, `adam_preset`: one Adam chain per player, with separate learning
+  rates when asked (TTUR), and the published settings by name.
+- `parameter_ema`: an exponential moving average of the generator's weights.
+- `historical_averaging`: Salimans et al.'s penalty as a transformation that
+  keeps the running average of the parameters in its own state.
+
+Stateful pieces follow optax: a factory returning an (init, update) NamedTuple.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgan import penalties
+
+# ---------------------------------------------------------------------------
+# WGAN weight clipping (Arjovsky et al. 2017, Algorithm 1).
+# ---------------------------------------------------------------------------
+
+
+def clip_weights(clip_value: float) -> optax.GradientTransformation:
+  """Keeps every parameter in [−c, c] after the update is applied.
+
+  Chained last, after the optimizer: the incoming updates u become
+  u' = clip(θ + u, −c, c) − θ, so that optax.apply_updates(θ, u') lies in
+  [−c, c] (Arjovsky et al. 2017, "Wasserstein GAN", Algorithm 1, line 8).
+  Float rounding of θ + (clip(θ + u) − θ) can overshoot c by an ulp; such
+  updates are nudged one ulp inward so that the bound holds exactly.
+  """
+  if clip_value <= 0:
+    raise ValueError(f"clip_value must be positive, got {clip_value}")
+
+  def init_fn(params):
+    del params
+    return optax.EmptyState()
+
+  def clip_leaf(update, param):
+    c = jnp.asarray(clip_value, param.dtype)
+    clipped_update = jnp.clip(param + update, -c, c) - param
+    result = param + clipped_update
+    clipped_update = jnp.where(result > c, jnp.nextafter(clipped_update, -jnp.inf), clipped_update)
+    clipped_update = jnp.where(result < -c, jnp.nextafter(clipped_update, jnp.inf), clipped_update)
+    return clipped_update
+
+  def update_fn(updates, state, params=None):
+    if params is None:
+      raise ValueError("clip_weights needs the parameters: call update(updates, state, params)")
+    return jax.tree.map(clip_leaf, updates, params), state
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def wgan_rmsprop(
+  learning_rate: float = 5e-5, clip_value: float = 0.01
+) -> optax.GradientTransformation:
+  """The WGAN critic's optimizer: RMSProp(5e-5), then weights clipped to [−0.01, 0.01].
+
+  RMSProp as in the authors' PyTorch code (torch.optim.RMSprop: decay 0.99,
+  ε = 1e-8 outside the square root).
+  """
+  return optax.chain(
+    optax.rmsprop(learning_rate, decay=0.99, eps=1e-8, eps_in_sqrt=False),
+    clip_weights(clip_value),
+  )
+
+
+# ---------------------------------------------------------------------------
+# Learning-rate schedules.
+# ---------------------------------------------------------------------------
+
+SCHEDULES = ("constant", "linear")
+
+
+def learning_rate_schedule(
+  learning_rate: float, schedule: str, num_steps: int
+) -> optax.Schedule | float:
+  """ "constant", or "linear" decay from learning_rate to 0 over num_steps updates.
+
+  Linear decay to zero is the WGAN-GP authors' schedule for CIFAR-10
+  (gan_cifar_resnet.py). The count is the player's own number of updates, so a
+  critic with n_critic updates per step gets num_steps · n_critic here.
+  """
+  if schedule == "constant":
+    return learning_rate
+  if schedule == "linear":
+    return optax.linear_schedule(learning_rate, 0.0, num_steps)
+  raise ValueError(f"unknown schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")
+
+
+# ---------------------------------------------------------------------------
+# Adam for both players; separate learning rates (TTUR) and named presets.
+# ---------------------------------------------------------------------------
+
+
+class PlayerOptimizers(NamedTuple):
+  """One optax chain per player."""
+
+  generator: optax.GradientTransformation
+  discriminator: optax.GradientTransformation
+
+
+class AdamSettings(NamedTuple):
+  g_lr: float
+  d_lr: float
+  b1: float
+  b2: float
+
+
+ADAM_PRESETS: dict[str, AdamSettings] = {
+  # Radford et al. 2016 (DCGAN), §4; also pix2pix and CycleGAN.
+  "dcgan": AdamSettings(2e-4, 2e-4, 0.5, 0.999),
+  # Gulrajani et al. 2017, the authors' toy and image code (gan_toy.py, gan_cifar.py).
+  "wgan_gp": AdamSettings(1e-4, 1e-4, 0.5, 0.9),
+  # Miyato et al. 2018 (SNGAN), hinge loss with n_dis = 5.
+  "sngan": AdamSettings(2e-4, 2e-4, 0.0, 0.9),
+  # Heusel et al. 2017 (TTUR) as used by SAGAN/BigGAN: D learns 4x faster.
+  "ttur": AdamSettings(1e-4, 4e-4, 0.0, 0.9),
+}
+
+
+def adam_pair(
+  g_lr: float, d_lr: float | None = None, *, b1: float = 0.5, b2: float = 0.999
+) -> PlayerOptimizers:
+  """Adam for each player, with its own learning rate (d_lr defaults to g_lr).
+
+  Different rates for G and D are the two time-scale update rule (Heusel et al.
+  2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
+  Equilibrium").
+  """
+  return PlayerOptimizers(
+    generator=optax.adam(g_lr, b1=b1, b2=b2),
+    discriminator=optax.adam(g_lr if d_lr is None else d_lr, b1=b1, b2=b2),
+  )
+
+
+def adam_preset(name: str) -> PlayerOptimizers:
+  """A published Adam setting by name: one of ADAM_PRESETS."""
+  if name not in ADAM_PRESETS:
+    raise ValueError(f"unknown Adam preset {name!r}: choose one of {', '.join(ADAM_PRESETS)}")
+  s = ADAM_PRESETS[name]
+  return adam_pair(s.g_lr, s.d_lr, b1=s.b1, b2=s.b2)
+
+
+# ---------------------------------------------------------------------------
+# Exponential moving average of the generator's weights.
+# ---------------------------------------------------------------------------
+
+
+class EmaState(NamedTuple):
+  count: jax.Array  # number of updates so far
+  average: Any  # the averaged parameters
+
+
+class ParameterEma(NamedTuple):
+  """An EMA of parameters: init(params) -> EmaState; update(params, state) -> EmaState."""
+
+  init: Any
+  update: Any
+
+
+def ema_decay_at(count: jax.Array, decay: float, warmup: bool) -> jax.Array:
+  """The decay used at update `count` (0-based): min(decay, (1 + t)/(10 + t)) with warmup."""
+  if not warmup:
+    return jnp.asarray(decay, jnp.float32)
+  t = count.astype(jnp.float32)
+  return jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+
+
+def parameter_ema(decay: float = 0.999, *, warmup: bool = False) -> ParameterEma:
+  """θ̄ ← d·θ̄ + (1 − d)·θ after every generator update, θ̄ starting at θ.
+
+  Averaging G's weights over iterates gives better samples than the last
+  iterate (Yazıcı et al. 2019, "The Unusual Effectiveness of Averaging in GAN
+  Training"; Karras et al. 2018). warmup=True uses d_t = min(d, (1+t)/(10+t))
+  so that early averages forget the random initialization quickly.
+  """
+  if not 0.0 <= decay < 1.0:
+    raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
+
+  def init_fn(params):
+    return EmaState(count=jnp.zeros([], jnp.int32), average=jax.tree.map(jnp.copy, params))
+
+  def update_fn(params, state):
+    d = ema_decay_at(state.count, decay, warmup)
+    average = jax.tree.map(
+      lambda a, p: (d * a + (1.0 - d) * p).astype(a.dtype), state.average, params
+    )
+    return EmaState(count=state.count + 1, average=average)
+
+  return ParameterEma(init_fn, update_fn)
+
+
+# ---------------------------------------------------------------------------
+# Historical averaging (Salimans et al. 2016, §3.3).
+# ---------------------------------------------------------------------------
+
+
+class HistoricalAveragingState(NamedTuple):
+  count: jax.Array
+  average: Any
+
+
+def historical_averaging(weight: float) -> optax.GradientTransformation:
+  """Adds the gradient of weight·‖θ − θ̄‖² to the player's gradients.
+
+  θ̄ = (1/t)Σ_{i≤t} θ_i is the running mean of the parameters seen so far
+  (the current ones included), kept in this transformation's state. Chain it
+  before the optimizer: optax.chain(historical_averaging(w), optax.adam(...)).
+  The penalty itself is `jaxgan.penalties.historical_averaging`.
+  """
+
+  def init_fn(params):
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    return HistoricalAveragingState(count=jnp.zeros([], jnp.int32), average=zeros)
+
+  def update_fn(updates, state, params=None):
+    if params is None:
+      raise ValueError("historical_averaging needs the parameters: update(updates, state, params)")
+    count = state.count + 1
+    average = jax.tree.map(lambda a, p: a + (p - a) / count.astype(a.dtype), state.average, params)
+    penalty_grads = jax.grad(penalties.historical_averaging)(params, average)
+    updates = jax.tree.map(lambda u, g: u + weight * g, updates, penalty_grads)
+    return updates, HistoricalAveragingState(count=count, average=average)
+
+  return optax.GradientTransformation(init_fn, update_fn)

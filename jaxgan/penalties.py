@@ -1,0 +1,142 @@
+"""Regularizers of GAN training: penalties on D's input gradients and on weights.
+
+The gradient penalties take `d_fn`, a function from a batch [B, ...] to one
+score per example [B] (a closure over D's parameters), so they work for any
+model and any input rank. They assume D scores each example independently (no
+batch normalization across the batch in D, as WGAN-GP prescribes), so the
+per-example input gradients are the gradient of Σ_i D(x_i).
+
+The returned values are unweighted: the weight (λ, γ/2, ...) belongs to the
+caller, e.g. a `jaxgan.train.Regularizer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+ScoreFn = Callable[[Array], Array]
+
+
+def _per_example_shape(x: Array) -> tuple[int, ...]:
+  return (x.shape[0],) + (1,) * (x.ndim - 1)
+
+
+def input_gradients(d_fn: ScoreFn, x: Array) -> Array:
+  """∇_x D(x) for every example of x: shape of x."""
+  return jax.grad(lambda inputs: jnp.sum(d_fn(inputs)))(x)
+
+
+def per_example_norm(x: Array) -> Array:
+  """‖x_i‖₂ over all non-batch axes, shape [B], with a finite gradient at 0.
+
+  √s has an infinite derivative at s = 0 (a dead-ReLU critic can have a zero
+  input gradient); the double `where` keeps the gradient at 0 equal to 0.
+  """
+  sq = jnp.sum(jnp.reshape(x, (x.shape[0], -1)) ** 2, axis=1)
+  positive = sq > 0
+  return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
+
+
+def _norm_penalty(norms: Array, target: float, one_sided: bool) -> Array:
+  excess = norms - target
+  if one_sided:
+    excess = jnp.maximum(excess, 0.0)
+  return jnp.mean(excess**2)
+
+
+def gradient_penalty(
+  d_fn: ScoreFn,
+  real: Array,
+  fake: Array,
+  key: Array,
+  *,
+  target: float = 1.0,
+  one_sided: bool = False,
+) -> Array:
+  """WGAN-GP's penalty E[(‖∇D(x̂)‖₂ − target)²] (Gulrajani et al. 2017, eq. 3).
+
+  x̂ = αx + (1 − α)x̃ with α ~ U(0, 1) drawn once per example. one_sided=True
+  penalizes only norms above the target, E[max(0, ‖∇D(x̂)‖₂ − target)²]
+  (the one-sided variant of the same paper's appendix; Petzka et al. 2018).
+  """
+  alpha = jax.random.uniform(key, _per_example_shape(real), dtype=real.dtype)
+  interpolates = alpha * real + (1.0 - alpha) * fake
+  norms = per_example_norm(input_gradients(d_fn, interpolates))
+  return _norm_penalty(norms, target, one_sided)
+
+
+def dragan_penalty(
+  d_fn: ScoreFn,
+  real: Array,
+  key: Array,
+  *,
+  perturbation_scale: float = 0.5,
+  target: float = 1.0,
+  one_sided: bool = False,
+) -> Array:
+  """DRAGAN's penalty around the real data.
+
+  Kodali et al. 2017, "On Convergence and Stability of GANs":
+
+    x_p = x + c·std(x)·u,  u ~ U[0, 1) per element,  c = perturbation_scale
+    x̂  = x + α(x_p − x),  α ~ U(0, 1) per example
+    penalty = E[(‖∇D(x̂)‖₂ − target)²]
+
+  as in the authors' reference implementation, std(x) taken over the batch.
+  """
+  noise_key, alpha_key = jax.random.split(key)
+  noise = jax.random.uniform(noise_key, real.shape, dtype=real.dtype)
+  perturbed = real + perturbation_scale * jnp.std(real) * noise
+  alpha = jax.random.uniform(alpha_key, _per_example_shape(real), dtype=real.dtype)
+  points = real + alpha * (perturbed - real)
+  norms = per_example_norm(input_gradients(d_fn, points))
+  return _norm_penalty(norms, target, one_sided)
+
+
+def r1_penalty(d_fn: ScoreFn, real: Array) -> Array:
+  """R1 = E_x‖∇D(x)‖²₂ on real data.
+
+  Mescheder et al. 2018, "Which Training Methods for GANs do actually
+  Converge?", eq. 9. The paper's regularizer is (γ/2)·R1; the weight γ/2 is the caller's.
+  """
+  return jnp.mean(jnp.sum(jnp.reshape(input_gradients(d_fn, real), (real.shape[0], -1)) ** 2, 1))
+
+
+def r2_penalty(d_fn: ScoreFn, fake: Array) -> Array:
+  """R2 = E_z‖∇D(G(z))‖²₂ on generated data (Mescheder et al. 2018, eq. 10)."""
+  return r1_penalty(d_fn, fake)
+
+
+def orthogonal_regularization(params: Any) -> Array:
+  """BigGAN's orthogonal regularization Σ_W ‖WᵀW ⊙ (1 − I)‖²_F (Brock et al. 2019, eq. 3).
+
+  Summed over every weight with two or more axes, each reshaped to a matrix
+  [fan_in, fan_out] (a Flax Dense or Conv kernel), so WᵀW compares output
+  filters. Unlike the gradient penalties it acts on parameters, not on D's
+  outputs; the weight β is the caller's.
+  """
+  total = jnp.float32(0.0)
+  for leaf in jax.tree.leaves(params):
+    if leaf.ndim < 2:
+      continue
+    w = jnp.reshape(leaf, (-1, leaf.shape[-1]))
+    gram = w.T @ w
+    off_diagonal = gram * (1.0 - jnp.eye(gram.shape[0], dtype=gram.dtype))
+    total = total + jnp.sum(off_diagonal**2)
+  return total
+
+
+def historical_averaging(params: Any, params_average: Any) -> Array:
+  """Historical averaging ‖θ − (1/t)Σ_i θ_i‖² (Salimans et al. 2016, §3.3).
+
+  params_average is the running mean of the player's past parameters; see
+  `jaxgan.optim.historical_averaging` for the optax transformation that keeps
+  it and adds this penalty's gradient to the player's updates.
+  """
+  diffs = jax.tree.map(lambda p, a: jnp.sum((p - a) ** 2), params, params_average)
+  return sum(jax.tree.leaves(diffs), jnp.float32(0.0))

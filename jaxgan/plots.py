@@ -1,0 +1,87 @@
+"""Pictures of a run, written as PNG files (matplotlib, no display needed).
+
+- `save_toy_plot`: real and generated 2-D samples over the contours of D.
+- `save_loss_curves`: the losses and penalties of metrics.jsonl against step.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: str) -> None:
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  tmp = path + ".tmp.png"
+  fig.savefig(tmp, dpi=110, bbox_inches="tight")
+  plt.close(fig)
+  os.replace(tmp, path)  # readers never see a half-written file
+
+
+def save_toy_plot(
+  path: str,
+  real: np.ndarray,
+  fake: np.ndarray,
+  *,
+  extent: float,
+  critic: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+  title: str = "",
+) -> None:
+  """Real (grey) and generated (orange) points on D's contours.
+
+  critic: (xs, ys, values) with values[i, j] = D((xs[j], ys[i])).
+  """
+  fig, ax = plt.subplots(figsize=(6.2, 5.4))
+  if critic is not None:
+    xs, ys, values = critic
+    filled = ax.contourf(xs, ys, values, levels=30, cmap="RdBu_r", alpha=0.75)
+    fig.colorbar(filled, ax=ax, label="D(x)")
+  ax.scatter(real[:, 0], real[:, 1], s=3, c="0.25", alpha=0.5, label="real", linewidths=0)
+  ax.scatter(fake[:, 0], fake[:, 1], s=3, c="#ff7f0e", alpha=0.7, label="generated", linewidths=0)
+  ax.set_xlim(-extent, extent)
+  ax.set_ylim(-extent, extent)
+  ax.set_aspect("equal")
+  ax.legend(loc="upper right", markerscale=4, framealpha=0.8)
+  ax.set_title(title)
+  _save(fig, path)
+
+
+LOSS_PANELS = (
+  ("losses", ("d_loss", "g_loss")),
+  ("D outputs", ("d_real", "d_fake")),
+  ("gradient norms", ("d_grad_norm", "g_grad_norm")),
+)
+
+
+def save_loss_curves(path: str, records: Sequence[dict[str, Any]], penalty_names=()) -> None:
+  """One panel per group of metrics (losses, D outputs, gradient norms, penalties)."""
+  records = [r for r in records if "d_loss" in r]
+  if not records:
+    return
+  panels = list(LOSS_PANELS)
+  if penalty_names:
+    panels.append(("penalties", tuple(penalty_names)))
+  cols = 2
+  rows = math.ceil(len(panels) / cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(11, 3.4 * rows), squeeze=False)
+  steps = np.array([r["step"] for r in records])
+  for ax, (title, names) in zip(axes.flat, panels, strict=False):
+    for name in names:
+      values = np.array([r.get(name, np.nan) for r in records], dtype=np.float64)
+      ax.plot(steps, values, label=name)
+    ax.set_title(title)
+    ax.set_xlabel("step")
+    ax.grid(alpha=0.3)
+    ax.legend()
+  for ax in list(axes.flat)[len(panels) :]:
+    ax.axis("off")
+  fig.tight_layout()
+  _save(fig, path)

@@ -1,0 +1,103 @@
+"""Samples from a trained run: python -m jaxgan.sample.
+
+  python -m jaxgan.sample --workdir=runs/wgan_gp_grid25 --num_samples=2500 --output=samples.npy
+  python -m jaxgan.sample --workdir=runs/wgan_gp_grid25 --num_samples=2500 --output=samples.png
+
+Loads the newest checkpoint of the workdir, rebuilds the generator from the
+workdir's config.json and draws num_samples samples with z ~ N(0, I) from
+--seed. The EMA generator is used when the run kept one. A .npy output holds
+the generator's raw outputs as float32 (N×2 for the toy data); a .png output
+is a scatter plot of them over real data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+from absl import flags
+
+from jaxgan import cli, data, models, plots
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.errors import ConfigError
+
+flags.DEFINE_string("workdir", None, "The run's workdir (holds config.json and checkpoints/).")
+flags.DEFINE_integer("num_samples", 2500, "How many samples to draw.")
+flags.DEFINE_string("output", None, "Where to write them: a .npy or .png file.")
+flags.DEFINE_integer("seed", 0, "Seed of the noise z.")
+flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the newest).")
+FLAGS = flags.FLAGS
+
+OUTPUT_KINDS = (".npy", ".png")
+
+
+def read_run_config(workdir: str) -> dict:
+  path = os.path.join(workdir, "config.json")
+  if not os.path.isfile(path):
+    raise ConfigError(f"{path} not found: --workdir must be a directory a jaxgan run wrote")
+  with open(path) as f:
+    return json.load(f)
+
+
+def load_generator(workdir: str, step: int | None = None):
+  """(generator module, params, model_state, config) from a run's newest checkpoint.
+
+  params are the EMA average when the run kept one, else G's own.
+  """
+  config = read_run_config(workdir)
+  generator = models.build(config["generator"])
+  directory = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(directory):
+    raise ConfigError(f"no checkpoints in {workdir}: the run has not saved one yet")
+  checkpoints = Checkpointer(directory, async_save=False)
+  try:
+    state, _ = checkpoints.restore_raw(step)
+  finally:
+    checkpoints.close()
+  ema = state.get("generator_ema")
+  params = ema["average"] if ema else state["generator"]["params"]
+  return generator, params, state["generator"]["model_state"], config
+
+
+def draw_samples(workdir: str, num_samples: int, seed: int, step: int | None = None) -> np.ndarray:
+  """num_samples generator outputs as a float32 array [N, ...]."""
+  from jaxgan import loop  # deferred: builds compiled functions
+
+  generator, params, model_state, config = load_generator(workdir, step)
+  sampler = loop.make_sampler(generator, config["latent_dim"])
+  samples = sampler(params, model_state, jax.random.key(seed), num_samples)
+  return np.asarray(samples, dtype=np.float32)
+
+
+def write_samples(samples: np.ndarray, output: str, config: dict, seed: int) -> None:
+  if output.endswith(".npy"):
+    np.save(output, samples)
+    return
+  dataset = data.TOY_DATASETS.get(config.get("dataset"))
+  if dataset is None or samples.shape[1:] != (2,):
+    raise ConfigError(f"PNG output is for 2-D toy runs; write {output[:-4]}.npy instead")
+  real = np.asarray(dataset.sample(jax.random.key(seed + 1), (len(samples),)))
+  title = f"{config.get('experiment', 'jaxgan')} on {dataset.name}: {len(samples)} samples"
+  plots.save_toy_plot(output, real, samples, extent=dataset.extent, title=title)
+
+
+def main(argv):
+  del argv
+  if not FLAGS.workdir:
+    raise ConfigError("--workdir is required: the directory of a trained run")
+  if not FLAGS.output or not FLAGS.output.endswith(OUTPUT_KINDS):
+    raise ConfigError(f"--output must end in {' or '.join(OUTPUT_KINDS)}, got {FLAGS.output!r}")
+  if FLAGS.num_samples < 1:
+    raise ConfigError(f"--num_samples must be at least 1, got {FLAGS.num_samples}")
+  samples = draw_samples(FLAGS.workdir, FLAGS.num_samples, FLAGS.seed, FLAGS.step)
+  out_dir = os.path.dirname(os.path.abspath(FLAGS.output))
+  if not os.path.isdir(out_dir):
+    raise ConfigError(f"cannot write {FLAGS.output}: directory {out_dir} does not exist")
+  write_samples(samples, FLAGS.output, read_run_config(FLAGS.workdir), FLAGS.seed)
+  print(f"wrote {len(samples)} samples of shape {samples.shape[1:]} to {FLAGS.output}")
+
+
+if __name__ == "__main__":
+  cli.run(main)
