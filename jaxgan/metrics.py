@@ -27,9 +27,11 @@ class ModeCoverage(NamedTuple):
   reverse_kl: float  # KL(mode histogram of high-quality samples ‖ uniform); inf if none is
 
   def summary(self) -> str:
+    kl = self.reverse_kl
+    kl_text = f"{kl:.3f}" if kl is not None and np.isfinite(kl) else "undefined (no sample is)"
     return (
       f"{self.modes}/{self.num_modes} modes, {100 * self.high_quality:.1f}% high quality, "
-      f"reverse KL {self.reverse_kl:.3f}"
+      f"reverse KL {kl_text}"
     )
 
 
