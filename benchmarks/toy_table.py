@@ -46,12 +46,12 @@ def machine() -> str:
 def run_one(experiment: str, dataset: str, seed: int) -> dict:
   with tempfile.TemporaryDirectory() as workdir:
     cmd = [
-        sys.executable,
-        os.path.join(ROOT, "experiments", f"{experiment}.py"),
-        f"--dataset={dataset}",
-        f"--seed={seed}",
-        f"--workdir={workdir}",
-        *shlex.split(FLAGS.extra_flags),
+      sys.executable,
+      os.path.join(ROOT, "experiments", f"{experiment}.py"),
+      f"--dataset={dataset}",
+      f"--seed={seed}",
+      f"--workdir={workdir}",
+      *shlex.split(FLAGS.extra_flags),
     ]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -59,13 +59,13 @@ def run_one(experiment: str, dataset: str, seed: int) -> dict:
     with open(os.path.join(workdir, "results.json")) as f:
       results = json.load(f)
   return {
-      "experiment": experiment,
-      "dataset": dataset,
-      "seed": seed,
-      "extra_flags": FLAGS.extra_flags,
-      "wall_s": round(seconds, 1),
-      "machine": machine(),
-      **results,
+    "experiment": experiment,
+    "dataset": dataset,
+    "seed": seed,
+    "extra_flags": FLAGS.extra_flags,
+    "wall_s": round(seconds, 1),
+    "machine": machine(),
+    **results,
   }
 
 
@@ -78,8 +78,8 @@ def read_rows(path: str) -> list[dict]:
 
 def markdown(rows: list[dict]) -> str:
   lines = [
-      "| experiment | dataset | seeds | modes (of K) | % high quality | wall time |",
-      "| --- | --- | --- | --- | --- | --- |",
+    "| experiment | dataset | seeds | modes (of K) | % high quality | wall time |",
+    "| --- | --- | --- | --- | --- | --- |",
   ]
   for experiment in FLAGS.experiments:
     for dataset in FLAGS.datasets:
@@ -90,10 +90,10 @@ def markdown(rows: list[dict]) -> str:
       hq = [100 * r["high_quality"] for r in sel]
       wall = [r["wall_s"] for r in sel]
       lines.append(
-          f"| {experiment} | {dataset} | {len(sel)} | "
-          f"{sum(modes) / len(sel):.1f} [{min(modes)}–{max(modes)}] of {sel[0]['num_modes']} | "
-          f"{sum(hq) / len(sel):.1f} [{min(hq):.1f}–{max(hq):.1f}] | "
-          f"{sum(wall) / len(sel) / 60:.1f} min |"
+        f"| {experiment} | {dataset} | {len(sel)} | "
+        f"{sum(modes) / len(sel):.1f} [{min(modes)}–{max(modes)}] of {sel[0]['num_modes']} | "
+        f"{sum(hq) / len(sel):.1f} [{min(hq):.1f}–{max(hq):.1f}] | "
+        f"{sum(wall) / len(sel) / 60:.1f} min |"
       )
   return "\n".join(lines)
 

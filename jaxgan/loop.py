@@ -147,7 +147,7 @@ def _format_metrics(means: dict[str, float], penalty_names) -> str:
 def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
   """Non-finite floats become None: JSON has no inf or NaN."""
   return {
-      k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()
+    k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()
   }
 
 

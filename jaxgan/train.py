@@ -306,7 +306,7 @@ def discriminator_update(spec: GANSpec, d: PlayerState, real: Array, fake: Array
     return total, (metrics, model_state)
 
   (_, (metrics, model_state)), grads = jax.value_and_grad(objective, has_aux=True)(d.params)
-  metrics["d_grad_norm"] = optax.global_norm(grads)
+  metrics["d_grad_norm"] = optax.tree.norm(grads)
   return _update_player(spec.discriminator_optimizer, d, grads, model_state), metrics
 
 
@@ -336,7 +336,7 @@ def generator_update(
     return total, (metrics, model_state)
 
   (_, (metrics, model_state)), grads = jax.value_and_grad(objective, has_aux=True)(g.params)
-  metrics["g_grad_norm"] = optax.global_norm(grads)
+  metrics["g_grad_norm"] = optax.tree.norm(grads)
   return _update_player(spec.generator_optimizer, g, grads, model_state), metrics
 
 

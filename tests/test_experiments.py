@@ -1,0 +1,231 @@
+"""End to end, as a user runs them: the experiment scripts, their flagfiles, and jaxgan.sample."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+TINY = ["--batch_size=16", "--g_hidden=16,16", "--d_hidden=16,16", "--log_every=2"]
+
+
+def run(args, **kwargs):
+  env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+  return subprocess.run(
+    [sys.executable, *args],
+    capture_output=True,
+    text=True,
+    cwd=ROOT,
+    env=env,
+    timeout=300,
+    **kwargs,
+  )
+
+
+def experiment(name, *flags):
+  return run([os.path.join("experiments", f"{name}.py"), *flags])
+
+
+def assert_ok(proc):
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+
+
+def read_jsonl(path):
+  with open(path) as f:
+    return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """A 4-step wgan_gp run with checkpoints at 2 and 4, shared by the tests below."""
+  workdir = str(tmp_path_factory.mktemp("wgan_gp"))
+  proc = experiment(
+    "wgan_gp",
+    f"--workdir={workdir}",
+    "--dataset=ring8",
+    "--num_steps=4",
+    "--checkpoint_every=2",
+    "--plot_every=4",
+    *TINY,
+  )
+  assert_ok(proc)
+  return workdir, proc
+
+
+def test_run_writes_everything(trained):
+  workdir, proc = trained
+  for name in (
+    "config.json",
+    "metrics.jsonl",
+    "results.json",
+    "plots/losses.png",
+    "plots/samples_0000004.png",
+  ):
+    assert os.path.exists(os.path.join(workdir, name)), name
+  with open(os.path.join(workdir, "plots/samples_0000004.png"), "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  records = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  assert [r["step"] for r in records] == [2, 4]
+  for key in (
+    "d_loss",
+    "g_loss",
+    "gradient_penalty",
+    "d_real",
+    "d_fake",
+    "d_grad_norm",
+    "g_grad_norm",
+    "steps_per_s",
+  ):
+    assert np.isfinite(records[-1][key]), key
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
+  with open(os.path.join(workdir, "results.json")) as f:
+    results = json.load(f)
+  assert results["step"] == 4 and results["num_modes"] == 8 and results["num_samples"] == 2500
+  # The log shows progress and the final coverage.
+  assert "steps/s" in proc.stdout and "ETA" in proc.stdout
+  assert "mode coverage of 2500 samples:" in proc.stdout
+
+
+def test_sample_writes_float32_npy_and_png(trained, tmp_path):
+  workdir, _ = trained
+  out = str(tmp_path / "s.npy")
+  assert_ok(
+    run(
+      [
+        "-m",
+        "jaxgan.sample",
+        f"--workdir={workdir}",
+        "--num_samples=50",
+        f"--output={out}",
+        "--seed=3",
+      ]
+    )
+  )
+  samples = np.load(out)
+  assert samples.shape == (50, 2) and samples.dtype == np.float32
+  again = str(tmp_path / "again.npy")
+  assert_ok(
+    run(
+      [
+        "-m",
+        "jaxgan.sample",
+        f"--workdir={workdir}",
+        "--num_samples=50",
+        f"--output={again}",
+        "--seed=3",
+      ]
+    )
+  )
+  np.testing.assert_array_equal(samples, np.load(again))
+  png = str(tmp_path / "s.png")
+  assert_ok(
+    run(["-m", "jaxgan.sample", f"--workdir={workdir}", "--num_samples=200", f"--output={png}"])
+  )
+  with open(png, "rb") as f:
+    assert f.read(4) == b"\x89PNG"
+
+
+def test_rerun_resumes_and_matches_an_uninterrupted_run(trained, tmp_path):
+  workdir, _ = trained
+  resumed = str(tmp_path / "resumed")
+  straight = str(tmp_path / "straight")
+  subprocess.run(["cp", "-r", workdir, resumed], check=True)
+  proc = experiment(
+    "wgan_gp",
+    f"--workdir={resumed}",
+    "--dataset=ring8",
+    "--num_steps=6",
+    "--checkpoint_every=2",
+    "--plot_every=4",
+    *TINY,
+  )
+  assert_ok(proc)
+  assert "resuming from the checkpoint at step 4" in proc.stdout
+  assert [r["step"] for r in read_jsonl(os.path.join(resumed, "metrics.jsonl"))] == [2, 4, 6]
+  assert_ok(
+    experiment(
+      "wgan_gp",
+      f"--workdir={straight}",
+      "--dataset=ring8",
+      "--num_steps=6",
+      "--checkpoint_every=2",
+      "--plot_every=4",
+      *TINY,
+    )
+  )
+  outputs = []
+  for w in (resumed, straight):
+    out = os.path.join(w, "s.npy")
+    assert_ok(run(["-m", "jaxgan.sample", f"--workdir={w}", "--num_samples=64", f"--output={out}"]))
+    outputs.append(np.load(out))
+  np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "experiments", "configs", "*.flags")))
+
+
+@pytest.mark.parametrize("flagfile", FLAGFILES, ids=os.path.basename)
+def test_every_flagfile_runs(flagfile, tmp_path):
+  """Each recipe parses and trains (briefly) with the script its first comment names."""
+  with open(flagfile) as f:
+    header = f.read()
+  script = header.split("python experiments/")[1].split()[0]
+  assert header.startswith("#") and "Expected:" in header
+  proc = run(
+    [
+      os.path.join("experiments", script),
+      f"--flagfile={flagfile}",
+      f"--workdir={tmp_path}",
+      "--num_steps=2",
+      *TINY,
+    ]
+  )
+  assert_ok(proc)
+  assert os.path.exists(os.path.join(tmp_path, "results.json"))
+
+
+def one_line_error(proc, *fragments, code=2):
+  assert proc.returncode == code, (proc.returncode, proc.stdout[-1000:], proc.stderr[-2000:])
+  lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+  assert len(lines) == 1, proc.stderr
+  assert lines[0].startswith("error: "), lines[0]
+  for fragment in fragments:
+    assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+  "script, flags, fragments",
+  [
+    ("wgan_gp", ["--dataset=grid52"], ["unknown dataset 'grid52'", "ring8, grid25, swissroll"]),
+    ("gan", ["--loss=wasserstien"], ["--loss=wasserstien", "non_saturating|minimax"]),
+    ("wgan_gp", ["--batch_size=0"], ["--batch_size must be at least 1"]),
+    ("wgan", ["--n_critic=0"], ["--n_critic must be at least 1"]),
+    ("wgan_gp", ["--flagfile=/no/such/recipe.flags"], ["/no/such/recipe.flags"]),
+    ("wgan_gp", ["--workdir=/proc/jaxgan_run"], ["cannot write to workdir", "--workdir="]),
+    ("wgan_gp", ["--num_step=10"], ["Unknown command line flag 'num_step'"]),
+    ("wgan_gp", ["--g_hidden=512,x"], ["--g_hidden must be comma-separated integers"]),
+  ],
+)
+def test_bad_input_gets_one_line(script, flags, fragments):
+  one_line_error(experiment(script, *flags), *fragments)
+
+
+def test_divergence_stops_with_one_line(tmp_path):
+  proc = experiment(
+    "gan", f"--workdir={tmp_path}", "--g_lr=1e30", "--d_lr=1e30", "--num_steps=20", *TINY
+  )
+  one_line_error(proc, "non-finite", "step", code=3)
+
+
+def test_sample_bad_input(tmp_path):
+  one_line_error(
+    run(["-m", "jaxgan.sample", f"--workdir={tmp_path}", "--output=x.npy"]), "config.json not found"
+  )
+  one_line_error(
+    run(["-m", "jaxgan.sample", f"--workdir={tmp_path}", "--output=x.txt"]),
+    "--output must end in .npy or .png",
+  )

@@ -1,0 +1,236 @@
+"""The compiled train step: what it computes; it compiles once, donates, repeats exactly."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxgan import data, losses, models, penalties, train
+from jaxgan.errors import ConfigError
+
+BATCH = 32
+
+
+def small_spec(n_critic=3, loss="wasserstein", regs=True, ema=0.9, g_norm="none", d_norm="none"):
+  def gp(inputs):
+    return penalties.gradient_penalty(inputs.d_fn, inputs.real, inputs.fake, inputs.key)
+
+  return train.GANSpec(
+    generator=models.MLPGenerator(hidden_dims=(16, 16), output_shape=(2,), normalization=g_norm),
+    discriminator=models.MLPDiscriminator(hidden_dims=(16, 16), normalization=d_norm),
+    latent_dim=3,
+    loss=train.loss_pair(loss),
+    discriminator_regularizers=(train.Regularizer("gradient_penalty", 0.1, gp),) if regs else (),
+    generator_optimizer=optax.adam(1e-3, b1=0.5, b2=0.9),
+    discriminator_optimizer=optax.adam(2e-3, b1=0.5, b2=0.9),
+    n_critic=n_critic,
+    ema_decay=ema,
+  )
+
+
+def stream(spec, seed=0):
+  return data.ToyStream(data.get_toy("ring8"), BATCH, spec.n_critic, jax.random.key(seed))
+
+
+def init(spec, seed=0):
+  return train.init_state(spec, jax.random.key(seed), stream(spec, seed).batch_at(0))
+
+
+def run(spec, steps, seed=0, step_fn=None):
+  step_fn = step_fn or train.make_train_step(spec)
+  s = stream(spec, seed)
+  state = init(spec, seed)
+  metrics = None
+  for i in range(steps):
+    state, metrics = step_fn(state, s.batch_at(i), jax.random.key(100 + seed))
+  return state, metrics
+
+
+def reference_step(spec, state, batch, key):
+  """The step written out as plain Python: one critic update after another, then G, then EMA."""
+  key = jax.random.fold_in(key, state.step)
+  zd_key, d_key, zg_key, g_key = jax.random.split(key, 4)
+  real = batch["x"]
+  zs = train.sample_latent(spec, zd_key, (spec.n_critic, real.shape[1]))
+  d = state.discriminator
+  for i, k in enumerate(jax.random.split(d_key, spec.n_critic)):
+    g = state.generator
+    fake = spec.generator.apply({"params": g.params, **g.model_state}, zs[i], train=True)
+    d, _ = train.discriminator_update(spec, d, real[i], fake, k)
+  z = train.sample_latent(spec, zg_key, (real.shape[1],))
+  g, _ = train.generator_update(spec, state.generator, d, real[-1], z, g_key)
+  ema = state.generator_ema
+  ema_avg = jax.tree.map(
+    lambda a, p: spec.ema_decay * a + (1 - spec.ema_decay) * p, ema.average, g.params
+  )
+  return g, d, ema_avg
+
+
+def test_step_equals_the_plain_python_reference():
+  spec = small_spec(n_critic=3)
+  state = init(spec)
+  batch = stream(spec).batch_at(0)
+  key = jax.random.key(5)
+  g_ref, d_ref, ema_ref = reference_step(spec, state, batch, key)
+  new, _ = train.make_train_step(spec, donate=False)(state, batch, key)
+  chex.assert_trees_all_close(new.generator.params, g_ref.params, rtol=1e-5, atol=1e-6)
+  chex.assert_trees_all_close(new.discriminator.params, d_ref.params, rtol=1e-5, atol=1e-6)
+  chex.assert_trees_all_close(new.generator_ema.average, ema_ref, rtol=1e-5, atol=1e-6)
+  assert int(new.step) == 1
+
+
+def test_n_critic_discriminator_updates_per_generator_update():
+  spec = small_spec(n_critic=4)
+  state, _ = run(spec, 3)
+  d_count = state.discriminator.opt_state[0].count  # optax.adam: (ScaleByAdamState, ...)
+  g_count = state.generator.opt_state[0].count
+  assert (int(d_count), int(g_count)) == (12, 3)
+  assert int(state.generator_ema.count) == 3
+
+
+def test_metrics_name_every_quantity():
+  spec = small_spec()
+  _, metrics = run(spec, 1)
+  for name in (
+    "d_loss",
+    "g_loss",
+    "gradient_penalty",
+    "d_real",
+    "d_fake",
+    "d_grad_norm",
+    "g_grad_norm",
+  ):
+    assert name in metrics and metrics[name].shape == (), name
+  assert float(metrics["finite"]) == 1.0
+  # d_loss is the adversarial loss alone: the total adds λ·penalty.
+  np.testing.assert_allclose(
+    metrics["d_total_loss"], metrics["d_loss"] + 0.1 * metrics["gradient_penalty"], rtol=1e-5
+  )
+
+
+def test_compiles_once():
+  spec = small_spec()
+  chex.clear_trace_counter()
+
+  @chex.assert_max_traces(n=1)
+  def step(state, batch, key):
+    return train.train_step(spec, state, batch, key)
+
+  run(spec, 4, step_fn=jax.jit(step, donate_argnums=0))  # a second trace would raise
+
+
+def test_recompilation_is_an_error():
+  spec = small_spec(n_critic=1)
+  step = train.make_train_step(spec)
+  state = init(spec)
+  state, _ = step(state, stream(spec).batch_at(0), jax.random.key(0))
+  other = data.ToyStream(data.get_toy("ring8"), BATCH * 2, 1, jax.random.key(0)).batch_at(0)
+  with pytest.raises(train.RecompilationError, match="traced 2 times"):
+    step(state, other, jax.random.key(0))
+
+
+def test_state_buffers_are_donated():
+  spec = small_spec()
+  state = init(spec)
+  leaf = state.discriminator.params["Dense_0"]["kernel"]
+  train.make_train_step(spec)(state, stream(spec).batch_at(0), jax.random.key(0))
+  assert leaf.is_deleted()
+
+
+def test_bit_for_bit_deterministic():
+  spec = small_spec()
+  a, _ = run(spec, 5, seed=1)
+  b, _ = run(spec, 5, seed=1)
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    np.testing.assert_array_equal(x, y)
+  c, _ = run(spec, 5, seed=2)
+  assert not np.array_equal(
+    a.generator.params["Dense_0"]["kernel"], c.generator.params["Dense_0"]["kernel"]
+  )
+
+
+def test_batch_norm_generator_updates_its_statistics():
+  spec = small_spec(g_norm="batch")
+  state = init(spec)
+  before = jax.tree.map(np.asarray, state.generator.model_state)
+  state, metrics = run(spec, 2)
+  after = state.generator.model_state
+  assert "batch_stats" in after
+  assert not np.allclose(
+    before["batch_stats"]["BatchNorm_0"]["mean"], after["batch_stats"]["BatchNorm_0"]["mean"]
+  )
+  assert float(metrics["finite"]) == 1.0
+
+
+def test_batch_norm_discriminator_keeps_real_and_fake_batches_apart():
+  """With BatchNorm in D, D(real) and D(fake) are separate passes (DCGAN's practice)."""
+  spec = small_spec(regs=False, loss="non_saturating", d_norm="batch")
+  state = init(spec)
+  d = state.discriminator
+  real, fake = jnp.ones((4, 2)), jnp.zeros((4, 2))
+  real_out, fake_out, _ = train._discriminate(spec, d.params, d.model_state, real, fake)
+  alone, _ = train.apply_model(spec.discriminator, d.params, d.model_state, real, True)
+  np.testing.assert_allclose(real_out, alone, rtol=1e-6)
+  state, metrics = run(spec, 2)
+  assert float(metrics["finite"]) == 1.0
+
+
+def test_relativistic_generator_reads_real_scores():
+  pair = train.loss_pair("relativistic_average")
+  assert pair.generator_uses_real
+  spec = small_spec(loss="relativistic_average", regs=False, n_critic=1)
+  _, metrics = run(spec, 2)
+  assert np.isfinite(float(metrics["g_loss"]))
+
+
+def test_loss_pairs_call_the_losses():
+  real, fake = jnp.array([0.5, -1.0]), jnp.array([2.0, 0.0])
+  pair = train.loss_pair("non_saturating", label_smoothing=0.1)
+  np.testing.assert_allclose(
+    pair.discriminator(real, fake),
+    losses.minimax_discriminator_loss(real, fake, label_smoothing=0.1),
+  )
+  np.testing.assert_allclose(pair.generator(None, fake), losses.non_saturating_generator_loss(fake))
+  np.testing.assert_allclose(
+    train.loss_pair("minimax").generator(None, fake), losses.minimax_generator_loss(fake)
+  )
+  np.testing.assert_allclose(
+    train.loss_pair("hinge").discriminator(real, fake), losses.hinge_discriminator_loss(real, fake)
+  )
+
+
+def test_bad_specs_are_config_errors():
+  with pytest.raises(ConfigError, match="unknown loss 'wasserstien'"):
+    train.loss_pair("wasserstien")
+  with pytest.raises(ConfigError, match="label smoothing"):
+    train.loss_pair("hinge", label_smoothing=0.1)
+  with pytest.raises(ConfigError, match="n_critic must be at least 1"):
+    small_spec(n_critic=0)
+  reg = train.Regularizer("r1", 1.0, lambda i: 0.0)
+  with pytest.raises(ConfigError, match="unique"):
+    train.GANSpec(
+      generator=models.MLPGenerator(),
+      discriminator=models.MLPDiscriminator(),
+      latent_dim=2,
+      loss=train.loss_pair("hinge"),
+      generator_optimizer=optax.adam(1e-3),
+      discriminator_optimizer=optax.adam(1e-3),
+      discriminator_regularizers=(reg, reg),
+    )
+
+
+def test_batch_without_the_critic_axis_is_rejected():
+  spec = small_spec(n_critic=2)
+  state = init(spec)
+  with pytest.raises(ValueError, match="leading n_critic=2 axis"):
+    train.make_train_step(spec)(state, {"x": jnp.zeros((BATCH, 2))}, jax.random.key(0))
+
+
+def test_generator_params_prefers_the_ema():
+  spec = small_spec()
+  state = init(spec)
+  assert train.generator_params(state) is state.generator_ema.average
+  no_ema = init(small_spec(ema=None))
+  assert train.generator_params(no_ema) is no_ema.generator.params
