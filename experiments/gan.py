@@ -17,7 +17,7 @@ from absl import flags
 from jaxgan import cli, train
 
 cli.define_training_flags(
-  dataset="grid25", num_steps=30_000, batch_size=256, n_critic=1, g_lr=2e-4, d_lr=2e-4
+  dataset="grid25", num_steps=30_000, batch_size=128, n_critic=1, g_lr=2e-4, d_lr=2e-4
 )
 flags.DEFINE_enum("loss", "non_saturating", ["non_saturating", "minimax"], "Generator loss.")
 flags.DEFINE_float("label_smoothing", 0.0, "One-sided: D's real target is 1 − this.")

@@ -16,7 +16,7 @@ from absl import flags
 from jaxgan import cli, optim, train
 
 cli.define_training_flags(
-  dataset="grid25", num_steps=15_000, batch_size=256, n_critic=5, g_lr=5e-5, d_lr=5e-5
+  dataset="grid25", num_steps=15_000, batch_size=128, n_critic=5, g_lr=5e-5, d_lr=5e-5
 )
 flags.DEFINE_float("clip_value", 0.01, "c: the critic's weights are kept in [−c, c].")
 FLAGS = flags.FLAGS

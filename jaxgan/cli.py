@@ -38,7 +38,7 @@ def define_training_flags(
   *,
   dataset: str = "grid25",
   num_steps: int = 10_000,
-  batch_size: int = 256,
+  batch_size: int = 128,
   n_critic: int = 1,
   g_lr: float = 1e-4,
   d_lr: float = 1e-4,
@@ -49,6 +49,7 @@ def define_training_flags(
   log_every: int = 500,
   checkpoint_every: int = 5000,
   plot_every: int = 5000,
+  eval_every: int = 1000,
 ) -> None:
   """Defines the flags shared by the experiments, with this experiment's defaults."""
   flags.DEFINE_string("workdir", None, "Where the run writes; default runs/EXPERIMENT_DATASET.")
@@ -73,6 +74,9 @@ def define_training_flags(
   flags.DEFINE_integer("log_every", log_every, "Steps between log lines and metrics records.")
   flags.DEFINE_integer("checkpoint_every", checkpoint_every, "Steps between checkpoints.")
   flags.DEFINE_integer("plot_every", plot_every, "Steps between sample plots.")
+  flags.DEFINE_integer(
+    "eval_every", eval_every, "Steps between evaluations (mode coverage), logged to metrics.jsonl."
+  )
   flags.DEFINE_integer("max_checkpoints", 3, "Newest checkpoints kept.")
 
 
@@ -102,6 +106,7 @@ def validate_common_flags() -> None:
     _positive(name)
   _positive("checkpoint_every")
   _positive("plot_every")
+  _positive("eval_every")
   _positive("max_checkpoints")
   for name in ("g_lr", "d_lr"):
     if not getattr(FLAGS, name) > 0:
@@ -165,6 +170,7 @@ def train_from_flags(experiment: str, make_spec: Callable[[], object]) -> dict:
     log_every=FLAGS.log_every,
     checkpoint_every=FLAGS.checkpoint_every,
     plot_every=FLAGS.plot_every,
+    eval_every=FLAGS.eval_every,
     max_checkpoints=FLAGS.max_checkpoints,
   )
   run_config = {"experiment": experiment, "flags": FLAGS.flag_values_dict()}

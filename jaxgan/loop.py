@@ -5,7 +5,8 @@
 
 What a run leaves in its workdir:
   config.json      the flags and the generator's description (for jaxgan.sample)
-  metrics.jsonl    one JSON record per log interval (means over the interval)
+  metrics.jsonl    one JSON record per log interval (means over the interval), and one
+                   per evaluation (mode coverage, keys prefixed "eval_")
   checkpoints/     orbax checkpoints, the newest `max_checkpoints` kept
   plots/           samples_STEP.png (real vs generated on D's contours), losses.png
   results.json     the final evaluation (mode coverage for the mixtures)
@@ -43,11 +44,19 @@ class LoopConfig:
   log_every: int = 100
   checkpoint_every: int = 1000
   plot_every: int = 1000
+  eval_every: int = 1000
   max_checkpoints: int = 3
   num_eval_samples: int = metrics_lib.NUM_EVAL_SAMPLES
 
   def __post_init__(self):
-    for name in ("num_steps", "batch_size", "log_every", "checkpoint_every", "plot_every"):
+    for name in (
+      "num_steps",
+      "batch_size",
+      "log_every",
+      "checkpoint_every",
+      "plot_every",
+      "eval_every",
+    ):
       if getattr(self, name) < 1:
         raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
     if self.max_checkpoints < 1:
@@ -177,7 +186,7 @@ def write_run_config(workdir: str, spec: train.GANSpec, dataset: ToyDataset, run
     json.dump(config, f, indent=2, default=str)
 
 
-def evaluate(spec, state, dataset: ToyDataset, sampler, key, num_samples: int) -> dict[str, Any]:
+def evaluate(state, dataset: ToyDataset, sampler, key, num_samples: int) -> dict[str, Any]:
   """Mode coverage of the sampling generator (the EMA one when there is one)."""
   samples = np.asarray(
     sampler(train.generator_params(state), state.generator.model_state, key, num_samples)
@@ -186,6 +195,17 @@ def evaluate(spec, state, dataset: ToyDataset, sampler, key, num_samples: int) -
     return {"num_samples": num_samples}
   coverage = metrics_lib.mode_coverage(samples, dataset.mixture.means, dataset.mixture.std)
   return {"num_samples": num_samples, **coverage._asdict()}
+
+
+def _log_evaluation(metrics_path: str, step: int, results: dict[str, Any]) -> None:
+  """Logs the coverage line and appends {"step", "eval_modes", ...} to metrics.jsonl."""
+  if "modes" not in results:
+    return
+  coverage = metrics_lib.ModeCoverage(*(results[k] for k in metrics_lib.ModeCoverage._fields))
+  log(f"step {step}: mode coverage of {results['num_samples']} samples: {coverage.summary()}")
+  record = {"step": step, **{f"eval_{k}": v for k, v in coverage._asdict().items()}}
+  with open(metrics_path, "a") as f:
+    f.write(json.dumps(_json_safe(record)) + "\n")
 
 
 def _plot(workdir, spec, state, dataset, sampler, key, step, num_samples, penalty_names):
@@ -240,7 +260,6 @@ def train_loop(
   pending: list[dict[str, jax.Array]] = []
   interval_start, interval_first_step = time.perf_counter(), start
   timed_from_step = start  # steps/s counts the steps after this one
-  saved_step = checkpoints.latest_step()
 
   def flush(step: int) -> None:
     """Fetches the interval's metrics, stops on non-finite ones, logs and appends them."""
@@ -276,19 +295,17 @@ def train_loop(
       if step % config.checkpoint_every == 0 or step == config.num_steps:
         flush(step)  # a checkpoint is written only after its metrics were checked finite
         checkpoints.save(step, state, {"data_position": step, "seed": config.seed})
-        saved_step = step
+      if step % config.eval_every == 0 or step == config.num_steps:
+        results = evaluate(state, dataset, sampler, eval_key, config.num_eval_samples)
+        _log_evaluation(metrics_path, step, results)
       if step % config.plot_every == 0 or step == config.num_steps:
         _plot(workdir, spec, state, dataset, sampler, eval_key, step, 2500, penalty_names)
-    if saved_step != config.num_steps and int(state.step) == config.num_steps:
-      checkpoints.save(config.num_steps, state, {"data_position": config.num_steps})
-    results = evaluate(spec, state, dataset, sampler, eval_key, config.num_eval_samples)
+    if start >= config.num_steps:  # the run was already complete: evaluate what it left
+      results = evaluate(state, dataset, sampler, eval_key, config.num_eval_samples)
   finally:
     checkpoints.close()
 
   results = {"step": int(state.step), **_json_safe(results)}
   with open(os.path.join(workdir, "results.json"), "w") as f:
     json.dump(results, f, indent=2)
-  if "modes" in results:
-    coverage = metrics_lib.ModeCoverage(*(results[k] for k in metrics_lib.ModeCoverage._fields))
-    log(f"mode coverage of {results['num_samples']} samples: {coverage.summary()}")
   return results

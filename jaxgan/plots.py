@@ -62,26 +62,58 @@ LOSS_PANELS = (
 
 
 def save_loss_curves(path: str, records: Sequence[dict[str, Any]], penalty_names=()) -> None:
-  """One panel per group of metrics (losses, D outputs, gradient norms, penalties)."""
-  records = [r for r in records if "d_loss" in r]
-  if not records:
+  """One panel per group of metrics (losses, D outputs, gradient norms, penalties).
+
+  records are metrics.jsonl's: the training records (with "d_loss") give the
+  curves; evaluation records (with "eval_modes") add a mode-coverage panel.
+  """
+  train_records = [r for r in records if "d_loss" in r]
+  eval_records = [r for r in records if r.get("eval_modes") is not None]
+  if not train_records:
     return
   panels = list(LOSS_PANELS)
   if penalty_names:
     panels.append(("penalties", tuple(penalty_names)))
-  cols = 2
-  rows = math.ceil(len(panels) / cols)
-  fig, axes = plt.subplots(rows, cols, figsize=(11, 3.4 * rows), squeeze=False)
-  steps = np.array([r["step"] for r in records])
+  rows = math.ceil((len(panels) + bool(eval_records)) / 2)
+  fig, axes = plt.subplots(rows, 2, figsize=(11, 3.4 * rows), squeeze=False)
+  steps = np.array([r["step"] for r in train_records])
   for ax, (title, names) in zip(axes.flat, panels, strict=False):
     for name in names:
-      values = np.array([r.get(name, np.nan) for r in records], dtype=np.float64)
+      values = np.array([r.get(name, np.nan) for r in train_records], dtype=np.float64)
       ax.plot(steps, values, label=name)
-    ax.set_title(title)
-    ax.set_xlabel("step")
-    ax.grid(alpha=0.3)
-    ax.legend()
-  for ax in list(axes.flat)[len(panels) :]:
+    _finish_panel(ax, title)
+  if eval_records:
+    _coverage_panel(axes.flat[len(panels)], eval_records)
+  for ax in list(axes.flat)[len(panels) + bool(eval_records) :]:
     ax.axis("off")
   fig.tight_layout()
   _save(fig, path)
+
+
+def _finish_panel(ax, title: str) -> None:
+  ax.set_title(title)
+  ax.set_xlabel("step")
+  ax.grid(alpha=0.3)
+  ax.legend()
+
+
+def _coverage_panel(ax, eval_records: Sequence[dict[str, Any]]) -> None:
+  """Modes captured (left axis) and % high-quality samples (right axis) against step."""
+  steps = [r["step"] for r in eval_records]
+  num_modes = eval_records[-1]["eval_num_modes"]
+  ax.plot(steps, [r["eval_modes"] for r in eval_records], "o-", label="modes captured")
+  ax.set_ylim(0, num_modes + 0.5)
+  ax.legend(loc="center right")
+  quality = ax.twinx()
+  quality.plot(
+    steps,
+    [100 * r["eval_high_quality"] for r in eval_records],
+    "s--",
+    color="#ff7f0e",
+    label="% high quality",
+  )
+  quality.set_ylim(0, 100)
+  quality.legend(loc="lower right")
+  ax.set_title(f"mode coverage (of {num_modes})")
+  ax.set_xlabel("step")
+  ax.grid(alpha=0.3)

@@ -39,6 +39,14 @@ def read_jsonl(path):
     return [json.loads(line) for line in f]
 
 
+def training_records(workdir):
+  return [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "d_loss" in r]
+
+
+def evaluation_records(workdir):
+  return [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "eval_modes" in r]
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   """A 4-step wgan_gp run with checkpoints at 2 and 4, shared by the tests below."""
@@ -50,6 +58,7 @@ def trained(tmp_path_factory):
     "--num_steps=4",
     "--checkpoint_every=2",
     "--plot_every=4",
+    "--eval_every=3",
     *TINY,
   )
   assert_ok(proc)
@@ -68,8 +77,12 @@ def test_run_writes_everything(trained):
     assert os.path.exists(os.path.join(workdir, name)), name
   with open(os.path.join(workdir, "plots/samples_0000004.png"), "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-  records = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  records = training_records(workdir)
   assert [r["step"] for r in records] == [2, 4]
+  # Mode coverage every --eval_every steps and at the end, in the same file.
+  evaluations = evaluation_records(workdir)
+  assert [r["step"] for r in evaluations] == [3, 4]
+  assert all(r["eval_num_modes"] == 8 and 0 <= r["eval_modes"] <= 8 for r in evaluations)
   for key in (
     "d_loss",
     "g_loss",
@@ -85,6 +98,7 @@ def test_run_writes_everything(trained):
   with open(os.path.join(workdir, "results.json")) as f:
     results = json.load(f)
   assert results["step"] == 4 and results["num_modes"] == 8 and results["num_samples"] == 2500
+  assert results["modes"] == evaluations[-1]["eval_modes"]
   # The log shows progress and the final coverage.
   assert "steps/s" in proc.stdout and "ETA" in proc.stdout
   assert "mode coverage of 2500 samples:" in proc.stdout
@@ -145,7 +159,7 @@ def test_rerun_resumes_and_matches_an_uninterrupted_run(trained, tmp_path):
   )
   assert_ok(proc)
   assert "resuming from the checkpoint at step 4" in proc.stdout
-  assert [r["step"] for r in read_jsonl(os.path.join(resumed, "metrics.jsonl"))] == [2, 4, 6]
+  assert [r["step"] for r in training_records(resumed)] == [2, 4, 6]
   assert_ok(
     experiment(
       "wgan_gp",
