@@ -1,6 +1,7 @@
 """jaxgan's side of the performance workloads of shared/bench/WORKLOADS.md.
 
   python benchmarks/step.py --workload=toy_wgan_gp [--batch=N] [--steps=N] [--warmup=N]
+      [--num_devices=N]     # data parallel over N devices (fake CPU ones: JAX_NUM_CPU_DEVICES=N)
 
 Builds the workload's GAN with the public API, times whole training steps
 after warm-up (compilation excluded; the real data is made in advance, since
@@ -25,7 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import jax  # noqa: E402
 import optax  # noqa: E402
 
-from jaxgan import data, models, penalties, train  # noqa: E402
+from jaxgan import data, models, parallel, penalties, train  # noqa: E402
 
 WORKLOADS = ("toy_wgan_gp",)
 
@@ -33,6 +34,9 @@ flags.DEFINE_enum("workload", None, WORKLOADS, "Which workload of WORKLOADS.md t
 flags.DEFINE_integer("batch", None, "Batch size (default: the workload's).", lower_bound=1)
 flags.DEFINE_integer("steps", 30, "Timed steps.", lower_bound=1)
 flags.DEFINE_integer("warmup", 5, "Untimed steps first (the first one compiles).", lower_bound=1)
+flags.DEFINE_integer(
+  "num_devices", 0, "0: the plain step on one device; N: data parallel over a mesh of N devices."
+)
 flags.mark_flag_as_required("workload")
 FLAGS = flags.FLAGS
 
@@ -59,18 +63,22 @@ def toy_wgan_gp_spec() -> train.GANSpec:
   )
 
 
-def toy_batches(spec: train.GANSpec, batch: int) -> list:
-  stream = data.ToyStream(data.get_toy("grid25"), batch, spec.n_critic, jax.random.key(1))
+def toy_batches(spec: train.GANSpec, batch: int, mesh=None) -> list:
+  sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
+  stream = data.ToyStream(data.get_toy("grid25"), batch, spec.n_critic, jax.random.key(1), sharding)
   return [stream.batch_at(i) for i in range(DATA_POOL)]
 
 
-def run_workload(name: str, batch: int | None, steps: int, warmup: int) -> dict:
+def run_workload(name: str, batch: int | None, steps: int, warmup: int, num_devices: int) -> dict:
   spec = toy_wgan_gp_spec()
   batch = batch or 256
-  batches = toy_batches(spec, batch)
+  mesh = parallel.make_mesh(num_devices) if num_devices else None
+  batches = toy_batches(spec, batch, mesh)
   key = jax.random.key(0)
   state = train.init_state(spec, key, batches[0])
-  step = train.make_train_step(spec)
+  if mesh is not None:
+    state = parallel.replicate(state, mesh)
+  step = train.make_train_step(spec, mesh=mesh)
   for i in range(warmup):
     state, metrics = step(state, batches[i % DATA_POOL], key)
   jax.block_until_ready((state, metrics))
@@ -84,6 +92,7 @@ def run_workload(name: str, batch: int | None, steps: int, warmup: int) -> dict:
     "framework": "jaxgan",
     "batch": batch,
     "device": jax.devices()[0].platform,
+    "num_devices": num_devices or 1,
     "steps_per_s": round(steps / seconds, 4),
     "items_per_s": round(steps * batch / seconds, 2),
   }
@@ -91,7 +100,8 @@ def run_workload(name: str, batch: int | None, steps: int, warmup: int) -> dict:
 
 def main(argv):
   del argv
-  print(json.dumps(run_workload(FLAGS.workload, FLAGS.batch, FLAGS.steps, FLAGS.warmup)))
+  result = run_workload(FLAGS.workload, FLAGS.batch, FLAGS.steps, FLAGS.warmup, FLAGS.num_devices)
+  print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ class Checkpointer:
       max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save
     )
     self._manager = ocp.CheckpointManager(
-      self.directory, options=options, item_names=("state", "meta")
+      self.directory,
+      options=options,
+      item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()},
     )
 
   def latest_step(self) -> int | None:
@@ -68,11 +70,23 @@ class Checkpointer:
     return restored.state, restored.meta
 
   def restore_raw(self, step: int | None = None) -> tuple[Any, dict[str, Any]]:
-    """The state saved at `step` (default: newest) as nested dicts of arrays."""
+    """The state saved at `step` (default: newest) as nested dicts of arrays.
+
+    Whatever devices and processes wrote it, it is read onto this process's
+    first device, so a run trained on a pod can be sampled on a laptop.
+    """
     step = self._resolve(step)
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract = jax.tree.map(
+      lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
+      self._manager.item_metadata(step)["state"],
+      is_leaf=lambda leaf: hasattr(leaf, "shape"),
+    )
     restored = self._manager.restore(
       step,
-      args=ocp.args.Composite(state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()),
+      args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
+      ),
     )
     return restored.state, restored.meta
 

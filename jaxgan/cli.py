@@ -23,9 +23,10 @@ import logging
 import sys
 from collections.abc import Callable
 
+import jax
 from absl import app, flags
 
-from jaxgan import data, models, optim
+from jaxgan import data, models, optim, parallel
 from jaxgan.errors import ConfigError, NonFiniteError
 
 FLAGS = flags.FLAGS
@@ -64,6 +65,12 @@ def define_training_flags(
   flags.DEFINE_list("g_hidden", [str(h) for h in g_hidden], "Generator MLP hidden widths.")
   flags.DEFINE_list("d_hidden", [str(h) for h in d_hidden], "Discriminator MLP hidden widths.")
   flags.DEFINE_enum("weight_init", "pytorch", list(models.INITS), "Initialization of the MLPs.")
+  flags.DEFINE_enum(
+    "g_normalization", "none", list(models.NORMALIZATIONS), "Normalization in G's hidden layers."
+  )
+  flags.DEFINE_enum(
+    "d_normalization", "none", list(models.NORMALIZATIONS), "Normalization in D's hidden layers."
+  )
   flags.DEFINE_bool(
     "scale_to_data", True, "Scale G's output and D's input by the dataset's size (grid25: 4)."
   )
@@ -78,6 +85,34 @@ def define_training_flags(
     "eval_every", eval_every, "Steps between evaluations (mode coverage), logged to metrics.jsonl."
   )
   flags.DEFINE_integer("max_checkpoints", 3, "Newest checkpoints kept.")
+  define_parallel_flags()
+
+
+def define_parallel_flags() -> None:
+  """Devices, BatchNorm statistics under data parallelism, and multi-process runs."""
+  flags.DEFINE_integer("num_devices", 0, "Devices to train on (data parallel); 0: all of them.")
+  flags.DEFINE_enum(
+    "batchnorm_stats",
+    "global",
+    list(BATCHNORM_STATS),
+    "BatchNorm statistics over the global batch (cross-replica), or per device.",
+  )
+  flags.DEFINE_enum(
+    "distributed",
+    "auto",
+    list(parallel.DISTRIBUTED_MODES),
+    "Join a multi-process run: auto (when --coordinator_address is given or SLURM, Open MPI "
+    "or a Cloud TPU pod is detected), on, off.",
+  )
+  flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0 (multi-process runs).")
+  flags.DEFINE_integer("num_processes", None, "Processes in a multi-process run.")
+  flags.DEFINE_integer("process_id", None, "This process's index, 0 to --num_processes − 1.")
+  flags.DEFINE_integer(
+    "coordinator_timeout", 300, "Seconds to wait for all processes to join.", lower_bound=1
+  )
+
+
+BATCHNORM_STATS = ("global", "per_device")
 
 
 def _positive(name: str) -> int:
@@ -124,16 +159,29 @@ def mlp_generator() -> models.MLPGenerator:
   return models.MLPGenerator(
     hidden_dims=_widths("g_hidden"),
     output_shape=(2,),
+    normalization=FLAGS.g_normalization,
     weight_init=FLAGS.weight_init,
     output_scale=_data_scale(),
+    batchnorm_groups=batchnorm_groups(),
   )
 
 
 def mlp_discriminator() -> models.MLPDiscriminator:
   """The MLP discriminator of the flags, reading 2-D points at the dataset's scale."""
   return models.MLPDiscriminator(
-    hidden_dims=_widths("d_hidden"), weight_init=FLAGS.weight_init, input_scale=_data_scale()
+    hidden_dims=_widths("d_hidden"),
+    normalization=FLAGS.d_normalization,
+    weight_init=FLAGS.weight_init,
+    input_scale=_data_scale(),
+    batchnorm_groups=batchnorm_groups(),
   )
+
+
+def batchnorm_groups() -> int:
+  """1 for statistics over the global batch; the device count for per-device statistics."""
+  if FLAGS.batchnorm_stats == "global":
+    return 1
+  return FLAGS.num_devices or len(jax.devices())
 
 
 def ema_decay_flag() -> float | None:
@@ -160,6 +208,15 @@ def train_from_flags(experiment: str, make_spec: Callable[[], object]) -> dict:
   from jaxgan import loop  # deferred: importing JAX's compiled pieces is slow
 
   validate_common_flags()
+  parallel.initialize_distributed(
+    FLAGS.distributed,
+    FLAGS.coordinator_address,
+    FLAGS.num_processes,
+    FLAGS.process_id,
+    FLAGS.coordinator_timeout,
+  )
+  mesh = parallel.make_mesh(FLAGS.num_devices)
+  parallel.check_batch_size(FLAGS.batch_size, mesh)
   spec = make_spec()
   workdir = FLAGS.workdir or f"runs/{experiment}_{FLAGS.dataset}"
   config = loop.LoopConfig(
@@ -174,7 +231,9 @@ def train_from_flags(experiment: str, make_spec: Callable[[], object]) -> dict:
     max_checkpoints=FLAGS.max_checkpoints,
   )
   run_config = {"experiment": experiment, "flags": FLAGS.flag_values_dict()}
-  return loop.train_loop(spec, data.get_toy(FLAGS.dataset), config, run_config=run_config)
+  return loop.train_loop(
+    spec, data.get_toy(FLAGS.dataset), config, mesh=mesh, run_config=run_config
+  )
 
 
 def _parse_flags_or_exit(argv: list[str]) -> list[str]:
@@ -188,6 +247,7 @@ def _parse_flags_or_exit(argv: list[str]) -> list[str]:
 def _quiet_library_logs() -> None:
   # JAX logs at INFO that it looked for a TPU; a CPU or GPU user need not read that.
   logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+  logging.getLogger("jax._src.distributed").setLevel(logging.WARNING)
   logging.getLogger("absl").setLevel(logging.WARNING)
 
 

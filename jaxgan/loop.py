@@ -27,9 +27,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
 from jaxgan import metrics as metrics_lib
-from jaxgan import models, plots, train
+from jaxgan import models, parallel, plots, train
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.data import ToyDataset, ToyStream
 from jaxgan.errors import ConfigError, NonFiniteError
@@ -64,7 +65,16 @@ class LoopConfig:
 
 
 def log(message: str) -> None:
-  print(message, flush=True)
+  """Prints a progress line; in a multi-process run only process 0 does."""
+  if parallel.is_primary():
+    print(message, flush=True)
+
+
+def append_jsonl(path: str, record: dict[str, Any]) -> None:
+  """Appends one JSON line (process 0 only; JSON has no inf/NaN, so those become null)."""
+  if parallel.is_primary():
+    with open(path, "a") as f:
+      f.write(json.dumps(_json_safe(record)) + "\n")
 
 
 def prepare_workdir(path: str) -> str:
@@ -72,7 +82,7 @@ def prepare_workdir(path: str) -> str:
   path = os.path.abspath(os.path.expanduser(path))
   try:
     os.makedirs(path, exist_ok=True)
-    probe = os.path.join(path, ".write_test")
+    probe = os.path.join(path, f".write_test_{jax.process_index()}")
     with open(probe, "w") as f:
       f.write("ok")
     os.remove(probe)
@@ -99,15 +109,18 @@ def format_duration(seconds: float) -> str:
 # ---------------------------------------------------------------------------
 
 
-def make_sampler(generator, latent_dim: int):
-  """sample(params, model_state, key, n) -> G(z) for n draws of z ~ N(0, I), in eval mode."""
+def make_sampler(generator, latent_dim: int, mesh: Mesh | None = None):
+  """sample(params, model_state, key, n) -> G(z) for n draws of z ~ N(0, I), in eval mode.
 
-  @jax.jit(static_argnums=(3,))
+  With a mesh the samples come back replicated, readable by every process.
+  """
+
   def sample(params, model_state, key, n):
     z = jax.random.normal(key, (n, latent_dim), jnp.float32)
     return train.apply_model(generator, params, model_state, z, False)[0]
 
-  return sample
+  out_shardings = None if mesh is None else parallel.replicated(mesh)
+  return jax.jit(sample, static_argnums=(3,), out_shardings=out_shardings)
 
 
 def critic_grid(spec: train.GANSpec, state: train.GANState, extent: float, size: int = 120):
@@ -182,8 +195,9 @@ def write_run_config(workdir: str, spec: train.GANSpec, dataset: ToyDataset, run
     "n_critic": spec.n_critic,
     "ema_decay": spec.ema_decay,
   }
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    json.dump(config, f, indent=2, default=str)
+  if parallel.is_primary():
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      json.dump(config, f, indent=2, default=str)
 
 
 def evaluate(state, dataset: ToyDataset, sampler, key, num_samples: int) -> dict[str, Any]:
@@ -203,22 +217,28 @@ def _log_evaluation(metrics_path: str, step: int, results: dict[str, Any]) -> No
     return
   coverage = metrics_lib.ModeCoverage(*(results[k] for k in metrics_lib.ModeCoverage._fields))
   log(f"step {step}: mode coverage of {results['num_samples']} samples: {coverage.summary()}")
-  record = {"step": step, **{f"eval_{k}": v for k, v in coverage._asdict().items()}}
-  with open(metrics_path, "a") as f:
-    f.write(json.dumps(_json_safe(record)) + "\n")
-
-
-def _plot(workdir, spec, state, dataset, sampler, key, step, num_samples, penalty_names):
-  fake = np.asarray(
-    sampler(train.generator_params(state), state.generator.model_state, key, num_samples)
+  append_jsonl(
+    metrics_path, {"step": step, **{f"eval_{k}": v for k, v in coverage._asdict().items()}}
   )
-  real = np.asarray(dataset.sample(jax.random.fold_in(key, 1), (num_samples,)))
+
+
+PLOT_POINTS = 2500  # real and generated points in each samples_STEP.png
+
+
+def _plot(workdir, spec, state, dataset, sampler, key, step, real, penalty_names):
+  """samples_STEP.png (real vs as many generated points over D's contours) and losses.png."""
+  fake = np.asarray(
+    sampler(train.generator_params(state), state.generator.model_state, key, len(real))
+  )
+  critic = critic_grid(spec, state, dataset.extent)  # every process computes, process 0 draws
+  if not parallel.is_primary():
+    return
   plots.save_toy_plot(
     os.path.join(workdir, "plots", f"samples_{step:07d}.png"),
     real,
     fake,
     extent=dataset.extent,
-    critic=critic_grid(spec, state, dataset.extent),
+    critic=critic,
     title=f"{dataset.name}, step {step}",
   )
   plots.save_loss_curves(
@@ -229,17 +249,31 @@ def _plot(workdir, spec, state, dataset, sampler, key, step, num_samples, penalt
 
 
 def train_loop(
-  spec: train.GANSpec, dataset: ToyDataset, config: LoopConfig, *, run_config: dict | None = None
+  spec: train.GANSpec,
+  dataset: ToyDataset,
+  config: LoopConfig,
+  *,
+  mesh: Mesh | None = None,
+  run_config: dict | None = None,
 ) -> dict[str, Any]:
-  """Trains `spec` on `dataset` for config.num_steps steps; returns the final evaluation."""
+  """Trains `spec` on `dataset` for config.num_steps steps; returns the final evaluation.
+
+  mesh: train data-parallel over its devices (jaxgan.parallel); every process
+  of a multi-process run calls this with the same arguments.
+  """
+  if mesh is not None:
+    parallel.check_batch_size(config.batch_size, mesh)
   workdir = prepare_workdir(config.workdir)
   write_run_config(workdir, spec, dataset, run_config or {})
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   penalty_names = [r.name for r in (*spec.discriminator_regularizers, *spec.generator_regularizers)]
 
   init_key, data_key, step_key, eval_key = jax.random.split(jax.random.key(config.seed), 4)
-  stream = ToyStream(dataset, config.batch_size, spec.n_critic, data_key)
+  batch_sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
+  stream = ToyStream(dataset, config.batch_size, spec.n_critic, data_key, batch_sharding)
   state = train.init_state(spec, init_key, stream.batch_at(0))
+  if mesh is not None:
+    state = parallel.replicate(state, mesh)
   checkpoints = Checkpointer(
     os.path.join(workdir, "checkpoints"), max_to_keep=config.max_checkpoints
   )
@@ -249,11 +283,15 @@ def train_loop(
     start = int(state.step)
     log(f"resuming from the checkpoint at step {start} in {checkpoints.directory}")
 
-  step_fn = train.make_train_step(spec)
-  sampler = make_sampler(spec.generator, spec.latent_dim)
+  step_fn = train.make_train_step(spec, mesh=mesh)
+  sampler = make_sampler(spec.generator, spec.latent_dim, mesh)
+  real_key = jax.random.fold_in(eval_key, 1)
+  real_points = np.asarray(jax.jit(dataset.sample, static_argnums=1)(real_key, (PLOT_POINTS,)))
+  devices = 1 if mesh is None else mesh.size
+  processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
   log(
     f"training {config.num_steps} steps on {dataset.name}, batch {config.batch_size}, "
-    f"n_critic {spec.n_critic}, on {jax.device_count()} {jax.devices()[0].platform} device(s); "
+    f"n_critic {spec.n_critic}, on {devices} {jax.devices()[0].platform} device(s){processes}; "
     f"workdir {workdir}"
   )
 
@@ -276,8 +314,7 @@ def train_loop(
       f"step {step:>{len(str(config.num_steps))}}/{config.num_steps}  {rate:.1f} steps/s  "
       f"ETA {eta}  {_format_metrics(means, penalty_names)}"
     )
-    with open(metrics_path, "a") as f:
-      f.write(json.dumps({"step": step, "steps_per_s": rate, **means}) + "\n")
+    append_jsonl(metrics_path, {"step": step, "steps_per_s": rate, **means})
     pending = []
     interval_start, interval_first_step, timed_from_step = time.perf_counter(), step, step
 
@@ -299,13 +336,14 @@ def train_loop(
         results = evaluate(state, dataset, sampler, eval_key, config.num_eval_samples)
         _log_evaluation(metrics_path, step, results)
       if step % config.plot_every == 0 or step == config.num_steps:
-        _plot(workdir, spec, state, dataset, sampler, eval_key, step, 2500, penalty_names)
+        _plot(workdir, spec, state, dataset, sampler, eval_key, step, real_points, penalty_names)
     if start >= config.num_steps:  # the run was already complete: evaluate what it left
       results = evaluate(state, dataset, sampler, eval_key, config.num_eval_samples)
   finally:
     checkpoints.close()
 
   results = {"step": int(state.step), **_json_safe(results)}
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(results, f, indent=2)
+  if parallel.is_primary():
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+      json.dump(results, f, indent=2)
   return results

@@ -27,8 +27,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import Mesh
 
-from jaxgan import losses, optim
+from jaxgan import losses, optim, parallel
 from jaxgan.errors import ConfigError
 
 Array = jax.Array
@@ -194,18 +195,28 @@ def _split_variables(variables) -> tuple[Any, dict]:
 
 
 def init_state(spec: GANSpec, key: Array, example_batch: dict[str, Array]) -> GANState:
-  """Fresh parameters and optimizer states. example_batch: a batch as the step receives it."""
-  g_key, d_key = jax.random.split(key)
-  x = example_batch["x"][0]
-  z = sample_latent(spec, jax.random.key(0), (x.shape[0],))
-  g_params, g_model_state = _split_variables(spec.generator.init(g_key, z, train=False))
-  d_params, d_model_state = _split_variables(spec.discriminator.init(d_key, x, train=False))
-  generator = PlayerState(g_params, g_model_state, spec.generator_optimizer.init(g_params))
-  discriminator = PlayerState(d_params, d_model_state, spec.discriminator_optimizer.init(d_params))
-  ema = None
-  if spec.ema_decay is not None:
-    ema = optim.parameter_ema(spec.ema_decay, warmup=spec.ema_warmup).init(g_params)
-  return GANState(jnp.zeros([], jnp.int32), generator, discriminator, ema)
+  """Fresh parameters and optimizer states, as one compiled program on the default device.
+
+  example_batch: a batch as the step receives it; only its shapes are read.
+  """
+  x_shape = jax.ShapeDtypeStruct(example_batch["x"].shape[1:], example_batch["x"].dtype)
+
+  def init(key):
+    g_key, d_key = jax.random.split(key)
+    x = jnp.zeros(x_shape.shape, x_shape.dtype)
+    z = sample_latent(spec, jax.random.key(0), (x.shape[0],))
+    g_params, g_model_state = _split_variables(spec.generator.init(g_key, z, train=False))
+    d_params, d_model_state = _split_variables(spec.discriminator.init(d_key, x, train=False))
+    generator = PlayerState(g_params, g_model_state, spec.generator_optimizer.init(g_params))
+    discriminator = PlayerState(
+      d_params, d_model_state, spec.discriminator_optimizer.init(d_params)
+    )
+    ema = None
+    if spec.ema_decay is not None:
+      ema = optim.parameter_ema(spec.ema_decay, warmup=spec.ema_warmup).init(g_params)
+    return GANState(jnp.zeros([], jnp.int32), generator, discriminator, ema)
+
+  return jax.jit(init)(key)
 
 
 def generator_params(state: GANState) -> Any:
@@ -231,16 +242,19 @@ def _discriminate(spec: GANSpec, params, model_state, real: Array | None, fake: 
   """D on real and fake batches → (real_out or None, fake_out, new model_state).
 
   Without batch statistics in D, real and fake go through D as one batch (one
-  pass, bigger matrix products, the same result). With them, each batch keeps
-  its own statistics, as in DCGAN.
+  pass, bigger matrix products, the same result), interleaved example by
+  example so that under a mesh each device's real and fake rows stay on it.
+  With batch statistics, each batch keeps its own, as in DCGAN.
   """
   D = spec.discriminator
   if real is None:
     fake_out, model_state = apply_model(D, params, model_state, fake, True)
     return None, fake_out, model_state
   if not model_state:
-    both, _ = apply_model(D, params, model_state, jnp.concatenate([real, fake]), True)
-    return both[: real.shape[0]], both[real.shape[0] :], model_state
+    pairs = _merge_leading_axes(jnp.stack([real, fake], axis=1))  # [2B, ...]: x_0, x̃_0, x_1, …
+    outputs, _ = apply_model(D, params, model_state, pairs, True)
+    outputs = outputs.reshape(real.shape[0], 2, *outputs.shape[1:])
+    return outputs[:, 0], outputs[:, 1], model_state
   real_out, model_state = apply_model(D, params, model_state, real, True)
   fake_out, model_state = apply_model(D, params, model_state, fake, True)
   return real_out, fake_out, model_state
@@ -250,7 +264,9 @@ def _generate_for_critic(spec: GANSpec, g: PlayerState, zs: Array) -> Array:
   """G(z) for all n_critic updates at once: G does not change during them.
 
   zs: [n_critic, B, latent]. Without batch statistics the n_critic batches go
-  through G as one; with them, each keeps its own statistics (vmap).
+  through G as one, ordered example-major ([B, n_critic]) so that under a mesh
+  every device keeps its own examples; with them, each batch keeps its own
+  statistics (vmap).
   """
   n, b = zs.shape[:2]
 
@@ -260,9 +276,14 @@ def _generate_for_critic(spec: GANSpec, g: PlayerState, zs: Array) -> Array:
   if g.model_state:
     fakes = jax.vmap(generate)(zs)
   else:
-    flat = generate(zs.reshape(n * b, *zs.shape[2:]))
-    fakes = flat.reshape(n, b, *flat.shape[1:])
+    flat = generate(_merge_leading_axes(jnp.swapaxes(zs, 0, 1)))
+    fakes = jnp.swapaxes(flat.reshape(b, n, *flat.shape[1:]), 0, 1)
   return jax.lax.stop_gradient(fakes)
+
+
+def _merge_leading_axes(x: Array) -> Array:
+  """[A, B, ...] → [A·B, ...]."""
+  return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
 
 def _add_regularizers(regs, loss, metrics, make_inputs, key):
@@ -347,8 +368,14 @@ def all_finite(metrics: dict[str, Array]) -> Array:
   )
 
 
-def train_step(spec: GANSpec, state: GANState, batch: dict[str, Array], key: Array):
-  """n_critic D updates (lax.scan), then one G update, then the EMA: (state, metrics)."""
+def train_step(
+  spec: GANSpec, state: GANState, batch: dict[str, Array], key: Array, mesh: Mesh | None = None
+):
+  """n_critic D updates (lax.scan), then one G update, then the EMA: (state, metrics).
+
+  With a mesh, the noise is split over its 'data' axis like the real batch, so
+  that every device generates and discriminates its own examples.
+  """
   real = batch["x"]
   if real.shape[0] != spec.n_critic:
     raise ValueError(
@@ -358,9 +385,8 @@ def train_step(spec: GANSpec, state: GANState, batch: dict[str, Array], key: Arr
   key = jax.random.fold_in(key, state.step)
   zd_key, d_key, zg_key, g_key = jax.random.split(key, 4)
 
-  fakes = _generate_for_critic(
-    spec, state.generator, sample_latent(spec, zd_key, (spec.n_critic, batch_size))
-  )
+  zs = _split_examples(sample_latent(spec, zd_key, (spec.n_critic, batch_size)), mesh, 1)
+  fakes = _generate_for_critic(spec, state.generator, zs)
 
   def critic(d, xs):
     real_i, fake_i, key_i = xs
@@ -371,7 +397,7 @@ def train_step(spec: GANSpec, state: GANState, batch: dict[str, Array], key: Arr
   )
   metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), d_metrics)
 
-  z = sample_latent(spec, zg_key, (batch_size,))
+  z = _split_examples(sample_latent(spec, zg_key, (batch_size,)), mesh, 0)
   g_state, g_metrics = generator_update(spec, state.generator, d_state, real[-1], z, g_key)
   metrics.update(g_metrics)
 
@@ -382,12 +408,24 @@ def train_step(spec: GANSpec, state: GANState, batch: dict[str, Array], key: Arr
   return GANState(state.step + 1, g_state, d_state, ema), metrics
 
 
+def _split_examples(x: Array, mesh: Mesh | None, batch_axis: int) -> Array:
+  if mesh is None:
+    return x
+  return jax.lax.with_sharding_constraint(x, parallel.sharded_along(mesh, batch_axis))
+
+
 class RecompilationError(RuntimeError):
   """The train step was traced again: a batch or state of another shape or dtype."""
 
 
-def make_train_step(spec: GANSpec, *, donate: bool = True, max_traces: int | None = 1):
+def make_train_step(
+  spec: GANSpec, *, mesh: Mesh | None = None, donate: bool = True, max_traces: int | None = 1
+):
   """step(state, batch, key) -> (state, metrics): `train_step` jit-compiled for `spec`.
+
+  mesh: run data-parallel over its devices (see jaxgan.parallel): the state
+  and key replicated, batches split along their example axis, the metrics
+  replicated. Without one, the step runs on the default device.
 
   donate=True hands the old state's buffers to the new state (do not reuse the
   state passed in). max_traces guards against silent recompilation, which
@@ -406,6 +444,15 @@ def make_train_step(spec: GANSpec, *, donate: bool = True, max_traces: int | Non
         f"the train step was traced {traces} times (limit {max_traces}): the batch or state "
         f"changed shape or dtype (batch now {shapes}); keep them fixed, or pass max_traces=None"
       )
-    return train_step(spec, state, batch, key)
+    return train_step(spec, state, batch, key, mesh)
 
-  return jax.jit(step, donate_argnums=(0,) if donate else ())
+  donate_argnums = (0,) if donate else ()
+  if mesh is None:
+    return jax.jit(step, donate_argnums=donate_argnums)
+  everywhere = parallel.replicated(mesh)
+  return jax.jit(
+    step,
+    in_shardings=(everywhere, parallel.step_batch_sharding(mesh), everywhere),
+    out_shardings=(everywhere, everywhere),
+    donate_argnums=donate_argnums,
+  )

@@ -1,14 +1,31 @@
 """Shared test helpers. Tests run on the CPU; numpy float64 is the reference."""
 
 import os
+import subprocess
 import sys
+import tempfile
 
+import jax
 import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
+
+# Eight fake CPU devices for the sharding tests (before anything starts the backend).
+# Code without a mesh runs on the first one, as on a one-device machine.
+NUM_FAKE_DEVICES = 8
+jax.config.update("jax_num_cpu_devices", NUM_FAKE_DEVICES)
+
+# One XLA compilation cache for the session and the scripts it starts (they inherit the
+# environment): the many short runs of the same tiny models then compile each program once.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jaxgan_xla_cache_"))
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 @pytest.fixture
@@ -24,3 +41,36 @@ def np_softplus(x):
 
 def np_sigmoid(x):
   return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+
+
+# ---------------------------------------------------------------------------
+# Running the scripts as a user does.
+# ---------------------------------------------------------------------------
+
+TINY = ["--batch_size=16", "--g_hidden=16,16", "--d_hidden=16,16", "--log_every=2"]
+
+
+def run(args, *, env=None, background=False):
+  """python ARGS from the repository root; background=True returns the Popen."""
+  env = dict(os.environ if env is None else env)
+  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+  command = [sys.executable, *args]
+  if background:
+    return subprocess.Popen(
+      command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
+    )
+  return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+
+def assert_ok(proc):
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+
+
+def one_line_error(proc, *fragments, code=2):
+  """The process failed with exit status `code` and exactly one stderr line naming the problem."""
+  assert proc.returncode == code, (proc.returncode, proc.stdout[-1000:], proc.stderr[-2000:])
+  lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+  assert len(lines) == 1, proc.stderr
+  assert lines[0].startswith("error: "), lines[0]
+  for fragment in fragments:
+    assert fragment in lines[0], lines[0]

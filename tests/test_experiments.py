@@ -4,34 +4,14 @@ import glob
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
-
-TINY = ["--batch_size=16", "--g_hidden=16,16", "--d_hidden=16,16", "--log_every=2"]
-
-
-def run(args, **kwargs):
-  env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-  return subprocess.run(
-    [sys.executable, *args],
-    capture_output=True,
-    text=True,
-    cwd=ROOT,
-    env=env,
-    timeout=300,
-    **kwargs,
-  )
+from conftest import ROOT, TINY, assert_ok, one_line_error, run
 
 
 def experiment(name, *flags):
   return run([os.path.join("experiments", f"{name}.py"), *flags])
-
-
-def assert_ok(proc):
-  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
 
 
 def read_jsonl(path):
@@ -200,15 +180,6 @@ def test_every_flagfile_runs(flagfile, tmp_path):
   )
   assert_ok(proc)
   assert os.path.exists(os.path.join(tmp_path, "results.json"))
-
-
-def one_line_error(proc, *fragments, code=2):
-  assert proc.returncode == code, (proc.returncode, proc.stdout[-1000:], proc.stderr[-2000:])
-  lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-  assert len(lines) == 1, proc.stderr
-  assert lines[0].startswith("error: "), lines[0]
-  for fragment in fragments:
-    assert fragment in lines[0], lines[0]
 
 
 @pytest.mark.parametrize(

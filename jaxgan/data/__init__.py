@@ -9,7 +9,6 @@ uninterrupted one.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
 
 import jax
 
@@ -36,24 +35,35 @@ def get_toy(name: str) -> ToyDataset:
   return TOY_DATASETS[name]
 
 
-class ToyStream(NamedTuple):
-  """Real batches of a toy dataset, generated on the device from (seed, step)."""
+class ToyStream:
+  """Real batches of a toy dataset, generated on the device(s) from (key, step).
 
-  dataset: ToyDataset
-  batch_size: int
-  n_critic: int
-  key: jax.Array
+  With a sharding (jaxgan.parallel.step_batch_sharding), each device draws
+  only its own rows of the global batch, and the numbers are the same on any
+  device count.
+  """
+
+  def __init__(
+    self,
+    dataset: ToyDataset,
+    batch_size: int,
+    n_critic: int,
+    key: jax.Array,
+    sharding: jax.sharding.Sharding | None = None,
+  ):
+    self.dataset, self.batch_size, self.n_critic, self.key = dataset, batch_size, n_critic, key
+
+    def make(key, step):
+      shape = (n_critic, batch_size)
+      return {"x": dataset.sample(jax.random.fold_in(key, step), shape)}
+
+    self._make = jax.jit(make, out_shardings=None if sharding is None else {"x": sharding})
 
   def batch_at(self, step: int) -> dict[str, jax.Array]:
-    return _toy_batch(self.dataset.name, self.batch_size, self.n_critic, self.key, step)
+    return self._make(self.key, step)
 
   def iterate(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
     step = start_step
     while True:
       yield self.batch_at(step)
       step += 1
-
-
-@jax.jit(static_argnums=(0, 1, 2))
-def _toy_batch(name, batch_size, n_critic, key, step):
-  return {"x": TOY_DATASETS[name].sample(jax.random.fold_in(key, step), (n_critic, batch_size))}

@@ -15,11 +15,20 @@ from typing import Any
 
 import flax.linen as nn
 
-from jaxgan.models.layers import ACTIVATIONS, INITS, NORMALIZATIONS, activation, dense, normalize
+from jaxgan.models.layers import (
+  ACTIVATIONS,
+  INITS,
+  NORMALIZATIONS,
+  BatchNorm,
+  activation,
+  dense,
+  normalize,
+)
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 
 __all__ = [
   "ACTIVATIONS",
+  "BatchNorm",
   "INITS",
   "NORMALIZATIONS",
   "MLPDiscriminator",

@@ -54,12 +54,65 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
   return ACTIVATIONS[name]
 
 
-def normalize(h: jax.Array, kind: str, train: bool) -> jax.Array:
-  """Applies the normalization called `kind` ("none", "batch" or "layer") to h."""
+class BatchNorm(nn.Module):
+  """Batch normalization (Ioffe & Szegedy 2015) over the global batch or over groups of it.
+
+    y = γ·(x − μ_B)/√(σ²_B + ε) + β
+
+  μ_B, σ²_B are the mean and (biased) variance of each feature over every
+  axis but the last, taken over the whole batch when num_groups = 1. Under a
+  device mesh the batch is the global one, so these are cross-replica
+  statistics (XLA all-reduces them), the same on 1 or 8 devices.
+  num_groups = G splits the batch axis into G consecutive groups with their own
+  statistics: with G the number of devices, each device normalizes by its own
+  shard's statistics, as per-device BatchNorm under pmap or PyTorch DDP
+  without SyncBatchNorm did. Running averages, used when train=False, follow
+  r ← m·r + (1 − m)·(mean over groups), as flax.linen.BatchNorm's (m = 0.9
+  here is PyTorch's momentum 0.1); variables have Flax's names.
+  """
+
+  num_groups: int = 1
+  momentum: float = 0.9
+  epsilon: float = 1e-5
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    features = x.shape[-1]
+    scale = self.param("scale", nn.initializers.ones, (features,))
+    bias = self.param("bias", nn.initializers.zeros, (features,))
+    running_mean = self.variable("batch_stats", "mean", jnp.zeros, (features,), jnp.float32)
+    running_var = self.variable("batch_stats", "var", jnp.ones, (features,), jnp.float32)
+    if not train:
+      mean, var = running_mean.value, running_var.value
+      return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
+    if x.shape[0] % self.num_groups:
+      raise ValueError(
+        f"BatchNorm with {self.num_groups} groups needs a batch that divides by it, "
+        f"got {x.shape[0]}"
+      )
+    groups = x.reshape(self.num_groups, x.shape[0] // self.num_groups, *x.shape[1:])
+    axes = tuple(range(1, groups.ndim - 1))
+    mean = jnp.mean(groups, axis=axes, keepdims=True)
+    var = jnp.mean(jnp.square(groups - mean), axis=axes, keepdims=True)
+    y = ((groups - mean) * jax.lax.rsqrt(var + self.epsilon)).reshape(x.shape)
+    if not self.is_initializing():
+      m = self.momentum
+      batch_mean = jnp.mean(mean.reshape(self.num_groups, features), axis=0)
+      batch_var = jnp.mean(var.reshape(self.num_groups, features), axis=0)
+      running_mean.value = m * running_mean.value + (1.0 - m) * batch_mean
+      running_var.value = m * running_var.value + (1.0 - m) * batch_var
+    return y * scale + bias
+
+
+def normalize(h: jax.Array, kind: str, train: bool, batchnorm_groups: int = 1) -> jax.Array:
+  """Applies the normalization called `kind` ("none", "batch" or "layer") to h.
+
+  batchnorm_groups: see BatchNorm.num_groups (1: statistics of the global batch).
+  """
   if kind == "none":
     return h
   if kind == "batch":
-    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)(h)
+    return BatchNorm(num_groups=batchnorm_groups)(h, train)
   if kind == "layer":
     return nn.LayerNorm()(h)
   raise ValueError(f"unknown normalization {kind!r}: choose one of {', '.join(NORMALIZATIONS)}")

@@ -21,8 +21,9 @@ class MLPGenerator(nn.Module):
   """z [B, latent] → x [B, *output_shape]: Dense → norm → activation per hidden layer.
 
   normalization is "none", "batch" (batch statistics in training, running
-  averages at sampling; statistics over the global batch under a mesh) or
-  "layer". output_activation "none" suits toy data, "tanh" images in [−1, 1].
+  averages at sampling; statistics over the global batch under a mesh, or per
+  group of batchnorm_groups, see layers.BatchNorm) or "layer".
+  output_activation "none" suits toy data, "tanh" images in [−1, 1].
   weight_init: "lecun" (Flax's default) or "pytorch" (see layers.dense).
   output_scale s makes G(z) = s·MLP(z): with s the data's scale (grid25: 4),
   the network works in units where the data is of size 1.
@@ -35,13 +36,14 @@ class MLPGenerator(nn.Module):
   output_activation: str = "none"
   weight_init: str = "lecun"
   output_scale: float = 1.0
+  batchnorm_groups: int = 1
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
     h = jnp.reshape(z, (z.shape[0], -1))
     for width in self.hidden_dims:
       h = layers.dense(width, h.shape[-1], self.weight_init)(h)
-      h = layers.normalize(h, self.normalization, train)
+      h = layers.normalize(h, self.normalization, train, self.batchnorm_groups)
       h = layers.activation(self.activation)(h)
     size = 1
     for d in self.output_shape:
@@ -65,12 +67,13 @@ class MLPDiscriminator(nn.Module):
   normalization: str = "none"
   weight_init: str = "lecun"
   input_scale: float = 1.0
+  batchnorm_groups: int = 1
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     h = jnp.reshape(x, (x.shape[0], -1)) / self.input_scale
     for width in self.hidden_dims:
       h = layers.dense(width, h.shape[-1], self.weight_init)(h)
-      h = layers.normalize(h, self.normalization, train)
+      h = layers.normalize(h, self.normalization, train, self.batchnorm_groups)
       h = layers.activation(self.activation)(h)
     return layers.dense(1, h.shape[-1], self.weight_init)(h)[:, 0]
