@@ -15,6 +15,8 @@ from typing import Any
 
 import flax.linen as nn
 
+from jaxgan.models.began import BEGANDiscriminator, BEGANGenerator
+from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.layers import (
   ACTIVATIONS,
   INITS,
@@ -25,14 +27,21 @@ from jaxgan.models.layers import (
   normalize,
 )
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
+from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
 
 __all__ = [
   "ACTIVATIONS",
+  "BEGANDiscriminator",
+  "BEGANGenerator",
   "BatchNorm",
+  "DCGANDiscriminator",
+  "DCGANGenerator",
   "INITS",
   "NORMALIZATIONS",
   "MLPDiscriminator",
   "MLPGenerator",
+  "ResNetDiscriminator",
+  "ResNetGenerator",
   "activation",
   "build",
   "dense",

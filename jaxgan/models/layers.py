@@ -74,12 +74,16 @@ class BatchNorm(nn.Module):
   num_groups: int = 1
   momentum: float = 0.9
   epsilon: float = 1e-5
+  use_affine: bool = True  # False: no γ, β (ConditionalBatchNorm brings its own)
+  scale_init: Callable = nn.initializers.ones
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     features = x.shape[-1]
-    scale = self.param("scale", nn.initializers.ones, (features,))
-    bias = self.param("bias", nn.initializers.zeros, (features,))
+    scale, bias = 1.0, 0.0
+    if self.use_affine:
+      scale = self.param("scale", self.scale_init, (features,))
+      bias = self.param("bias", nn.initializers.zeros, (features,))
     running_mean = self.variable("batch_stats", "mean", jnp.zeros, (features,), jnp.float32)
     running_var = self.variable("batch_stats", "var", jnp.ones, (features,), jnp.float32)
     if not train:
