@@ -1,9 +1,9 @@
-"""Datasets: the 2-D toy mixtures and, through `stream`, batches for the training loop.
+"""Datasets: the 2-D toy mixtures, image datasets, and the streams of batches they feed.
 
 A data stream yields, for each training step, the real data of all its
-critic updates: a dict {"x": [n_critic, batch, ...]}. `iterate(start_step)`
-restarts the stream at any step, so a resumed run sees the same data as an
-uninterrupted one.
+critic updates: a dict {"x": [n_critic, batch, ...]} (and "label" for image
+datasets). `iterate(start_step)` restarts the stream at any step, so a
+resumed run sees the same data as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -12,10 +12,17 @@ from collections.abc import Iterator
 
 import jax
 
+from jaxgan import parallel
+from jaxgan.data.images import ImageDataset, ImageStream, load_image_dataset
 from jaxgan.data.toy import TOY_DATASETS, Mixture, ToyDataset, sample_mixture, sample_swissroll
 from jaxgan.errors import ConfigError
 
 __all__ = [
+  "ImageDataset",
+  "ImageStream",
+  "get_dataset",
+  "load_image_dataset",
+  "make_stream",
   "TOY_DATASETS",
   "Mixture",
   "ToyDataset",
@@ -24,6 +31,24 @@ __all__ = [
   "sample_mixture",
   "sample_swissroll",
 ]
+
+
+def get_dataset(
+  name: str, *, image_size: int = 32, data_dir: str | None = None
+) -> ToyDataset | ImageDataset:
+  """A toy mixture by name, or an image dataset (digits or TFDS) at image_size."""
+  if name in TOY_DATASETS:
+    return TOY_DATASETS[name]
+  return load_image_dataset(name, image_size, data_dir=data_dir)
+
+
+def make_stream(dataset, batch_size: int, n_critic: int, seed: int, mesh=None):
+  """The batches of `dataset` for training: on-device draws for toys, an ImageStream else."""
+  if isinstance(dataset, ToyDataset):
+    sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
+    key = jax.random.fold_in(jax.random.key(seed), 1)
+    return ToyStream(dataset, batch_size, n_critic, key, sharding)
+  return ImageStream(dataset, batch_size, n_critic, seed, mesh)
 
 
 def get_toy(name: str) -> ToyDataset:

@@ -1,0 +1,358 @@
+"""Image datasets: random-access sources, preprocessing, and the batch stream.
+
+Sources give random access to (uint8 image, label) pairs:
+  - "digits": the 8×8 handwritten digits that ship with scikit-learn (1,797
+    images, 10 classes), the offline default of every image experiment;
+  - any TFDS image dataset through `tfds.data_source` (ArrayRecord files,
+    no TensorFlow at training time): mnist, fashion_mnist, cifar10,
+    svhn_cropped, celeb_a (center crop), or another by name.
+
+Images are cropped (celeb_a: the central 108×108 face region, as in
+DCGAN-tensorflow), resized to the model's size with bilinear filtering, and
+scaled to [−1, 1].
+
+`ImageStream` serves the real data of each training step,
+{"x": [n_critic, B, H, W, C], "label": [n_critic, B]}, as a pure function of
+(seed, step): examples are visited in a fresh permutation every epoch, drawn
+from the seed, so a resumed run reads exactly what an uninterrupted one would,
+and every process reads only its own rows of each batch. A background thread
+prepares the next batches while the device trains on the current one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import importlib.util
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging as absl_logging
+from PIL import Image
+
+from jaxgan import parallel
+from jaxgan.errors import ConfigError
+
+# TFDS datasets known to work, with their crop and natural size.
+KNOWN_TFDS = {
+  "mnist": {"size": 28, "channels": 1},
+  "fashion_mnist": {"size": 28, "channels": 1},
+  "cifar10": {"size": 32, "channels": 3},
+  "svhn_cropped": {"size": 32, "channels": 3},
+  "celeb_a": {"size": 64, "channels": 3, "crop": 108},
+}
+PREPARE_HINT = (
+  "prepare it once on a machine with network access (pip install tensorflow && tfds build "
+  "{name} --file_format=array_record --data_dir=DIR), then pass --data_dir=DIR; or use "
+  "--dataset=digits, which needs no download"
+)
+
+
+class Source(Protocol):
+  """Random access to a split: len(source), source.read(indices) → (images uint8, labels)."""
+
+  def __len__(self) -> int: ...
+
+  def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ArraySource:
+  """A split held in memory: images [N, H, W, C] uint8, labels [N]."""
+
+  images: np.ndarray
+  labels: np.ndarray
+
+  def __len__(self) -> int:
+    return len(self.images)
+
+  def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return self.images[indices], self.labels[indices]
+
+
+@dataclasses.dataclass(frozen=True)
+class TFDSSource:
+  """A TFDS split read by index through tfds.data_source (ArrayRecord, no TensorFlow)."""
+
+  records: Any  # the data source: len() and [i] → {"image": uint8 [H, W, C], "label": int}
+
+  def __len__(self) -> int:
+    return len(self.records)
+
+  def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    items = [self.records[int(i)] for i in indices]
+    images = np.stack([np.asarray(item["image"]) for item in items])
+    if images.ndim == 3:
+      images = images[..., None]
+    labels = np.array([int(item.get("label", 0)) for item in items], np.int32)
+    return images, labels
+
+
+@functools.cache
+def load_digits(split: str = "train") -> ArraySource:
+  """scikit-learn's 8×8 digits as uint8 [N, 8, 8, 1] (0..16 scaled to 0..255).
+
+  Read straight from the file scikit-learn ships (sklearn/datasets/data/
+  digits.csv.gz: 64 pixel columns, then the label), which spares importing
+  scikit-learn itself (seconds). split "train" is all 1,797 images (the GAN's
+  training set); "train80" and "test20" are a fixed 80/20 split for
+  classifiers that judge the samples.
+  """
+  table = _digits_table()
+  images = np.round(table[:, :64].reshape(-1, 8, 8, 1) * (255.0 / 16.0)).astype(np.uint8)
+  labels = table[:, 64].astype(np.int32)
+  if split == "train":
+    return ArraySource(images, labels)
+  order = np.random.default_rng(0).permutation(len(images))
+  cut = int(0.8 * len(images))
+  chosen = {"train80": order[:cut], "test20": order[cut:]}.get(split)
+  if chosen is None:
+    raise ConfigError(f"unknown digits split {split!r}: train, train80 or test20")
+  return ArraySource(images[chosen], labels[chosen])
+
+
+def _digits_table() -> np.ndarray:
+  spec = importlib.util.find_spec("sklearn")
+  if spec is None or not spec.submodule_search_locations:
+    raise ConfigError("--dataset=digits needs scikit-learn: pip install scikit-learn")
+  path = os.path.join(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
+  if not os.path.exists(path):  # a future layout: ask scikit-learn
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    return np.concatenate([bunch.data, bunch.target[:, None]], axis=1)
+  return np.loadtxt(path, delimiter=",")
+
+
+@contextlib.contextmanager
+def _quiet_tfds():
+  """Silence TFDS's absl warnings (e.g. "Variant folder ... has no dataset_info.json"):
+  jaxgan reports a missing dataset in its own one line."""
+  level = absl_logging.get_verbosity()
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  try:
+    yield
+  finally:
+    absl_logging.set_verbosity(level)
+
+
+def tfds_source(name: str, split: str, data_dir: str | None) -> TFDSSource:
+  """tfds.data_source(name), or a one-line error saying how to get the dataset."""
+  import tensorflow_datasets as tfds
+
+  try:
+    with _quiet_tfds():
+      records = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+  except tfds.core.registered.DatasetNotFoundError:
+    raise ConfigError(
+      f"unknown dataset {name!r}: use a toy mixture (ring8, grid25, swissroll), digits, or a "
+      f"TFDS image dataset ({', '.join(KNOWN_TFDS)}, ...)"
+    ) from None
+  except Exception:  # noqa: BLE001 - TFDS raises many types for "not there"
+    where = data_dir or "~/tensorflow_datasets"
+    raise ConfigError(
+      f"dataset {name!r} (split {split}) is not prepared as ArrayRecord in {where}: "
+      + PREPARE_HINT.format(name=name)
+    ) from None
+  return TFDSSource(records)
+
+
+# ---------------------------------------------------------------------------
+# Preprocessing.
+# ---------------------------------------------------------------------------
+
+
+def center_crop(images: np.ndarray, size: int) -> np.ndarray:
+  """The central size×size square of [N, H, W, C] images."""
+  h, w = images.shape[1:3]
+  if size > min(h, w):
+    raise ConfigError(f"cannot crop {size}×{size} from {h}×{w} images")
+  top, left = (h - size) // 2, (w - size) // 2
+  return images[:, top : top + size, left : left + size]
+
+
+def resize(images: np.ndarray, size: int) -> np.ndarray:
+  """uint8 [N, h, w, C] → uint8 [N, size, size, C], bilinear (PIL), square inputs."""
+  if images.shape[1:3] == (size, size):
+    return images
+  out = []
+  for image in images:
+    mode_image = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    resized = np.asarray(mode_image.resize((size, size), Image.BILINEAR))
+    out.append(resized[..., None] if resized.ndim == 2 else resized)
+  return np.stack(out)
+
+
+def to_model_range(images: np.ndarray) -> np.ndarray:
+  """uint8 [0, 255] → float32 [−1, 1]."""
+  return images.astype(np.float32) * (2.0 / 255.0) - 1.0
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+  """float [−1, 1] → uint8 [0, 255] (for pictures)."""
+  return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------
+# The dataset the loop trains on.
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageDataset:
+  """An image dataset as the models see it: size, channels, classes, and how to read it."""
+
+  name: str
+  source: Source
+  image_size: int
+  channels: int
+  num_classes: int
+  crop: int | None = None
+
+  def preprocess(self, images: np.ndarray) -> np.ndarray:
+    """uint8 images from the source → float32 [B, S, S, C] in [−1, 1]."""
+    if self.crop:
+      images = center_crop(images, self.crop)
+    elif images.shape[1] != images.shape[2]:
+      images = center_crop(images, min(images.shape[1:3]))
+    return to_model_range(resize(images, self.image_size))
+
+  def examples(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = self.source.read(indices)
+    return self.preprocess(images), labels.astype(np.int32)
+
+
+def load_image_dataset(
+  name: str,
+  image_size: int,
+  *,
+  split: str = "train",
+  data_dir: str | None = None,
+  num_classes: int | None = None,
+) -> ImageDataset:
+  """The image dataset called name, served at image_size×image_size."""
+  if name == "digits":  # small: resized once, here
+    digits = load_digits(split)
+    source = ArraySource(resize(digits.images, image_size), digits.labels)
+    return ImageDataset("digits", source, image_size, 1, 10)
+  info = KNOWN_TFDS.get(name, {})
+  source = tfds_source(name, split, data_dir)
+  first, _ = source.read(np.array([0]))
+  channels = first.shape[-1]
+  classes = num_classes if num_classes is not None else _tfds_num_classes(name, data_dir)
+  return ImageDataset(name, source, image_size, channels, classes, info.get("crop"))
+
+
+def _tfds_num_classes(name: str, data_dir: str | None) -> int:
+  """The number of classes of the dataset's "label" feature, 0 if it has none."""
+  import tensorflow_datasets as tfds
+
+  try:
+    with _quiet_tfds():
+      features = tfds.builder(name, data_dir=data_dir).info.features
+    return int(features["label"].num_classes) if "label" in features else 0
+  except Exception:  # noqa: BLE001 - an unusual builder: treat as unlabeled
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# The stream of batches.
+# ---------------------------------------------------------------------------
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+  """The order of the examples in one epoch: a permutation drawn from (seed, epoch)."""
+  return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def example_indices(seed: int, n: int, start: int, count: int) -> np.ndarray:
+  """Dataset indices at positions [start, start + count) of the endless shuffled sequence."""
+  positions = np.arange(start, start + count)
+  epochs, offsets = np.divmod(positions, n)
+  out = np.empty(count, np.int64)
+  for epoch in np.unique(epochs):
+    mask = epochs == epoch
+    out[mask] = epoch_permutation(seed, int(epoch), n)[offsets[mask]]
+  return out
+
+
+class ImageStream:
+  """Real batches {"x": [n_critic, B, S, S, C], "label": [n_critic, B]} by step.
+
+  Step s uses the positions [s·n·B, (s + 1)·n·B) of the shuffled sequence,
+  critic update i the i-th B of them. With a mesh, this process reads only
+  its rows of each batch and the global batch is assembled across processes.
+  """
+
+  def __init__(
+    self,
+    dataset: ImageDataset,
+    batch_size: int,
+    n_critic: int,
+    seed: int,
+    mesh=None,
+    prefetch: int = 2,
+  ):
+    if len(dataset.source) < 1:
+      raise ConfigError(f"dataset {dataset.name} is empty")
+    self.dataset, self.batch_size, self.n_critic, self.seed = dataset, batch_size, n_critic, seed
+    self.mesh, self.prefetch = mesh, prefetch
+
+  def local_batch_at(self, step: int) -> dict[str, np.ndarray]:
+    """This process's rows of step's batch, as numpy."""
+    n, b = self.n_critic, self.batch_size
+    indices = example_indices(self.seed, len(self.dataset.source), step * n * b, n * b)
+    indices = indices.reshape(n, b)
+    if self.mesh is not None:
+      indices = indices[:, parallel.process_rows(b)]
+    images, labels = self.dataset.examples(indices.reshape(-1))
+    rows = indices.shape[1]
+    return {"x": images.reshape(n, rows, *images.shape[1:]), "label": labels.reshape(n, rows)}
+
+  def to_device(self, local: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    if self.mesh is None:
+      return {k: jnp.asarray(v) for k, v in local.items()}
+    return parallel.global_batch(self.mesh, local)
+
+  def batch_at(self, step: int) -> dict[str, jax.Array]:
+    return self.to_device(self.local_batch_at(step))
+
+  def iterate(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
+    """Batches of steps start_step, start_step + 1, ..., read ahead by a background thread."""
+    ready: queue.Queue = queue.Queue(maxsize=max(self.prefetch, 1))
+    stop = threading.Event()
+
+    def produce():
+      step = start_step
+      while not stop.is_set():
+        try:
+          item = self.local_batch_at(step)
+        except Exception as e:  # noqa: BLE001 - handed to the consumer, raised there
+          item = e
+        while not stop.is_set():
+          try:
+            ready.put(item, timeout=0.1)
+            break
+          except queue.Full:
+            continue
+        if isinstance(item, Exception):
+          return
+        step += 1
+
+    worker = threading.Thread(target=produce, name="jaxgan-data", daemon=True)
+    worker.start()
+    try:
+      while True:
+        item = ready.get()
+        if isinstance(item, Exception):
+          raise item
+        yield self.to_device(item)
+    finally:
+      stop.set()
