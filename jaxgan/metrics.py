@@ -60,3 +60,48 @@ def mode_coverage(
     high_quality=float(high_quality.mean()) if len(samples) else 0.0,
     reverse_kl=reverse_kl,
   )
+
+
+# ---------------------------------------------------------------------------
+# Class-level checks of image samples, with a classifier trained on real data.
+# ---------------------------------------------------------------------------
+
+
+def class_accuracy(predicted: np.ndarray, intended: np.ndarray) -> float:
+  """The fraction of samples asked for class k that the classifier calls k."""
+  predicted, intended = np.asarray(predicted), np.asarray(intended)
+  return float(np.mean(predicted == intended))
+
+
+class ClassCoverage(NamedTuple):
+  classes: int  # classes the classifier finds among the samples
+  num_classes: int
+  reverse_kl: float  # KL(predicted class histogram ‖ uniform): 0 when balanced, log K if collapsed
+
+
+def class_coverage(predicted: np.ndarray, num_classes: int) -> ClassCoverage:
+  """Mode coverage for images: which classes an unconditional generator produces, how evenly."""
+  counts = np.bincount(np.asarray(predicted), minlength=num_classes)
+  p = counts / max(counts.sum(), 1)
+  nz = p > 0
+  return ClassCoverage(
+    int(np.count_nonzero(counts)), num_classes, float(np.sum(p[nz] * np.log(p[nz] * num_classes)))
+  )
+
+
+def matched_code_accuracy(codes: np.ndarray, predicted: np.ndarray, num_classes: int) -> float:
+  """Accuracy of an unsupervised categorical code as a class label, under the best matching.
+
+  InfoGAN's categorical code learns the classes in some order (Chen et al.
+  2016, §7.1 report 5% error on MNIST this way): each code value is assigned
+  to one class by the Hungarian algorithm on the code × class counts, and
+  the accuracy of that assignment is returned.
+  """
+  from scipy.optimize import linear_sum_assignment
+
+  codes, predicted = np.asarray(codes), np.asarray(predicted)
+  size = max(num_classes, int(codes.max()) + 1)
+  counts = np.zeros((size, size), np.int64)
+  np.add.at(counts, (codes, predicted), 1)
+  rows, cols = linear_sum_assignment(-counts)
+  return float(counts[rows, cols].sum() / len(codes))

@@ -117,3 +117,36 @@ def _coverage_panel(ax, eval_records: Sequence[dict[str, Any]]) -> None:
   ax.set_title(f"mode coverage (of {num_modes})")
   ax.set_xlabel("step")
   ax.grid(alpha=0.3)
+
+
+def tile_images(grid: np.ndarray, pad: int = 1) -> np.ndarray:
+  """[rows, cols, H, W, C] in [−1, 1] → one [rows·(H + pad), cols·(W + pad), C] image in [0, 1]."""
+  rows, cols, h, w, c = grid.shape
+  canvas = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, c), np.float32)
+  for r in range(rows):
+    for k in range(cols):
+      top, left = pad + r * (h + pad), pad + k * (w + pad)
+      canvas[top : top + h, left : left + w] = (np.clip(grid[r, k], -1, 1) + 1) / 2
+  return canvas
+
+
+def save_image_grid(
+  path: str, grid: np.ndarray, *, row_labels: Sequence[str] | None = None, title: str = ""
+) -> None:
+  """A grid of images [rows, cols, H, W, C] (values in [−1, 1]), nearest-neighbour upscaled."""
+  rows, cols = grid.shape[:2]
+  canvas = tile_images(np.asarray(grid, np.float32))
+  cell = 0.55 if grid.shape[2] <= 16 else 0.8
+  fig, ax = plt.subplots(figsize=(max(cols * cell + 1.2, 4), rows * cell + 0.6))
+  if canvas.shape[-1] == 1:
+    ax.imshow(canvas[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+  else:
+    ax.imshow(canvas, interpolation="nearest")
+  ax.set_xticks([])
+  if row_labels:
+    h = grid.shape[2] + 1
+    ax.set_yticks([1 + h * r + h / 2 for r in range(rows)], row_labels, fontsize=7)
+  else:
+    ax.set_yticks([])
+  ax.set_title(title, fontsize=8)
+  _save(fig, path)

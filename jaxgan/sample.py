@@ -2,24 +2,34 @@
 
   python -m jaxgan.sample --workdir=runs/wgan_gp_grid25 --num_samples=2500 --output=samples.npy
   python -m jaxgan.sample --workdir=runs/wgan_gp_grid25 --num_samples=2500 --output=samples.png
+  python -m jaxgan.sample --workdir=runs/cgan_digits --num_samples=64 --label=7 --output=sevens.png
+  python -m jaxgan.sample --workdir=runs/dcgan_digits --num_samples=64 --truncation=0.7 \
+      --output=grid.png
 
-Loads the newest checkpoint of the workdir, rebuilds the generator from the
-workdir's config.json and draws num_samples samples with z ~ N(0, I) from
---seed. The EMA generator is used when the run kept one. A .npy output holds
-the generator's raw outputs as float32 (N×2 for the toy data); a .png output
-is a scatter plot of them over real data.
+Loads the newest checkpoint of the workdir (whatever devices and processes
+wrote it), rebuilds the generator from the workdir's config.json and draws
+num_samples samples from --seed. The EMA generator is used when the run kept
+one. --label=K asks a class-conditional generator for class K (default:
+classes in turn); --truncation=T draws the noise from a normal truncated to
+[−T, T] (BigGAN's truncation trick: less variety, higher fidelity).
+
+A .npy output holds the generator's raw outputs as float32 (N×2 for toy
+data, N×H×W×C in [−1, 1] for images); a .png output is a scatter plot over
+real data (toys) or a grid of the images.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
-from jaxgan import cli, data, models, plots
+from jaxgan import cli, data, models, plots, train
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.errors import ConfigError
 
@@ -28,6 +38,8 @@ flags.DEFINE_integer("num_samples", 2500, "How many samples to draw.")
 flags.DEFINE_string("output", None, "Where to write them: a .npy or .png file.")
 flags.DEFINE_integer("seed", 0, "Seed of the noise z.")
 flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the newest).")
+flags.DEFINE_integer("label", None, "Class to generate (class-conditional runs only).")
+flags.DEFINE_float("truncation", None, "Truncate the noise to [−T, T] (T > 0).")
 FLAGS = flags.FLAGS
 
 OUTPUT_KINDS = (".npy", ".png")
@@ -39,6 +51,13 @@ def read_run_config(workdir: str) -> dict:
     raise ConfigError(f"{path} not found: --workdir must be a directory a jaxgan run wrote")
   with open(path) as f:
     return json.load(f)
+
+
+def latent_space(config: dict) -> train.LatentSpace:
+  """The run's LatentSpace from its config.json."""
+  space = config.get("latent_space") or {"latent_dim": config["latent_dim"]}
+  space = {k: tuple(v) if isinstance(v, list) else v for k, v in space.items()}
+  return train.LatentSpace(**space)
 
 
 def load_generator(workdir: str, step: int | None = None):
@@ -61,13 +80,32 @@ def load_generator(workdir: str, step: int | None = None):
   return generator, params, state["generator"]["model_state"], config
 
 
-def draw_samples(workdir: str, num_samples: int, seed: int, step: int | None = None) -> np.ndarray:
+def draw_samples(
+  workdir: str,
+  num_samples: int,
+  seed: int,
+  step: int | None = None,
+  label: int | None = None,
+  truncation: float | None = None,
+) -> np.ndarray:
   """num_samples generator outputs as a float32 array [N, ...]."""
-  from jaxgan import loop  # deferred: builds compiled functions
+  from jaxgan import monitors  # deferred: builds compiled functions
 
   generator, params, model_state, config = load_generator(workdir, step)
-  sampler = loop.make_sampler(generator, config["latent_dim"])
-  samples = sampler(params, model_state, jax.random.key(seed), num_samples)
+  space = latent_space(config)
+  labels = None
+  if label is not None:
+    if not space.num_classes:
+      raise ConfigError("--label is for class-conditional runs; this run has no classes")
+    if not 0 <= label < space.num_classes:
+      raise ConfigError(f"--label={label}: choose a class from 0 to {space.num_classes - 1}")
+    labels = jnp.full((num_samples,), label, jnp.int32)
+  elif space.num_classes:
+    labels = jnp.arange(num_samples, dtype=jnp.int32) % space.num_classes
+  generate = monitors.make_generate(generator)
+  samples, _ = monitors.draw_samples(
+    generate, space, params, model_state, jax.random.key(seed), num_samples, labels, truncation
+  )
   return np.asarray(samples, dtype=np.float32)
 
 
@@ -75,9 +113,19 @@ def write_samples(samples: np.ndarray, output: str, config: dict, seed: int) -> 
   if output.endswith(".npy"):
     np.save(output, samples)
     return
+  if samples.ndim == 4:  # images: a grid, as square as the count allows
+    columns = math.ceil(math.sqrt(len(samples)))
+    rows = math.ceil(len(samples) / columns)
+    padded = np.concatenate(
+      [samples, np.full((rows * columns - len(samples), *samples.shape[1:]), 1.0, np.float32)]
+    )
+    grid = padded.reshape(rows, columns, *samples.shape[1:])
+    title = f"{config.get('experiment', 'jaxgan')} on {config.get('dataset')}: {len(samples)}"
+    plots.save_image_grid(output, grid, title=title)
+    return
   dataset = data.TOY_DATASETS.get(config.get("dataset"))
   if dataset is None or samples.shape[1:] != (2,):
-    raise ConfigError(f"PNG output is for 2-D toy runs; write {output[:-4]}.npy instead")
+    raise ConfigError(f"PNG output is for 2-D toy runs and images; write {output[:-4]}.npy")
   real = np.asarray(dataset.sample(jax.random.key(seed + 1), (len(samples),)))
   title = f"{config.get('experiment', 'jaxgan')} on {dataset.name}: {len(samples)} samples"
   plots.save_toy_plot(output, real, samples, extent=dataset.extent, title=title)
@@ -91,10 +139,14 @@ def main(argv):
     raise ConfigError(f"--output must end in {' or '.join(OUTPUT_KINDS)}, got {FLAGS.output!r}")
   if FLAGS.num_samples < 1:
     raise ConfigError(f"--num_samples must be at least 1, got {FLAGS.num_samples}")
-  samples = draw_samples(FLAGS.workdir, FLAGS.num_samples, FLAGS.seed, FLAGS.step)
+  if FLAGS.truncation is not None and FLAGS.truncation <= 0:
+    raise ConfigError(f"--truncation must be positive, got {FLAGS.truncation}")
   out_dir = os.path.dirname(os.path.abspath(FLAGS.output))
   if not os.path.isdir(out_dir):
     raise ConfigError(f"cannot write {FLAGS.output}: directory {out_dir} does not exist")
+  samples = draw_samples(
+    FLAGS.workdir, FLAGS.num_samples, FLAGS.seed, FLAGS.step, FLAGS.label, FLAGS.truncation
+  )
   write_samples(samples, FLAGS.output, read_run_config(FLAGS.workdir), FLAGS.seed)
   print(f"wrote {len(samples)} samples of shape {samples.shape[1:]} to {FLAGS.output}")
 

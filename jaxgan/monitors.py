@@ -1,0 +1,274 @@
+"""What the loop evaluates and draws during training, for each kind of data.
+
+- ToyMonitor (2-D mixtures): mode coverage (VEEGAN/PacGAN) and real vs
+  generated points over the critic's contours.
+- ImageMonitor: a sample grid from fixed noise (one row per class for
+  conditional models), InfoGAN code traversals, latent interpolations, and,
+  on digits, class-level checks by an independent classifier: for
+  conditional models the accuracy of the asked-for class, for InfoGAN the
+  accuracy of its categorical code under the best matching, otherwise the
+  classes covered.
+
+A monitor's evaluate(state) returns {"summary": one log line, metrics...};
+draw(workdir, state, step) writes PNGs. In a multi-process run every process
+runs the computations (they span all devices) and only process 0 writes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from jaxgan import metrics as metrics_lib
+from jaxgan import parallel, plots, train
+from jaxgan.data import ImageDataset, ToyDataset
+
+Array = jax.Array
+
+
+# ---------------------------------------------------------------------------
+# Sampling (shared with python -m jaxgan.sample).
+# ---------------------------------------------------------------------------
+
+
+def make_generate(generator, mesh: Mesh | None = None):
+  """generate(params, model_state, z, labels) → G(z[, labels]) in eval mode, compiled.
+
+  With a mesh the images come back replicated, readable by every process.
+  """
+
+  def generate(params, model_state, z, labels):
+    return train.apply_model(generator, params, model_state, z, False, labels)[0]
+
+  out_shardings = None if mesh is None else parallel.replicated(mesh)
+  return jax.jit(generate, out_shardings=out_shardings)
+
+
+def draw_samples(
+  generate,
+  space: train.LatentSpace,
+  params,
+  model_state,
+  key: Array,
+  n: int,
+  labels: Array | None = None,
+  truncation: float | None = None,
+  chunk: int = 500,
+) -> tuple[np.ndarray, train.Latent]:
+  """n samples as numpy (and the latent they came from), generated `chunk` at a time."""
+  latent = space.sample(key, (n,), labels, truncation)
+  outputs = []
+  for start in range(0, n, chunk):
+    z = latent.z[start : start + chunk]
+    chunk_labels = None if latent.labels is None else latent.labels[start : start + chunk]
+    outputs.append(np.asarray(generate(params, model_state, z, chunk_labels)))
+  return np.concatenate(outputs), latent
+
+
+def _sampling_params(state: train.GANState):
+  return train.generator_params(state), state.generator.model_state
+
+
+# ---------------------------------------------------------------------------
+# 2-D mixtures.
+# ---------------------------------------------------------------------------
+
+PLOT_POINTS = 2500  # real and generated points in each samples_STEP.png
+
+
+class ToyMonitor:
+  """Mode coverage and contour plots for the 2-D toy mixtures."""
+
+  def __init__(self, spec, dataset: ToyDataset, key: Array, num_samples: int, mesh=None):
+    self.spec, self.dataset, self.key, self.num_samples = spec, dataset, key, num_samples
+    self.generate = make_generate(spec.generator, mesh)
+    real_key = jax.random.fold_in(key, 1)
+    self.real = np.asarray(jax.jit(dataset.sample, static_argnums=1)(real_key, (PLOT_POINTS,)))
+    self._critic = jax.jit(self._critic_values)
+
+  def _samples(self, state, n):
+    return draw_samples(
+      self.generate, self.spec.latent_space, *_sampling_params(state), self.key, n
+    )[0]
+
+  def evaluate(self, state) -> dict[str, Any]:
+    samples = self._samples(state, self.num_samples)
+    if self.dataset.mixture is None:
+      return {"num_samples": self.num_samples}
+    mixture = self.dataset.mixture
+    coverage = metrics_lib.mode_coverage(samples, mixture.means, mixture.std)
+    summary = f"mode coverage of {self.num_samples} samples: {coverage.summary()}"
+    return {"summary": summary, "num_samples": self.num_samples, **coverage._asdict()}
+
+  def _critic_values(self, params, model_state, points):
+    out = train.apply_model(self.spec.discriminator, params, model_state, points, False)[0]
+    return train.as_outputs(out)["adv"]
+
+  def critic_grid(self, state, size: int = 120):
+    """(xs, ys, D on the grid) over [−extent, extent]² for the contour plot."""
+    xs = np.linspace(-self.dataset.extent, self.dataset.extent, size, dtype=np.float32)
+    grid = np.stack(np.meshgrid(xs, xs), axis=-1).reshape(-1, 2)
+    d = state.discriminator
+    values = self._critic(d.params, d.model_state, grid)
+    return xs, xs, np.asarray(values).reshape(size, size)
+
+  def draw(self, workdir: str, state, step: int) -> None:
+    fake = self._samples(state, len(self.real))
+    critic = self.critic_grid(state)  # every process computes, process 0 draws
+    if parallel.is_primary():
+      plots.save_toy_plot(
+        os.path.join(workdir, "plots", f"samples_{step:07d}.png"),
+        self.real,
+        fake,
+        extent=self.dataset.extent,
+        critic=critic,
+        title=f"{self.dataset.name}, step {step}",
+      )
+
+
+# ---------------------------------------------------------------------------
+# Images.
+# ---------------------------------------------------------------------------
+
+GRID_COLUMNS = 8
+
+
+class ImageMonitor:
+  """Sample grids, traversals, interpolations and (on digits) classifier checks."""
+
+  def __init__(self, spec, dataset: ImageDataset, key: Array, num_samples: int, mesh=None):
+    self.spec, self.dataset, self.key, self.num_samples = spec, dataset, key, num_samples
+    self.space = spec.latent_space
+    self.generate = make_generate(spec.generator, mesh)
+    self.judge = None
+    if dataset.name == "digits" and dataset.image_size % 8 == 0:
+      from jaxgan.judges import digits_judge
+
+      self.judge = digits_judge()
+    self.grid_latent = self._grid_latent(jax.random.fold_in(key, 2))
+
+  # -- evaluation ------------------------------------------------------------
+
+  def evaluate(self, state) -> dict[str, Any]:
+    if self.judge is None:
+      return {"num_samples": self.num_samples}
+    space, n = self.space, self.num_samples
+    labels = None
+    if space.num_classes:  # equal numbers of every class
+      labels = jnp.arange(n, dtype=jnp.int32) % space.num_classes
+    images, latent = draw_samples(
+      self.generate, space, *_sampling_params(state), self.key, n, labels
+    )
+    predicted = self.judge.predict(images)
+    results: dict[str, Any] = {"num_samples": n}
+    if space.num_classes:
+      results["class_accuracy"] = metrics_lib.class_accuracy(predicted, np.asarray(labels))
+      parts = [f"{100 * results['class_accuracy']:.1f}% classified as the class asked for"]
+    else:
+      coverage = metrics_lib.class_coverage(predicted, self.dataset.num_classes)
+      results.update(classes=coverage.classes, class_reverse_kl=coverage.reverse_kl)
+      parts = [
+        f"{coverage.classes}/{coverage.num_classes} classes, reverse KL {coverage.reverse_kl:.3f}"
+      ]
+    if space.categorical_codes:
+      codes = np.asarray(latent.categorical[:, 0])
+      accuracy = metrics_lib.matched_code_accuracy(codes, predicted, self.dataset.num_classes)
+      results["code_accuracy"] = accuracy
+      parts.append(f"categorical code matches the digit {100 * accuracy:.1f}%")
+    results["summary"] = f"judged {n} samples: " + ", ".join(parts)
+    return results
+
+  # -- pictures --------------------------------------------------------------
+
+  def _grid_latent(self, key: Array) -> train.Latent:
+    """Fixed inputs for the sample grid: one row per class, or an 8×8 grid."""
+    space = self.space
+    rows = space.num_classes if space.num_classes else GRID_COLUMNS
+    noise_key, rest_key = jax.random.split(key)
+    labels = None
+    if space.num_classes:  # the same noise in every row: rows differ by class only
+      noise = jnp.tile(jax.random.normal(noise_key, (GRID_COLUMNS, space.latent_dim)), (rows, 1))
+      labels = jnp.repeat(jnp.arange(rows, dtype=jnp.int32), GRID_COLUMNS)
+      latent = space.sample(rest_key, (rows * GRID_COLUMNS,), labels)
+      return latent._replace(z=space.assemble(noise, latent.categorical, latent.continuous))
+    return space.sample(rest_key, (rows * GRID_COLUMNS,))
+
+  def _images(self, state, latent: train.Latent) -> np.ndarray:
+    params, model_state = _sampling_params(state)
+    return np.asarray(self.generate(params, model_state, latent.z, latent.labels))
+
+  def draw(self, workdir: str, state, step: int) -> None:
+    pictures = {"samples": self._sample_grid(state)}
+    if self.space.categorical_codes or self.space.continuous_codes:
+      pictures["traversal"] = self._traversal(state)
+    elif not self.space.num_classes:
+      pictures["interpolation"] = self._interpolation(state)
+    if not parallel.is_primary():
+      return
+    for kind, (grid, row_labels, title) in pictures.items():
+      plots.save_image_grid(
+        os.path.join(workdir, "plots", f"{kind}_{step:07d}.png"),
+        grid,
+        row_labels=row_labels,
+        title=f"{self.dataset.name}, step {step}: {title}",
+      )
+
+  def _sample_grid(self, state):
+    images = self._images(state, self.grid_latent)
+    grid = images.reshape(-1, GRID_COLUMNS, *images.shape[1:])
+    if self.space.num_classes:
+      return (
+        grid,
+        [f"class {k}" for k in range(len(grid))],
+        "one row per class, same noise per column",
+      )
+    return grid, None, "fixed noise"
+
+  def _traversal(self, state):
+    """InfoGAN: rows = values of the first categorical code (or of the first continuous one),
+    columns = the first continuous code from −2 to 2; all else fixed (Chen et al. 2016, Fig. 2)."""
+    space = self.space
+    noise = jax.random.normal(jax.random.fold_in(self.key, 3), (1, space.latent_dim))
+    values = jnp.linspace(-2.0, 2.0, GRID_COLUMNS)
+    rows = space.categorical_codes[0] if space.categorical_codes else GRID_COLUMNS
+    n = rows * GRID_COLUMNS
+    categorical = jnp.zeros((n, len(space.categorical_codes)), jnp.int32)
+    continuous = jnp.zeros((n, space.continuous_codes), jnp.float32)
+    row_index = jnp.repeat(jnp.arange(rows), GRID_COLUMNS)
+    column_value = jnp.tile(values, rows)
+    if space.categorical_codes:
+      categorical = categorical.at[:, 0].set(row_index)
+      if space.continuous_codes:
+        continuous = continuous.at[:, 0].set(column_value)
+      title = "rows: categorical code, columns: continuous code 1 from −2 to 2"
+    else:
+      continuous = continuous.at[:, 0].set(jnp.repeat(values, GRID_COLUMNS))
+      if space.continuous_codes > 1:
+        continuous = continuous.at[:, 1].set(column_value)
+      title = "rows: continuous code 1, columns: continuous code 2, from −2 to 2"
+    z = space.assemble(jnp.tile(noise, (n, 1)), categorical, continuous)
+    latent = train.Latent(z, None, categorical, continuous)
+    images = self._images(state, latent)
+    return images.reshape(rows, GRID_COLUMNS, *images.shape[1:]), None, title
+
+  def _interpolation(self, state):
+    """Rows: straight lines in z between two random points (Radford et al. 2016, §6.1)."""
+    space = self.space
+    ends = space.sample(jax.random.fold_in(self.key, 4), (2, GRID_COLUMNS))
+    t = jnp.linspace(0.0, 1.0, GRID_COLUMNS)[None, :, None]
+    z = (1 - t) * ends.z[0][:, None] + t * ends.z[1][:, None]  # [rows, columns, dim]
+    latent = train.Latent(z.reshape(-1, z.shape[-1]), None, ends.categorical, ends.continuous)
+    images = self._images(state, latent)
+    return images.reshape(GRID_COLUMNS, GRID_COLUMNS, *images.shape[1:]), None, "interpolation"
+
+
+def make_monitor(spec, dataset, key: Array, num_samples: int, mesh=None):
+  """The monitor for the kind of dataset."""
+  if isinstance(dataset, ToyDataset):
+    return ToyMonitor(spec, dataset, key, num_samples, mesh)
+  return ImageMonitor(spec, dataset, key, num_samples, mesh)
