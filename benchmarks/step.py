@@ -28,7 +28,7 @@ import optax  # noqa: E402
 
 from jaxgan import data, models, parallel, penalties, train  # noqa: E402
 
-WORKLOADS = ("toy_wgan_gp",)
+WORKLOADS = ("toy_wgan_gp", "dcgan32", "dcgan32_wgan_gp")
 
 flags.DEFINE_enum("workload", None, WORKLOADS, "Which workload of WORKLOADS.md to run.")
 flags.DEFINE_integer("batch", None, "Batch size (default: the workload's).", lower_bound=1)
@@ -63,6 +63,64 @@ def toy_wgan_gp_spec() -> train.GANSpec:
   )
 
 
+def dcgan32_spec(wgan_gp: bool) -> train.GANSpec:
+  """DCGAN 32×32×3 of WORKLOADS.md (z ∈ R^128, widths 256-128-64, BN in G only).
+
+  dcgan32: 1 D update (non-saturating loss) + 1 G update, Adam(2e-4, β = (0.5, 0.999)).
+  dcgan32_wgan_gp: 5 critic updates (WGAN loss + GP, λ = 10) + 1 G update, Adam(1e-4, (0.5, 0.9)).
+  """
+  generator = models.DCGANGenerator(image_size=32, channels=3, width=64)
+  discriminator = models.DCGANDiscriminator(image_size=32, width=64, normalization="none")
+  if not wgan_gp:
+    return train.GANSpec(
+      generator=generator,
+      discriminator=discriminator,
+      latent_dim=128,
+      loss=train.loss_pair("non_saturating"),
+      generator_optimizer=optax.adam(2e-4, b1=0.5, b2=0.999),
+      discriminator_optimizer=optax.adam(2e-4, b1=0.5, b2=0.999),
+      n_critic=1,
+    )
+  return train.GANSpec(
+    generator=generator,
+    discriminator=discriminator,
+    latent_dim=128,
+    loss=train.loss_pair("wasserstein"),
+    discriminator_regularizers=(
+      train.Regularizer(
+        "gradient_penalty",
+        10.0,
+        lambda i: penalties.gradient_penalty(i.d_fn, i.real, i.fake, i.key),
+      ),
+    ),
+    generator_optimizer=optax.adam(1e-4, b1=0.5, b2=0.9),
+    discriminator_optimizer=optax.adam(1e-4, b1=0.5, b2=0.9),
+    n_critic=5,
+  )
+
+
+def image_batches(spec: train.GANSpec, batch: int, mesh=None) -> list:
+  """Synthetic "real" images in [−1, 1], made in advance like the reference's pool."""
+  sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
+  shape = (spec.n_critic, batch, 32, 32, 3)
+  batches = []
+  for i in range(DATA_POOL):
+    x = jax.random.uniform(jax.random.key(100 + i), shape, minval=-1.0, maxval=1.0)
+    batches.append({"x": x if sharding is None else jax.device_put(x, sharding)})
+  return batches
+
+
+def workload(name: str, batch: int | None, mesh):
+  """(spec, batch size, pool of batches) of the workload called name."""
+  if name == "toy_wgan_gp":
+    spec = toy_wgan_gp_spec()
+    batch = batch or 256
+    return spec, batch, toy_batches(spec, batch, mesh)
+  spec = dcgan32_spec(wgan_gp=name == "dcgan32_wgan_gp")
+  batch = batch or 64
+  return spec, batch, image_batches(spec, batch, mesh)
+
+
 def toy_batches(spec: train.GANSpec, batch: int, mesh=None) -> list:
   sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
   stream = data.ToyStream(data.get_toy("grid25"), batch, spec.n_critic, jax.random.key(1), sharding)
@@ -70,10 +128,8 @@ def toy_batches(spec: train.GANSpec, batch: int, mesh=None) -> list:
 
 
 def run_workload(name: str, batch: int | None, steps: int, warmup: int, num_devices: int) -> dict:
-  spec = toy_wgan_gp_spec()
-  batch = batch or 256
   mesh = parallel.make_mesh(num_devices) if num_devices else None
-  batches = toy_batches(spec, batch, mesh)
+  spec, batch, batches = workload(name, batch, mesh)
   key = jax.random.key(0)
   state = train.init_state(spec, key, batches[0])
   if mesh is not None:

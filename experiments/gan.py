@@ -3,6 +3,7 @@
   python experiments/gan.py                          # grid25, non-saturating G loss
   python experiments/gan.py --loss=minimax           # the saturating E[log(1 − D(G(z)))]
   python experiments/gan.py --flagfile=experiments/configs/gan_ring8.flags
+  python experiments/gan.py --flagfile=experiments/configs/gan_mnist_mlp.flags  # the paper's MLP
 
 D minimizes −E[log D(x)] − E[log(1 − D(G(z)))] (optionally with one-sided
 label smoothing, --label_smoothing=0.1); G minimizes −E[log D(G(z))]
@@ -11,7 +12,6 @@ label smoothing, --label_smoothing=0.1); G minimizes −E[log D(G(z))]
 Adam 2e-4 with β1 = 0.5 for both players (Radford et al. 2016).
 """
 
-import optax
 from absl import flags
 
 from jaxgan import cli, train
@@ -21,21 +21,17 @@ cli.define_training_flags(
 )
 flags.DEFINE_enum("loss", "non_saturating", ["non_saturating", "minimax"], "Generator loss.")
 flags.DEFINE_float("label_smoothing", 0.0, "One-sided: D's real target is 1 − this.")
-flags.DEFINE_float("beta1", 0.5, "Adam β1 of both players.")
-flags.DEFINE_float("beta2", 0.999, "Adam β2 of both players.")
 FLAGS = flags.FLAGS
 
 
-def make_spec() -> train.GANSpec:
+def make_spec(dataset) -> train.GANSpec:
   return train.GANSpec(
-    generator=cli.mlp_generator(),
-    discriminator=cli.mlp_discriminator(),
+    generator=cli.generator(dataset),
+    discriminator=cli.discriminator(dataset),
     latent_dim=FLAGS.latent_dim,
     loss=train.loss_pair(FLAGS.loss, label_smoothing=FLAGS.label_smoothing),
-    generator_optimizer=optax.adam(cli.learning_rate("generator"), FLAGS.beta1, FLAGS.beta2),
-    discriminator_optimizer=optax.adam(
-      cli.learning_rate("discriminator"), FLAGS.beta1, FLAGS.beta2
-    ),
+    generator_optimizer=cli.adam("generator"),
+    discriminator_optimizer=cli.adam("discriminator"),
     n_critic=FLAGS.n_critic,
     ema_decay=cli.ema_decay_flag(),
   )

@@ -2,6 +2,7 @@
 
   python experiments/wgan.py                         # grid25
   python experiments/wgan.py --flagfile=experiments/configs/wgan_ring8.flags
+  python experiments/wgan.py --flagfile=experiments/configs/wgan_digits.flags   # DCGAN on images
 
 Critic loss E[D(G(z))] − E[D(x)]; after every critic update its weights are
 clipped to [−c, c]; n_critic = 5 critic updates per generator update; RMSProp
@@ -22,10 +23,10 @@ flags.DEFINE_float("clip_value", 0.01, "c: the critic's weights are kept in [−
 FLAGS = flags.FLAGS
 
 
-def make_spec() -> train.GANSpec:
+def make_spec(dataset) -> train.GANSpec:
   return train.GANSpec(
-    generator=cli.mlp_generator(),
-    discriminator=cli.mlp_discriminator(),
+    generator=cli.generator(dataset),
+    discriminator=cli.discriminator(dataset),
     latent_dim=FLAGS.latent_dim,
     loss=train.loss_pair("wasserstein"),
     generator_optimizer=optax.rmsprop(

@@ -2,6 +2,7 @@
 
   python experiments/wgan_gp.py                      # grid25, about 6 minutes on 2 CPU cores
   python experiments/wgan_gp.py --flagfile=experiments/configs/wgan_gp_ring8.flags
+  python experiments/wgan_gp.py --flagfile=experiments/configs/wgan_gp_digits.flags  # images
 
 Critic loss E[D(G(z))] − E[D(x)] + λ·E[(‖∇D(x̂)‖₂ − 1)²] on random interpolates
 x̂ = αx + (1 − α)G(z); n_critic critic updates per generator update; Adam for
@@ -14,18 +15,15 @@ the models scaled to the data (see README, "Toy recipes").
 G's weights are averaged (EMA, decay 0.999) and the average is evaluated.
 """
 
-import optax
 from absl import flags
 
 from jaxgan import cli, penalties, train
 
 cli.define_training_flags(
-  dataset="grid25", num_steps=15_000, batch_size=128, n_critic=5, g_lr=1e-4, d_lr=1e-4
+  dataset="grid25", num_steps=15_000, batch_size=128, n_critic=5, g_lr=1e-4, d_lr=1e-4, beta2=0.9
 )
 flags.DEFINE_float("gp_weight", 0.1, "λ, the weight of the gradient penalty (10 for images).")
 flags.DEFINE_bool("one_sided", False, "Penalize only gradient norms above 1.")
-flags.DEFINE_float("beta1", 0.5, "Adam β1 of both players.")
-flags.DEFINE_float("beta2", 0.9, "Adam β2 of both players.")
 FLAGS = flags.FLAGS
 
 
@@ -35,19 +33,17 @@ def gradient_penalty(inputs: train.RegularizerInputs):
   )
 
 
-def make_spec() -> train.GANSpec:
+def make_spec(dataset) -> train.GANSpec:
   return train.GANSpec(
-    generator=cli.mlp_generator(),
-    discriminator=cli.mlp_discriminator(),
+    generator=cli.generator(dataset),
+    discriminator=cli.discriminator(dataset),
     latent_dim=FLAGS.latent_dim,
     loss=train.loss_pair("wasserstein"),
     discriminator_regularizers=(
       train.Regularizer("gradient_penalty", FLAGS.gp_weight, gradient_penalty),
     ),
-    generator_optimizer=optax.adam(cli.learning_rate("generator"), FLAGS.beta1, FLAGS.beta2),
-    discriminator_optimizer=optax.adam(
-      cli.learning_rate("discriminator"), FLAGS.beta1, FLAGS.beta2
-    ),
+    generator_optimizer=cli.adam("generator"),
+    discriminator_optimizer=cli.adam("discriminator"),
     n_critic=FLAGS.n_critic,
     ema_decay=cli.ema_decay_flag(),
   )

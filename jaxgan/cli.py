@@ -20,10 +20,12 @@ diverged run (NonFiniteError) exits with status 3, also with one line.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 
 import jax
+import optax
 from absl import app, flags
 
 from jaxgan import data, models, optim, parallel
@@ -43,9 +45,17 @@ def define_training_flags(
   n_critic: int = 1,
   g_lr: float = 1e-4,
   d_lr: float = 1e-4,
+  beta1: float = 0.5,
+  beta2: float = 0.999,
   latent_dim: int = 2,
+  model: str = "mlp",
+  image_size: int = 32,
+  width: int = 64,
   g_hidden: tuple[int, ...] = (512, 512, 512),
   d_hidden: tuple[int, ...] = (256, 256, 256),
+  g_normalization: str = "none",
+  d_normalization: str = "none",
+  spectral_norm: bool = False,
   ema_decay: float = 0.999,
   log_every: int = 500,
   checkpoint_every: int = 5000,
@@ -54,25 +64,37 @@ def define_training_flags(
 ) -> None:
   """Defines the flags shared by the experiments, with this experiment's defaults."""
   flags.DEFINE_string("workdir", None, "Where the run writes; default runs/EXPERIMENT_DATASET.")
-  flags.DEFINE_string("dataset", dataset, f"Dataset: one of {', '.join(data.TOY_DATASETS)}.")
+  flags.DEFINE_string(
+    "dataset",
+    dataset,
+    f"A toy mixture ({', '.join(data.TOY_DATASETS)}), digits (ships with scikit-learn), or a "
+    "TFDS image dataset by name (mnist, fashion_mnist, cifar10, svhn_cropped, celeb_a, ...).",
+  )
+  flags.DEFINE_string("data_dir", None, "Where TFDS datasets are prepared (default: TFDS's).")
+  flags.DEFINE_integer("image_size", image_size, "Images are served at this size (square).")
   flags.DEFINE_integer("num_steps", num_steps, "Generator updates to train for.")
   flags.DEFINE_integer("batch_size", batch_size, "Examples per update (real and fake each).")
   flags.DEFINE_integer("seed", 0, "Seed of initialization, noise and data.")
   flags.DEFINE_integer("n_critic", n_critic, "Discriminator updates per generator update.")
   flags.DEFINE_float("g_lr", g_lr, "Generator learning rate.")
   flags.DEFINE_float("d_lr", d_lr, "Discriminator learning rate.")
+  flags.DEFINE_float("beta1", beta1, "Adam β1 of both players.")
+  flags.DEFINE_float("beta2", beta2, "Adam β2 of both players.")
   flags.DEFINE_integer("latent_dim", latent_dim, "Dimension of the noise z ~ N(0, I).")
+  flags.DEFINE_enum("model", model, list(MODELS), "Architecture of G and D.")
+  flags.DEFINE_integer("width", width, "Convolutional models: channels of the widest-res layer.")
   flags.DEFINE_list("g_hidden", [str(h) for h in g_hidden], "Generator MLP hidden widths.")
   flags.DEFINE_list("d_hidden", [str(h) for h in d_hidden], "Discriminator MLP hidden widths.")
   flags.DEFINE_enum("weight_init", "pytorch", list(models.INITS), "Initialization of the MLPs.")
   flags.DEFINE_enum(
-    "g_normalization", "none", list(models.NORMALIZATIONS), "Normalization in G's hidden layers."
+    "g_normalization", g_normalization, list(models.NORMALIZATIONS), "Normalization in G."
   )
   flags.DEFINE_enum(
-    "d_normalization", "none", list(models.NORMALIZATIONS), "Normalization in D's hidden layers."
+    "d_normalization", d_normalization, list(models.NORMALIZATIONS), "Normalization in D."
   )
+  flags.DEFINE_bool("spectral_norm", spectral_norm, "Spectral normalization of D's layers.")
   flags.DEFINE_bool(
-    "scale_to_data", True, "Scale G's output and D's input by the dataset's size (grid25: 4)."
+    "scale_to_data", True, "Toys: scale G's output and D's input by the data's size (grid25: 4)."
   )
   flags.DEFINE_enum(
     "lr_schedule", "constant", list(optim.SCHEDULES), "constant, or linear decay to 0."
@@ -82,10 +104,22 @@ def define_training_flags(
   flags.DEFINE_integer("checkpoint_every", checkpoint_every, "Steps between checkpoints.")
   flags.DEFINE_integer("plot_every", plot_every, "Steps between sample plots.")
   flags.DEFINE_integer(
-    "eval_every", eval_every, "Steps between evaluations (mode coverage), logged to metrics.jsonl."
+    "eval_every", eval_every, "Steps between evaluations, logged to metrics.jsonl."
   )
   flags.DEFINE_integer("max_checkpoints", 3, "Newest checkpoints kept.")
+  flags.DEFINE_integer(
+    "num_eval_samples", 2500, "Samples per evaluation (mode coverage, classifier checks)."
+  )
+  flags.DEFINE_string(
+    "compilation_cache",
+    os.path.join("~", ".cache", "jaxgan", "xla"),
+    "Keep compiled XLA programs here, so that rerunning a configuration starts at once "
+    "(JAX's persistent cache; empty: off). JAX_COMPILATION_CACHE_DIR, when set, wins.",
+  )
   define_parallel_flags()
+
+
+MODELS = ("mlp", "dcgan", "resnet")
 
 
 def define_parallel_flags() -> None:
@@ -136,45 +170,152 @@ def _widths(name: str) -> tuple[int, ...]:
 
 def validate_common_flags() -> None:
   """One-line errors for shared flag values that cannot work, before any compilation."""
-  data.get_toy(FLAGS.dataset)
-  for name in ("num_steps", "batch_size", "n_critic", "latent_dim", "log_every"):
+  for name in ("num_steps", "batch_size", "n_critic", "latent_dim", "log_every", "width"):
     _positive(name)
-  _positive("checkpoint_every")
-  _positive("plot_every")
-  _positive("eval_every")
-  _positive("max_checkpoints")
+  for name in ("checkpoint_every", "plot_every", "eval_every", "max_checkpoints", "image_size"):
+    _positive(name)
+  _positive("num_eval_samples")
   for name in ("g_lr", "d_lr"):
     if not getattr(FLAGS, name) > 0:
       raise ConfigError(f"--{name} must be positive, got {getattr(FLAGS, name)}")
+  for name in ("beta1", "beta2"):
+    if not 0.0 <= getattr(FLAGS, name) < 1.0:
+      raise ConfigError(f"--{name} must be in [0, 1), got {getattr(FLAGS, name)}")
   if not 0.0 <= FLAGS.ema_decay < 1.0:
     raise ConfigError(f"--ema_decay must be in [0, 1), got {FLAGS.ema_decay}")
+  _widths("g_hidden")
+  _widths("d_hidden")
 
 
-def _data_scale() -> float:
-  return data.get_toy(FLAGS.dataset).scale if FLAGS.scale_to_data else 1.0
+def load_dataset():
+  """The dataset of --dataset (a toy mixture or images at --image_size), checked against --model."""
+  dataset = data.get_dataset(FLAGS.dataset, image_size=FLAGS.image_size, data_dir=FLAGS.data_dir)
+  if isinstance(dataset, data.ToyDataset) and FLAGS.model != "mlp":
+    raise ConfigError(f"--model={FLAGS.model} is for images; the toy {dataset.name} needs mlp")
+  if FLAGS.model == "dcgan":
+    try:
+      models.dcgan.num_upsamplings(FLAGS.image_size)
+    except ValueError as e:
+      raise ConfigError(f"--image_size={FLAGS.image_size} for --model=dcgan: {e}") from None
+  if FLAGS.model == "resnet" and FLAGS.image_size != 32:
+    raise ConfigError(
+      f"--model=resnet is the CIFAR ResNet, for 32×32 images: pass --image_size=32, not "
+      f"{FLAGS.image_size}, or use --model=dcgan"
+    )
+  return dataset
 
 
-def mlp_generator() -> models.MLPGenerator:
-  """The MLP generator of the flags, producing 2-D points at the dataset's scale."""
-  return models.MLPGenerator(
-    hidden_dims=_widths("g_hidden"),
-    output_shape=(2,),
+def _is_toy(dataset) -> bool:
+  return isinstance(dataset, data.ToyDataset)
+
+
+def generator(dataset, *, num_classes: int = 0, conditioning: str = "concat"):
+  """G of the flags for the dataset: 2-D points for toys, images in [−1, 1] else.
+
+  num_classes > 0: class-conditional ("concat": one-hot label beside z;
+  "projection": class-conditional BatchNorm; MLPs always concatenate).
+  """
+  if _is_toy(dataset):
+    scale = dataset.scale if FLAGS.scale_to_data else 1.0
+    return models.MLPGenerator(
+      hidden_dims=_widths("g_hidden"),
+      output_shape=(2,),
+      normalization=FLAGS.g_normalization,
+      weight_init=FLAGS.weight_init,
+      output_scale=scale,
+      batchnorm_groups=batchnorm_groups(),
+      num_classes=num_classes,
+    )
+  shape = (dataset.image_size, dataset.image_size, dataset.channels)
+  if FLAGS.model == "mlp":
+    return models.MLPGenerator(
+      hidden_dims=_widths("g_hidden"),
+      output_shape=shape,
+      normalization=FLAGS.g_normalization,
+      output_activation="tanh",
+      weight_init=FLAGS.weight_init,
+      batchnorm_groups=batchnorm_groups(),
+      num_classes=num_classes,
+    )
+  if FLAGS.model == "resnet":  # class-conditional BatchNorm when conditional
+    return models.ResNetGenerator(
+      image_size=dataset.image_size,
+      channels=dataset.channels,
+      width=FLAGS.width,
+      num_classes=num_classes,
+      batchnorm_groups=batchnorm_groups(),
+    )
+  return models.DCGANGenerator(
+    image_size=dataset.image_size,
+    channels=dataset.channels,
+    width=FLAGS.width,
     normalization=FLAGS.g_normalization,
-    weight_init=FLAGS.weight_init,
-    output_scale=_data_scale(),
+    num_classes=num_classes,
+    conditioning=conditioning,
     batchnorm_groups=batchnorm_groups(),
   )
 
 
-def mlp_discriminator() -> models.MLPDiscriminator:
-  """The MLP discriminator of the flags, reading 2-D points at the dataset's scale."""
-  return models.MLPDiscriminator(
-    hidden_dims=_widths("d_hidden"),
+def discriminator(dataset, *, num_classes: int = 0, conditioning: str = "concat", **heads):
+  """D of the flags for the dataset. heads: DCGANDiscriminator's extra outputs
+  (aux_classes, info_categorical, info_continuous, return_features,
+  minibatch_discrimination, minibatch_stddev); MLPs take num_classes and return_features."""
+  if _is_toy(dataset) or FLAGS.model == "mlp":
+    scale = dataset.scale if _is_toy(dataset) and FLAGS.scale_to_data else 1.0
+    heads = _features_only(heads, "mlp")
+    return models.MLPDiscriminator(
+      hidden_dims=_widths("d_hidden"),
+      normalization=FLAGS.d_normalization,
+      weight_init=FLAGS.weight_init,
+      input_scale=scale,
+      batchnorm_groups=batchnorm_groups(),
+      num_classes=num_classes,
+      **heads,
+    )
+  if FLAGS.model == "resnet":  # the projection discriminator when conditional
+    heads = _features_only(heads, "resnet")
+    return models.ResNetDiscriminator(
+      image_size=dataset.image_size,
+      width=FLAGS.width,
+      spectral_norm=FLAGS.spectral_norm,
+      num_classes=num_classes,
+      **heads,
+    )
+  return models.DCGANDiscriminator(
+    image_size=dataset.image_size,
+    width=FLAGS.width,
     normalization=FLAGS.d_normalization,
-    weight_init=FLAGS.weight_init,
-    input_scale=_data_scale(),
+    spectral_norm=FLAGS.spectral_norm,
+    num_classes=num_classes,
+    conditioning=conditioning,
     batchnorm_groups=batchnorm_groups(),
+    **heads,
   )
+
+
+def _features_only(heads: dict, model: str) -> dict:
+  """The heads an MLP or ResNet D has (features only), or a one-line error naming the others."""
+  unsupported = sorted(k for k, v in heads.items() if v and k != "return_features")
+  if unsupported:
+    raise ConfigError(f"--model={model} has no {', '.join(unsupported)}: use --model=dcgan")
+  return {k: v for k, v in heads.items() if k == "return_features"}
+
+
+def require_labels(dataset, experiment: str) -> int:
+  """The dataset's class count, or a one-line error for a conditional experiment without labels."""
+  classes = 0 if _is_toy(dataset) else dataset.num_classes
+  if classes < 2:
+    raise ConfigError(
+      f"{experiment} needs a labeled dataset, and {dataset.name} has no classes: use digits, "
+      "mnist, cifar10, ..."
+    )
+  return classes
+
+
+def adam(player: str) -> optax.GradientTransformation:
+  """Adam(--g_lr or --d_lr under --lr_schedule, --beta1, --beta2) for player "generator" or
+  "discriminator"."""
+  return optax.adam(learning_rate(player), FLAGS.beta1, FLAGS.beta2)
 
 
 def batchnorm_groups() -> int:
@@ -200,14 +341,15 @@ def learning_rate(player: str):
   return optim.learning_rate_schedule(FLAGS.d_lr, FLAGS.lr_schedule, updates)
 
 
-def train_from_flags(experiment: str, make_spec: Callable[[], object]) -> dict:
-  """Validates the shared flags, builds the spec and runs the training loop on it.
-
-  Returns the final results (see jaxgan.loop.train_loop).
+def train_from_flags(experiment: str, make_spec: Callable[[object], object]) -> dict:
+  """Validates the shared flags, loads the dataset, builds the spec with make_spec(dataset)
+  and runs the training loop on it. Returns the final results (see jaxgan.loop.train_loop).
   """
   from jaxgan import loop  # deferred: importing JAX's compiled pieces is slow
 
   validate_common_flags()
+  use_compilation_cache(FLAGS.compilation_cache)
+  dataset = load_dataset()
   parallel.initialize_distributed(
     FLAGS.distributed,
     FLAGS.coordinator_address,
@@ -217,7 +359,7 @@ def train_from_flags(experiment: str, make_spec: Callable[[], object]) -> dict:
   )
   mesh = parallel.make_mesh(FLAGS.num_devices)
   parallel.check_batch_size(FLAGS.batch_size, mesh)
-  spec = make_spec()
+  spec = make_spec(dataset)
   workdir = FLAGS.workdir or f"runs/{experiment}_{FLAGS.dataset}"
   config = loop.LoopConfig(
     workdir=workdir,
@@ -229,11 +371,22 @@ def train_from_flags(experiment: str, make_spec: Callable[[], object]) -> dict:
     plot_every=FLAGS.plot_every,
     eval_every=FLAGS.eval_every,
     max_checkpoints=FLAGS.max_checkpoints,
+    num_eval_samples=FLAGS.num_eval_samples,
   )
   run_config = {"experiment": experiment, "flags": FLAGS.flag_values_dict()}
-  return loop.train_loop(
-    spec, data.get_toy(FLAGS.dataset), config, mesh=mesh, run_config=run_config
-  )
+  return loop.train_loop(spec, dataset, config, mesh=mesh, run_config=run_config)
+
+
+def use_compilation_cache(directory: str) -> None:
+  """JAX's persistent compilation cache in directory (programs that took ≥ 1 s to compile)."""
+  if os.environ.get("JAX_COMPILATION_CACHE_DIR") or not directory:
+    return
+  path = os.path.expanduser(directory)
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError:
+    return  # a read-only home: run without the cache
+  jax.config.update("jax_compilation_cache_dir", path)
 
 
 def _parse_flags_or_exit(argv: list[str]) -> list[str]:

@@ -25,14 +25,13 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from jaxgan import data, models, monitors, parallel, plots, train
 from jaxgan import metrics as metrics_lib
-from jaxgan import models, parallel, plots, train
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.data import ToyDataset, ToyStream
+from jaxgan.data import ImageDataset, ToyDataset
 from jaxgan.errors import ConfigError, NonFiniteError
 
 
@@ -105,39 +104,6 @@ def format_duration(seconds: float) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Sampling and looking at D: small compiled functions shared with jaxgan.sample.
-# ---------------------------------------------------------------------------
-
-
-def make_sampler(generator, latent_dim: int, mesh: Mesh | None = None):
-  """sample(params, model_state, key, n) -> G(z) for n draws of z ~ N(0, I), in eval mode.
-
-  With a mesh the samples come back replicated, readable by every process.
-  """
-
-  def sample(params, model_state, key, n):
-    z = jax.random.normal(key, (n, latent_dim), jnp.float32)
-    return train.apply_model(generator, params, model_state, z, False)[0]
-
-  out_shardings = None if mesh is None else parallel.replicated(mesh)
-  return jax.jit(sample, static_argnums=(3,), out_shardings=out_shardings)
-
-
-def critic_grid(spec: train.GANSpec, state: train.GANState, extent: float, size: int = 120):
-  """(xs, ys, D on the grid) over [−extent, extent]² for the contour plot."""
-  xs = np.linspace(-extent, extent, size, dtype=np.float32)
-  grid = np.stack(np.meshgrid(xs, xs), axis=-1).reshape(-1, 2)
-  d = state.discriminator
-  values, _ = _critic_values(spec.discriminator, d.params, d.model_state, grid)
-  return xs, xs, np.asarray(values).reshape(size, size)
-
-
-@jax.jit(static_argnums=(0,))
-def _critic_values(discriminator, params, model_state, points):
-  return train.apply_model(discriminator, params, model_state, points, False)
-
-
-# ---------------------------------------------------------------------------
 # Metrics: device values accumulated per interval, averaged and written at log time.
 # ---------------------------------------------------------------------------
 
@@ -185,72 +151,48 @@ def _read_jsonl(path: str) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------
 
 
-def write_run_config(workdir: str, spec: train.GANSpec, dataset: ToyDataset, run_config: dict):
+def write_run_config(workdir: str, spec: train.GANSpec, dataset, run_config: dict) -> None:
+  """config.json: the flags, and what jaxgan.sample needs to rebuild the generator."""
   config = {
     **run_config,
     "dataset": dataset.name,
     "latent_dim": spec.latent_dim,
+    "latent_space": spec.latent_space._asdict(),
     "generator": models.describe(spec.generator),
     "discriminator": models.describe(spec.discriminator),
     "n_critic": spec.n_critic,
     "ema_decay": spec.ema_decay,
   }
+  if isinstance(dataset, ImageDataset):
+    config["image_shape"] = [dataset.image_size, dataset.image_size, dataset.channels]
   if parallel.is_primary():
     with open(os.path.join(workdir, "config.json"), "w") as f:
       json.dump(config, f, indent=2, default=str)
 
 
-def evaluate(state, dataset: ToyDataset, sampler, key, num_samples: int) -> dict[str, Any]:
-  """Mode coverage of the sampling generator (the EMA one when there is one)."""
-  samples = np.asarray(
-    sampler(train.generator_params(state), state.generator.model_state, key, num_samples)
-  )
-  if dataset.mixture is None:
-    return {"num_samples": num_samples}
-  coverage = metrics_lib.mode_coverage(samples, dataset.mixture.means, dataset.mixture.std)
-  return {"num_samples": num_samples, **coverage._asdict()}
-
-
 def _log_evaluation(metrics_path: str, step: int, results: dict[str, Any]) -> None:
-  """Logs the coverage line and appends {"step", "eval_modes", ...} to metrics.jsonl."""
-  if "modes" not in results:
+  """Logs the evaluation's summary line and appends {"step", "eval_...": ...} to metrics.jsonl."""
+  if "summary" not in results:
     return
-  coverage = metrics_lib.ModeCoverage(*(results[k] for k in metrics_lib.ModeCoverage._fields))
-  log(f"step {step}: mode coverage of {results['num_samples']} samples: {coverage.summary()}")
-  append_jsonl(
-    metrics_path, {"step": step, **{f"eval_{k}": v for k, v in coverage._asdict().items()}}
-  )
+  log(f"step {step}: {results['summary']}")
+  values = {f"eval_{k}": v for k, v in results.items() if k not in ("summary", "num_samples")}
+  append_jsonl(metrics_path, {"step": step, **values})
 
 
-PLOT_POINTS = 2500  # real and generated points in each samples_STEP.png
-
-
-def _plot(workdir, spec, state, dataset, sampler, key, step, real, penalty_names):
-  """samples_STEP.png (real vs as many generated points over D's contours) and losses.png."""
-  fake = np.asarray(
-    sampler(train.generator_params(state), state.generator.model_state, key, len(real))
-  )
-  critic = critic_grid(spec, state, dataset.extent)  # every process computes, process 0 draws
-  if not parallel.is_primary():
-    return
-  plots.save_toy_plot(
-    os.path.join(workdir, "plots", f"samples_{step:07d}.png"),
-    real,
-    fake,
-    extent=dataset.extent,
-    critic=critic,
-    title=f"{dataset.name}, step {step}",
-  )
-  plots.save_loss_curves(
-    os.path.join(workdir, "plots", "losses.png"),
-    _read_jsonl(os.path.join(workdir, "metrics.jsonl")),
-    penalty_names,
-  )
+def _draw(workdir, monitor, state, step, penalty_names) -> None:
+  """The monitor's pictures of step, and losses.png from metrics.jsonl."""
+  monitor.draw(workdir, state, step)
+  if parallel.is_primary():
+    plots.save_loss_curves(
+      os.path.join(workdir, "plots", "losses.png"),
+      _read_jsonl(os.path.join(workdir, "metrics.jsonl")),
+      penalty_names,
+    )
 
 
 def train_loop(
   spec: train.GANSpec,
-  dataset: ToyDataset,
+  dataset: ToyDataset | ImageDataset,
   config: LoopConfig,
   *,
   mesh: Mesh | None = None,
@@ -268,9 +210,8 @@ def train_loop(
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   penalty_names = [r.name for r in (*spec.discriminator_regularizers, *spec.generator_regularizers)]
 
-  init_key, data_key, step_key, eval_key = jax.random.split(jax.random.key(config.seed), 4)
-  batch_sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
-  stream = ToyStream(dataset, config.batch_size, spec.n_critic, data_key, batch_sharding)
+  init_key, step_key, eval_key = jax.random.split(jax.random.key(config.seed), 3)
+  stream = data.make_stream(dataset, config.batch_size, spec.n_critic, config.seed, mesh)
   state = train.init_state(spec, init_key, stream.batch_at(0))
   if mesh is not None:
     state = parallel.replicate(state, mesh)
@@ -284,9 +225,7 @@ def train_loop(
     log(f"resuming from the checkpoint at step {start} in {checkpoints.directory}")
 
   step_fn = train.make_train_step(spec, mesh=mesh)
-  sampler = make_sampler(spec.generator, spec.latent_dim, mesh)
-  real_key = jax.random.fold_in(eval_key, 1)
-  real_points = np.asarray(jax.jit(dataset.sample, static_argnums=1)(real_key, (PLOT_POINTS,)))
+  monitor = monitors.make_monitor(spec, dataset, eval_key, config.num_eval_samples, mesh)
   devices = 1 if mesh is None else mesh.size
   processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
   log(
@@ -333,16 +272,17 @@ def train_loop(
         flush(step)  # a checkpoint is written only after its metrics were checked finite
         checkpoints.save(step, state, {"data_position": step, "seed": config.seed})
       if step % config.eval_every == 0 or step == config.num_steps:
-        results = evaluate(state, dataset, sampler, eval_key, config.num_eval_samples)
+        results = monitor.evaluate(state)
         _log_evaluation(metrics_path, step, results)
       if step % config.plot_every == 0 or step == config.num_steps:
-        _plot(workdir, spec, state, dataset, sampler, eval_key, step, real_points, penalty_names)
+        _draw(workdir, monitor, state, step, penalty_names)
     if start >= config.num_steps:  # the run was already complete: evaluate what it left
-      results = evaluate(state, dataset, sampler, eval_key, config.num_eval_samples)
+      results = monitor.evaluate(state)
   finally:
     checkpoints.close()
 
   results = {"step": int(state.step), **_json_safe(results)}
+  results.pop("summary", None)
   if parallel.is_primary():
     with open(os.path.join(workdir, "results.json"), "w") as f:
       json.dump(results, f, indent=2)

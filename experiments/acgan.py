@@ -1,0 +1,77 @@
+"""ACGAN (Odena et al. 2017): D also classifies, and G is rewarded for the class it was asked.
+
+  python experiments/acgan.py                        # digits at 16×16
+  python experiments/acgan.py --flagfile=experiments/configs/acgan_cifar10.flags
+
+G takes (z, c); D takes only the image and has two heads: real/fake and a
+K-way classifier. D minimizes the GAN loss + L_C(real) + L_C(fake), G the GAN
+loss + L_C(fake), with L_C = −E[log P(C = c | X)] (eq. 2). Non-saturating
+GAN loss, Adam 2e-4 with β1 = 0.5.
+"""
+
+from absl import flags
+
+from jaxgan import cli, losses, train
+
+cli.define_training_flags(
+  dataset="digits",
+  image_size=16,
+  num_steps=2000,
+  batch_size=64,
+  g_lr=2e-4,
+  d_lr=2e-4,
+  beta1=0.5,
+  latent_dim=64,
+  model="dcgan",
+  width=32,
+  g_normalization="batch",
+  d_normalization="batch",
+  log_every=100,
+  checkpoint_every=1000,
+  plot_every=500,
+  eval_every=500,
+)
+flags.DEFINE_float("class_weight", 1.0, "Weight of the auxiliary classification loss.")
+FLAGS = flags.FLAGS
+
+
+def class_loss_both(inputs: train.RegularizerInputs):
+  """D's L_C on real and fake examples (fakes were generated for the real batch's labels)."""
+  real = losses.auxiliary_classifier_loss(inputs.real_out["class_logits"], inputs.labels)
+  fake = losses.auxiliary_classifier_loss(inputs.fake_out["class_logits"], inputs.latent.labels)
+  return real + fake
+
+
+def class_loss_fake(inputs: train.RegularizerInputs):
+  """G's L_C: the classes it was asked for, as D's classifier sees them."""
+  return losses.auxiliary_classifier_loss(inputs.fake_out["class_logits"], inputs.latent.labels)
+
+
+def make_spec(dataset) -> train.GANSpec:
+  classes = cli.require_labels(dataset, "acgan")
+  return train.GANSpec(
+    generator=cli.generator(dataset, num_classes=classes),
+    discriminator=cli.discriminator(dataset, aux_classes=classes),
+    latent_dim=FLAGS.latent_dim,
+    loss=train.loss_pair("non_saturating"),
+    discriminator_regularizers=(
+      train.Regularizer("d_class_loss", FLAGS.class_weight, class_loss_both),
+    ),
+    generator_regularizers=(
+      train.Regularizer("g_class_loss", FLAGS.class_weight, class_loss_fake),
+    ),
+    generator_optimizer=cli.adam("generator"),
+    discriminator_optimizer=cli.adam("discriminator"),
+    n_critic=FLAGS.n_critic,
+    ema_decay=cli.ema_decay_flag(),
+    num_classes=classes,
+  )
+
+
+def main(argv):
+  del argv
+  cli.train_from_flags("acgan", make_spec)
+
+
+if __name__ == "__main__":
+  cli.run(main)

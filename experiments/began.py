@@ -1,0 +1,63 @@
+"""BEGAN (Berthelot et al. 2017): an autoencoder discriminator held at equilibrium.
+
+  python experiments/began.py                        # digits at 16×16
+  python experiments/began.py --flagfile=experiments/configs/began_celeba.flags
+
+D is an autoencoder and its "score" the reconstruction loss L(v) = mean|v − D(v)|.
+D minimizes L(x) − k_t·L(G(z)), G minimizes L(G(z)), and after every D update
+k_{t+1} = clip(k_t + λ_k(γ·L(x) − L(G(z))), 0, 1) keeps E[L(G(z))] = γ·E[L(x)]
+(γ = 0.5, λ_k = 0.001). The log shows k and the convergence measure
+M = L(x) + |γL(x) − L(G(z))|, which falls as the samples improve.
+Adam 1e-4 with β1 = 0.5; embedding and z of size 64 (the paper's h = 64).
+"""
+
+from absl import flags
+
+from jaxgan import cli, models, train
+from jaxgan.data import ToyDataset
+from jaxgan.errors import ConfigError
+
+cli.define_training_flags(
+  dataset="digits",
+  image_size=16,
+  num_steps=2000,
+  batch_size=64,
+  g_lr=1e-4,
+  d_lr=1e-4,
+  beta1=0.5,
+  latent_dim=64,
+  model="dcgan",  # unused: BEGAN has its own networks
+  width=32,
+  log_every=100,
+  checkpoint_every=1000,
+  plot_every=500,
+  eval_every=500,
+)
+flags.DEFINE_float("gamma", 0.5, "γ, the diversity ratio E[L(G(z))]/E[L(x)] held by k_t.")
+flags.DEFINE_float("lambda_k", 1e-3, "λ_k, the proportional gain of the k_t update.")
+FLAGS = flags.FLAGS
+
+
+def make_spec(dataset) -> train.GANSpec:
+  if isinstance(dataset, ToyDataset):
+    raise ConfigError("BEGAN's autoencoder is for images: use --dataset=digits, mnist, ...")
+  size = dataset.image_size
+  return train.GANSpec(
+    generator=models.BEGANGenerator(size, dataset.channels, FLAGS.width),
+    discriminator=models.BEGANDiscriminator(size, FLAGS.width, FLAGS.latent_dim),
+    latent_dim=FLAGS.latent_dim,
+    loss=train.began_loss_pair(FLAGS.gamma, FLAGS.lambda_k),
+    generator_optimizer=cli.adam("generator"),
+    discriminator_optimizer=cli.adam("discriminator"),
+    n_critic=FLAGS.n_critic,
+    ema_decay=cli.ema_decay_flag(),
+  )
+
+
+def main(argv):
+  del argv
+  cli.train_from_flags("began", make_spec)
+
+
+if __name__ == "__main__":
+  cli.run(main)
