@@ -13,6 +13,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
+# The tests compile many small programs once each: XLA's quickest code generation (-O0)
+# cuts their compile time several times, and no test here times them. (Set before the
+# backend starts; scripts the tests run inherit it.)
+FAST_COMPILE = "--xla_backend_optimization_level=0"
+os.environ.setdefault("XLA_FLAGS", FAST_COMPILE)
+
 # Eight fake CPU devices for the sharding tests (before anything starts the backend).
 # Code without a mesh runs on the first one, as on a one-device machine.
 NUM_FAKE_DEVICES = 8

@@ -53,14 +53,14 @@ def reference_step(spec, state, batch, key):
   key = jax.random.fold_in(key, state.step)
   zd_key, d_key, zg_key, g_key = jax.random.split(key, 4)
   real = batch["x"]
-  zs = train.sample_latent(spec, zd_key, (spec.n_critic, real.shape[1]))
+  zs = train.sample_latent(spec, zd_key, (spec.n_critic, real.shape[1])).z
   d = state.discriminator
   for i, k in enumerate(jax.random.split(d_key, spec.n_critic)):
     g = state.generator
     fake = spec.generator.apply({"params": g.params, **g.model_state}, zs[i], train=True)
-    d, _ = train.discriminator_update(spec, d, real[i], fake, k)
-  z = train.sample_latent(spec, zg_key, (real.shape[1],))
-  g, _ = train.generator_update(spec, state.generator, d, real[-1], z, g_key)
+    d, _, _ = train.discriminator_update(spec, d, real[i], fake, k)
+  latent = train.sample_latent(spec, zg_key, (real.shape[1],))
+  g, _ = train.generator_update(spec, state.generator, d, real[-1], latent, g_key)
   ema = state.generator_ema
   ema_avg = jax.tree.map(
     lambda a, p: spec.ema_decay * a + (1 - spec.ema_decay) * p, ema.average, g.params
@@ -170,9 +170,9 @@ def test_batch_norm_discriminator_keeps_real_and_fake_batches_apart():
   state = init(spec)
   d = state.discriminator
   real, fake = jnp.ones((4, 2)), jnp.zeros((4, 2))
-  real_out, fake_out, _ = train._discriminate(spec, d.params, d.model_state, real, fake)
+  real_out, fake_out, _ = train._discriminate(spec, d.params, d.model_state, real, fake, None)
   alone, _ = train.apply_model(spec.discriminator, d.params, d.model_state, real, True)
-  np.testing.assert_allclose(real_out, alone, rtol=1e-6)
+  np.testing.assert_allclose(real_out["adv"], alone, rtol=1e-6)
   state, metrics = run(spec, 2)
   assert float(metrics["finite"]) == 1.0
 
@@ -187,18 +187,37 @@ def test_relativistic_generator_reads_real_scores():
 
 def test_loss_pairs_call_the_losses():
   real, fake = jnp.array([0.5, -1.0]), jnp.array([2.0, 0.0])
+  r, f = {"adv": real}, {"adv": fake}
   pair = train.loss_pair("non_saturating", label_smoothing=0.1)
   np.testing.assert_allclose(
-    pair.discriminator(real, fake),
+    pair.discriminator(r, f, ()),
     losses.minimax_discriminator_loss(real, fake, label_smoothing=0.1),
   )
-  np.testing.assert_allclose(pair.generator(None, fake), losses.non_saturating_generator_loss(fake))
   np.testing.assert_allclose(
-    train.loss_pair("minimax").generator(None, fake), losses.minimax_generator_loss(fake)
+    pair.generator(None, f, ()), losses.non_saturating_generator_loss(fake)
   )
   np.testing.assert_allclose(
-    train.loss_pair("hinge").discriminator(real, fake), losses.hinge_discriminator_loss(real, fake)
+    train.loss_pair("minimax").generator(None, f, ()), losses.minimax_generator_loss(fake)
   )
+  np.testing.assert_allclose(
+    train.loss_pair("hinge").discriminator(r, f, ()), losses.hinge_discriminator_loss(real, fake)
+  )
+  features = {"adv": real, "features": jnp.array([[1.0, 2.0], [3.0, 4.0]])}
+  fake_features = {"adv": fake, "features": jnp.array([[0.0, 0.0], [1.0, 1.0]])}
+  matching = train.loss_pair("feature_matching")
+  assert matching.generator_uses_real
+  np.testing.assert_allclose(matching.generator(features, fake_features, ()), 1.5**2 + 2.5**2)
+
+
+def test_began_pair_updates_k_after_each_discriminator_update():
+  pair = train.loss_pair("began")
+  k = pair.init_state()
+  real, fake = {"adv": jnp.array([0.4, 0.6])}, {"adv": jnp.array([0.1, 0.1])}
+  np.testing.assert_allclose(pair.discriminator(real, fake, 0.5), 0.5 - 0.5 * 0.1)
+  np.testing.assert_allclose(pair.generator(None, fake, 0.5), 0.1)
+  k, metrics = pair.update_state(k, real, fake)
+  np.testing.assert_allclose(k, 1e-3 * (0.5 * 0.5 - 0.1), rtol=1e-6)  # from k_0 = 0
+  np.testing.assert_allclose(metrics["began_m"], 0.5 + abs(0.25 - 0.1), rtol=1e-6)
 
 
 def test_bad_specs_are_config_errors():

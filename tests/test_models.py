@@ -1,0 +1,211 @@
+"""The image models' layers against direct computations, and the models' shapes and heads."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan import losses, models
+from jaxgan.models import conv, gan_layers
+
+TOL = dict(rtol=1e-4, atol=1e-5)
+
+
+def lax_conv(x, kernel, stride, padding):
+  return jax.lax.conv_general_dilated(
+    x, kernel, (stride, stride), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
+
+
+# ---------------------------------------------------------------------------
+# Convolutions.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+  "shape, k, stride, padding",
+  [
+    ((2, 8, 8, 3), 4, 2, ((1, 1), (1, 1))),
+    ((2, 7, 9, 4), 3, 1, ((1, 1), (1, 1))),
+    ((1, 6, 6, 5), 2, 1, ((1, 0), (0, 1))),
+    ((3, 5, 5, 2), 1, 1, ((0, 0), (0, 0))),
+    ((2, 9, 9, 3), 3, 2, ((1, 1), (1, 1))),
+  ],
+)
+def test_patch_convolution_equals_lax(rng, shape, k, stride, padding):
+  x = jnp.asarray(rng.normal(size=shape), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(k, k, shape[-1], 6)), jnp.float32)
+  np.testing.assert_allclose(
+    conv.conv2d(x, kernel, stride, padding), lax_conv(x, kernel, stride, padding), **TOL
+  )
+
+  # Gradients of first and second order (a gradient penalty differentiates twice).
+  def penalty(impl):
+    def input_grad_norm(kernel):
+      g = jax.grad(lambda x: jnp.sum(jnp.tanh(impl(x, kernel, stride, padding))))(x)
+      return jnp.sum(g**2)
+
+    return jax.grad(input_grad_norm)(kernel)
+
+  np.testing.assert_allclose(penalty(conv.conv2d), penalty(lax_conv), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape, out", [((2, 4, 4, 3), 5), ((1, 3, 6, 2), 4), ((2, 8, 8, 8), 3)])
+def test_phase_transposed_convolution_equals_lax_conv_transpose(rng, shape, out):
+  x = jnp.asarray(rng.normal(size=shape), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(4, 4, shape[-1], out)), jnp.float32)
+  phases = conv.conv_transpose_4x4_s2(x, kernel)
+  assert phases.shape == (shape[0], 2 * shape[1], 2 * shape[2], out)
+  np.testing.assert_allclose(phases, conv.conv_transpose_reference(x, kernel), **TOL)
+  # ... and the scatter definition of PyTorch's ConvTranspose2d(4, stride 2, padding 1).
+  xn, kn = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
+  full = np.zeros((shape[0], 2 * shape[1] + 2, 2 * shape[2] + 2, out))
+  for r in range(shape[1]):
+    for c in range(shape[2]):
+      for i in range(4):
+        for j in range(4):
+          full[:, 2 * r + i, 2 * c + j] += xn[:, r, c] @ kn[i, j]
+  np.testing.assert_allclose(phases, full[:, 1:-1, 1:-1], **TOL)
+
+
+def test_spectral_norm_divides_by_the_largest_singular_value(rng):
+  kernel = jnp.asarray(rng.normal(size=(3, 3, 4, 8)), jnp.float32)
+  sigma = np.linalg.svd(np.asarray(kernel).reshape(-1, 8), compute_uv=False)[0]
+  sn = conv.SpectralNorm()
+  variables = sn.init(jax.random.key(0), kernel, train=True)
+  for _ in range(50):  # one power-iteration step per training call
+    normalized, variables = sn.apply(variables, kernel, train=True, mutable=["spectral_norm"])
+  np.testing.assert_allclose(np.asarray(kernel) / np.asarray(normalized), sigma, rtol=1e-4)
+  largest = np.linalg.svd(np.asarray(normalized).reshape(-1, 8), compute_uv=False)[0]
+  np.testing.assert_allclose(largest, 1.0, rtol=1e-4)
+  # In evaluation u stays as it is.
+  _, unchanged = sn.apply(variables, kernel, train=False, mutable=["spectral_norm"])
+  np.testing.assert_array_equal(unchanged["spectral_norm"]["u"], variables["spectral_norm"]["u"])
+
+
+# ---------------------------------------------------------------------------
+# GAN layers.
+# ---------------------------------------------------------------------------
+
+
+def test_minibatch_discrimination_matches_formula(rng):
+  f = rng.normal(size=(6, 5)).astype(np.float32)
+  layer = gan_layers.MinibatchDiscrimination(num_kernels=4, kernel_dim=3)
+  variables = layer.init(jax.random.key(0), f)
+  out = layer.apply(variables, f)
+  t = np.asarray(variables["params"]["T"], np.float64).reshape(5, 4, 3)
+  m = np.einsum("ba,akc->bkc", f.astype(np.float64), t)
+  o = np.zeros((6, 4))
+  for i in range(6):
+    for j in range(6):
+      o[i] += np.exp(-np.abs(m[i] - m[j]).sum(-1))
+  np.testing.assert_allclose(out, np.concatenate([f, o], axis=1), **TOL)
+
+
+def test_minibatch_stddev_matches_formula(rng):
+  x = rng.normal(size=(8, 3, 3, 2)).astype(np.float32)
+  out = gan_layers.MinibatchStdDev(group_size=4).apply({}, x)
+  assert out.shape == (8, 3, 3, 3)
+  groups = x.reshape(4, 2, 3, 3, 2).astype(np.float64)  # example i in group i mod 2
+  per_group = np.sqrt(groups.var(axis=0) + 1e-8).reshape(2, -1).mean(axis=1)
+  np.testing.assert_allclose(out[..., :2], x)
+  np.testing.assert_allclose(out[:, 0, 0, 2], np.tile(per_group, 4), rtol=1e-5)
+
+
+def test_conditional_batchnorm_and_projection(rng):
+  x = rng.normal(1.0, 2.0, size=(6, 4)).astype(np.float32)
+  labels = np.array([0, 1, 2, 0, 1, 2])
+  cbn = gan_layers.ConditionalBatchNorm(num_classes=3)
+  variables = cbn.init(jax.random.key(0), x, labels, train=True)
+  gamma = rng.normal(size=(3, 4)).astype(np.float32)
+  beta = rng.normal(size=(3, 4)).astype(np.float32)
+  params = {"Embed_0": {"embedding": gamma}, "Embed_1": {"embedding": beta}}
+  y, _ = cbn.apply({**variables, "params": params}, x, labels, train=True, mutable=["batch_stats"])
+  normalized = (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)
+  np.testing.assert_allclose(y, normalized * gamma[labels] + beta[labels], **TOL)
+
+  projection = gan_layers.Projection(num_classes=3)
+  pv = projection.init(jax.random.key(1), x, labels)
+  v = np.asarray(pv["params"]["Dense_0"]["kernel"])  # [classes, features]
+  np.testing.assert_allclose(projection.apply(pv, x, labels), np.sum(v[labels] * x, axis=1), **TOL)
+
+
+# ---------------------------------------------------------------------------
+# Whole models.
+# ---------------------------------------------------------------------------
+
+
+def init_apply(module, *args):
+  """module's variables, and its output on args in evaluation mode (compiled once)."""
+
+  @jax.jit
+  def run(*args):
+    variables = module.init(jax.random.key(0), *args, train=False)
+    return module.apply(variables, *args, train=False), variables
+
+  return run(*args)
+
+
+@pytest.mark.parametrize("size, channels", [(16, 1), (32, 3), (64, 3)])
+def test_dcgan_shapes(size, channels):
+  z = jnp.ones((2, 16))
+  images, g_vars = init_apply(models.DCGANGenerator(size, channels, width=8), z)
+  assert images.shape == (2, size, size, channels)
+  assert float(jnp.max(jnp.abs(images))) <= 1.0
+  scores, _ = init_apply(models.DCGANDiscriminator(size, width=8, normalization="batch"), images)
+  assert scores.shape == (2,)
+  assert "batch_stats" in g_vars
+
+
+def test_dcgan_conditional_and_heads():
+  z, labels, x = jnp.ones((4, 8)), jnp.arange(4) % 3, jnp.zeros((4, 16, 16, 1))
+  for conditioning in ("concat", "projection"):
+    g = models.DCGANGenerator(16, 1, width=8, num_classes=3, conditioning=conditioning)
+    images, _ = init_apply(g, z, labels)
+    assert images.shape == (4, 16, 16, 1)
+    d = models.DCGANDiscriminator(16, width=8, num_classes=3, conditioning=conditioning)
+    assert init_apply(d, x, labels)[0].shape == (4,)
+  heads = models.DCGANDiscriminator(
+    16,
+    width=8,
+    aux_classes=3,
+    info_categorical=(10, 4),
+    info_continuous=2,
+    return_features=True,
+    minibatch_discrimination=5,
+    minibatch_stddev=True,
+  )
+  out, _ = init_apply(heads, x)
+  assert out["adv"].shape == (4,) and out["class_logits"].shape == (4, 3)
+  assert [c.shape for c in out["code_logits"]] == [(4, 10), (4, 4)]
+  assert out["code_mean"].shape == (4, 2) and out["features"].ndim == 2
+  with pytest.raises(ValueError, match="pass labels"):
+    init_apply(models.DCGANGenerator(16, 1, width=8, num_classes=3), z)
+  with pytest.raises(ValueError, match="not 4·2"):
+    init_apply(models.DCGANGenerator(24, 1, width=8), z)
+
+
+def test_resnet_shapes_and_spectral_norm_state():
+  z, labels, x = jnp.ones((2, 8)), jnp.array([0, 2]), jnp.zeros((2, 32, 32, 3))
+  images, _ = init_apply(models.ResNetGenerator(width=8, num_classes=3), z, labels)
+  assert images.shape == (2, 32, 32, 3)
+  scores, variables = init_apply(models.ResNetDiscriminator(width=8, num_classes=3), x, labels)
+  assert scores.shape == (2,) and "spectral_norm" in variables
+
+
+def test_began_discriminator_scores_by_reconstruction(rng):
+  x = jnp.asarray(rng.uniform(-1, 1, size=(3, 16, 16, 1)), jnp.float32)
+  out, _ = init_apply(models.BEGANDiscriminator(16, filters=4, embedding=8), x)
+  np.testing.assert_allclose(
+    out["adv"], losses.began_reconstruction_loss(x, out["reconstruction"]), rtol=1e-6
+  )
+  images, _ = init_apply(models.BEGANGenerator(16, 1, filters=4), jnp.ones((3, 8)))
+  assert images.shape == (3, 16, 16, 1)
+
+
+def test_models_round_trip_through_their_description():
+  g = models.DCGANDiscriminator(16, width=8, info_categorical=(10,), info_continuous=2)
+  import json
+
+  rebuilt = models.build(json.loads(json.dumps(models.describe(g))))
+  assert rebuilt == g
