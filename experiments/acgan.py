@@ -13,24 +13,7 @@ from absl import flags
 
 from jaxgan import cli, losses, train
 
-cli.define_training_flags(
-  dataset="digits",
-  image_size=16,
-  num_steps=2000,
-  batch_size=64,
-  g_lr=2e-4,
-  d_lr=2e-4,
-  beta1=0.5,
-  latent_dim=64,
-  model="dcgan",
-  width=32,
-  g_normalization="batch",
-  d_normalization="batch",
-  log_every=100,
-  checkpoint_every=1000,
-  plot_every=500,
-  eval_every=500,
-)
+cli.define_training_flags(**cli.IMAGE_DEFAULTS)
 flags.DEFINE_float("class_weight", 1.0, "Weight of the auxiliary classification loss.")
 FLAGS = flags.FLAGS
 
@@ -49,10 +32,10 @@ def class_loss_fake(inputs: train.RegularizerInputs):
 
 def make_spec(dataset) -> train.GANSpec:
   classes = cli.require_labels(dataset, "acgan")
-  return train.GANSpec(
+  return cli.gan_spec(
+    dataset,
     generator=cli.generator(dataset, num_classes=classes),
     discriminator=cli.discriminator(dataset, aux_classes=classes),
-    latent_dim=FLAGS.latent_dim,
     loss=train.loss_pair("non_saturating"),
     discriminator_regularizers=(
       train.Regularizer("d_class_loss", FLAGS.class_weight, class_loss_both),
@@ -60,10 +43,6 @@ def make_spec(dataset) -> train.GANSpec:
     generator_regularizers=(
       train.Regularizer("g_class_loss", FLAGS.class_weight, class_loss_fake),
     ),
-    generator_optimizer=cli.adam("generator"),
-    discriminator_optimizer=cli.adam("discriminator"),
-    n_critic=FLAGS.n_critic,
-    ema_decay=cli.ema_decay_flag(),
     num_classes=classes,
   )
 

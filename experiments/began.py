@@ -18,20 +18,14 @@ from jaxgan.data import ToyDataset
 from jaxgan.errors import ConfigError
 
 cli.define_training_flags(
-  dataset="digits",
-  image_size=16,
-  num_steps=2000,
-  batch_size=64,
-  g_lr=1e-4,
-  d_lr=1e-4,
-  beta1=0.5,
-  latent_dim=64,
-  model="dcgan",  # unused: BEGAN has its own networks
-  width=32,
-  log_every=100,
-  checkpoint_every=1000,
-  plot_every=500,
-  eval_every=500,
+  **{
+    **cli.IMAGE_DEFAULTS,
+    "batch_size": 32,  # the paper used 16
+    "g_lr": 1e-4,
+    "d_lr": 1e-4,
+    "model": "dcgan",  # unused: BEGAN has its own networks
+    "width": 16,
+  }
 )
 flags.DEFINE_float("gamma", 0.5, "γ, the diversity ratio E[L(G(z))]/E[L(x)] held by k_t.")
 flags.DEFINE_float("lambda_k", 1e-3, "λ_k, the proportional gain of the k_t update.")
@@ -42,15 +36,11 @@ def make_spec(dataset) -> train.GANSpec:
   if isinstance(dataset, ToyDataset):
     raise ConfigError("BEGAN's autoencoder is for images: use --dataset=digits, mnist, ...")
   size = dataset.image_size
-  return train.GANSpec(
+  return cli.gan_spec(
+    dataset,
     generator=models.BEGANGenerator(size, dataset.channels, FLAGS.width),
     discriminator=models.BEGANDiscriminator(size, FLAGS.width, FLAGS.latent_dim),
-    latent_dim=FLAGS.latent_dim,
     loss=train.began_loss_pair(FLAGS.gamma, FLAGS.lambda_k),
-    generator_optimizer=cli.adam("generator"),
-    discriminator_optimizer=cli.adam("discriminator"),
-    n_critic=FLAGS.n_critic,
-    ema_decay=cli.ema_decay_flag(),
   )
 
 

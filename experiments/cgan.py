@@ -1,6 +1,6 @@
 """Conditional GAN (Mirza & Osindero 2014): the label goes into both G and D.
 
-  python experiments/cgan.py                         # digits at 16×16, about 5 minutes on a CPU
+  python experiments/cgan.py                         # digits at 16×16, about 2 minutes on a CPU
   python experiments/cgan.py --conditioning=projection   # Miyato & Koyama 2018
   python -m jaxgan.sample --workdir=runs/cgan_digits --label=7 --num_samples=64 --output=7.png
 
@@ -8,51 +8,34 @@
 constant extra input channels; --conditioning=projection gives G
 class-conditional BatchNorm and D the projection term yᵀVφ(x). Fakes are
 generated for the labels of the real batch. Non-saturating loss (or
---loss=hinge, the projection paper's), Adam 2e-4 with β1 = 0.5. On digits the run reports, every --eval_every steps, how often
-an independent classifier (logistic regression on real digits) sees the
-class that was asked for.
+--loss=hinge, the projection paper's), Adam 2e-4 with β1 = 0.5. On digits
+the run reports, every --eval_every steps, how often an independent
+classifier (logistic regression on real digits) sees the class that was
+asked for.
 """
 
 from absl import flags
 
 from jaxgan import cli, train
 
-cli.define_training_flags(
-  dataset="digits",
-  image_size=16,
-  num_steps=2000,
-  batch_size=64,
-  g_lr=2e-4,
-  d_lr=2e-4,
-  beta1=0.5,
-  latent_dim=64,
-  model="dcgan",
-  width=32,
-  g_normalization="batch",
-  d_normalization="batch",
-  log_every=100,
-  checkpoint_every=1000,
-  plot_every=500,
-  eval_every=500,
-)
+cli.define_training_flags(**cli.IMAGE_DEFAULTS)
 flags.DEFINE_enum("conditioning", "concat", ["concat", "projection"], "How the label enters.")
 flags.DEFINE_enum(
-  "loss", "non_saturating", ["non_saturating", "hinge"], "Adversarial loss (hinge: Miyato & Koyama)."
+  "loss",
+  "non_saturating",
+  ["non_saturating", "hinge"],
+  "Adversarial loss (hinge: Miyato & Koyama).",
 )
 FLAGS = flags.FLAGS
 
 
 def make_spec(dataset) -> train.GANSpec:
   classes = cli.require_labels(dataset, "cgan")
-  return train.GANSpec(
+  return cli.gan_spec(
+    dataset,
     generator=cli.generator(dataset, num_classes=classes, conditioning=FLAGS.conditioning),
     discriminator=cli.discriminator(dataset, num_classes=classes, conditioning=FLAGS.conditioning),
-    latent_dim=FLAGS.latent_dim,
     loss=train.loss_pair(FLAGS.loss),
-    generator_optimizer=cli.adam("generator"),
-    discriminator_optimizer=cli.adam("discriminator"),
-    n_critic=FLAGS.n_critic,
-    ema_decay=cli.ema_decay_flag(),
     num_classes=classes,
     label_to_discriminator=True,
   )

@@ -1,6 +1,6 @@
 """DCGAN (Radford et al. 2016), with the stabilizing tricks of Salimans et al. 2016.
 
-  python experiments/dcgan.py                        # digits at 16×16, about 3 minutes on a CPU
+  python experiments/dcgan.py                        # digits at 16×16, about 1 minute on a CPU
   python experiments/dcgan.py --flagfile=experiments/configs/dcgan_celeba.flags
   python experiments/dcgan.py --label_smoothing=0.1 --minibatch_discrimination=50
   python experiments/dcgan.py --feature_matching     # G matches D's mean features instead
@@ -17,24 +17,7 @@ from absl import flags
 
 from jaxgan import cli, train
 
-cli.define_training_flags(
-  dataset="digits",
-  image_size=16,
-  num_steps=2000,
-  batch_size=64,
-  g_lr=2e-4,
-  d_lr=2e-4,
-  beta1=0.5,
-  latent_dim=64,
-  model="dcgan",
-  width=32,
-  g_normalization="batch",
-  d_normalization="batch",
-  log_every=100,
-  checkpoint_every=1000,
-  plot_every=500,
-  eval_every=500,
-)
+cli.define_training_flags(**cli.IMAGE_DEFAULTS)
 flags.DEFINE_float("label_smoothing", 0.0, "One-sided: D's target for real images is 1 − this.")
 flags.DEFINE_bool("feature_matching", False, "G matches the mean of D's last features.")
 flags.DEFINE_integer("minibatch_discrimination", 0, "Kernels of minibatch discrimination (0: off).")
@@ -44,20 +27,15 @@ FLAGS = flags.FLAGS
 
 def make_spec(dataset) -> train.GANSpec:
   loss = "feature_matching" if FLAGS.feature_matching else "non_saturating"
-  return train.GANSpec(
-    generator=cli.generator(dataset),
+  return cli.gan_spec(
+    dataset,
     discriminator=cli.discriminator(
       dataset,
       return_features=FLAGS.feature_matching,
       minibatch_discrimination=FLAGS.minibatch_discrimination,
       minibatch_stddev=FLAGS.minibatch_stddev,
     ),
-    latent_dim=FLAGS.latent_dim,
     loss=train.loss_pair(loss, label_smoothing=FLAGS.label_smoothing),
-    generator_optimizer=cli.adam("generator"),
-    discriminator_optimizer=cli.adam("discriminator"),
-    n_critic=FLAGS.n_critic,
-    ema_decay=cli.ema_decay_flag(),
   )
 
 

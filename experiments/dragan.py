@@ -14,23 +14,13 @@ from absl import flags
 from jaxgan import cli, penalties, train
 
 cli.define_training_flags(
-  dataset="digits",
-  image_size=16,
-  num_steps=2000,
-  batch_size=64,
-  g_lr=1e-4,
-  d_lr=1e-4,
-  beta1=0.5,
-  beta2=0.9,
-  latent_dim=64,
-  model="dcgan",
-  width=32,
-  g_normalization="batch",
-  d_normalization="none",
-  log_every=100,
-  checkpoint_every=1000,
-  plot_every=500,
-  eval_every=500,
+  **{
+    **cli.IMAGE_DEFAULTS,
+    "g_lr": 1e-4,
+    "d_lr": 1e-4,
+    "beta2": 0.9,
+    "d_normalization": "none",
+  }
 )
 flags.DEFINE_float("dragan_weight", 10.0, "λ, the weight of the DRAGAN penalty.")
 flags.DEFINE_float("perturbation", 0.5, "c: perturbations of c·std(x) around the data.")
@@ -44,18 +34,12 @@ def dragan_penalty(inputs: train.RegularizerInputs):
 
 
 def make_spec(dataset) -> train.GANSpec:
-  return train.GANSpec(
-    generator=cli.generator(dataset),
-    discriminator=cli.discriminator(dataset),
-    latent_dim=FLAGS.latent_dim,
-    loss=train.loss_pair("non_saturating"),
+  return cli.gan_spec(
+    dataset,
+    train.loss_pair("non_saturating"),
     discriminator_regularizers=(
       train.Regularizer("dragan_penalty", FLAGS.dragan_weight, dragan_penalty),
     ),
-    generator_optimizer=cli.adam("generator"),
-    discriminator_optimizer=cli.adam("discriminator"),
-    n_critic=FLAGS.n_critic,
-    ema_decay=cli.ema_decay_flag(),
   )
 
 

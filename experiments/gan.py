@@ -25,15 +25,9 @@ FLAGS = flags.FLAGS
 
 
 def make_spec(dataset) -> train.GANSpec:
-  return train.GANSpec(
-    generator=cli.generator(dataset),
-    discriminator=cli.discriminator(dataset),
-    latent_dim=FLAGS.latent_dim,
-    loss=train.loss_pair(FLAGS.loss, label_smoothing=FLAGS.label_smoothing),
-    generator_optimizer=cli.adam("generator"),
-    discriminator_optimizer=cli.adam("discriminator"),
-    n_critic=FLAGS.n_critic,
-    ema_decay=cli.ema_decay_flag(),
+  return cli.gan_spec(
+    dataset,
+    train.loss_pair(FLAGS.loss, label_smoothing=FLAGS.label_smoothing),
   )
 
 

@@ -17,39 +17,23 @@ from absl import flags
 from jaxgan import cli, train
 
 cli.define_training_flags(
-  dataset="digits",
-  image_size=16,
-  num_steps=1000,
-  batch_size=64,
-  n_critic=5,
-  g_lr=2e-4,
-  d_lr=2e-4,
-  beta1=0.0,
-  beta2=0.9,
-  latent_dim=64,
-  model="dcgan",
-  width=32,
-  g_normalization="batch",
-  d_normalization="none",
-  spectral_norm=True,
-  log_every=100,
-  checkpoint_every=1000,
-  plot_every=500,
-  eval_every=500,
+  **{
+    **cli.IMAGE_DEFAULTS,
+    "num_steps": 1000,
+    "n_critic": 5,
+    "beta1": 0.0,
+    "beta2": 0.9,
+    "d_normalization": "none",
+    "spectral_norm": True,
+  }
 )
 FLAGS = flags.FLAGS
 
 
 def make_spec(dataset) -> train.GANSpec:
-  return train.GANSpec(
-    generator=cli.generator(dataset),
-    discriminator=cli.discriminator(dataset),
-    latent_dim=FLAGS.latent_dim,
-    loss=train.loss_pair("hinge"),
-    generator_optimizer=cli.adam("generator"),
-    discriminator_optimizer=cli.adam("discriminator"),
-    n_critic=FLAGS.n_critic,
-    ema_decay=cli.ema_decay_flag(),
+  return cli.gan_spec(
+    dataset,
+    train.loss_pair("hinge"),
   )
 
 

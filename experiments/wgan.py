@@ -24,19 +24,15 @@ FLAGS = flags.FLAGS
 
 
 def make_spec(dataset) -> train.GANSpec:
-  return train.GANSpec(
-    generator=cli.generator(dataset),
-    discriminator=cli.discriminator(dataset),
-    latent_dim=FLAGS.latent_dim,
-    loss=train.loss_pair("wasserstein"),
+  return cli.gan_spec(
+    dataset,
+    train.loss_pair("wasserstein"),
     generator_optimizer=optax.rmsprop(
       cli.learning_rate("generator"), decay=0.99, eps=1e-8, eps_in_sqrt=False
     ),
     discriminator_optimizer=optim.wgan_rmsprop(
       cli.learning_rate("discriminator"), FLAGS.clip_value
     ),
-    n_critic=FLAGS.n_critic,
-    ema_decay=cli.ema_decay_flag(),
   )
 
 

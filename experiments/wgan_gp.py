@@ -34,18 +34,12 @@ def gradient_penalty(inputs: train.RegularizerInputs):
 
 
 def make_spec(dataset) -> train.GANSpec:
-  return train.GANSpec(
-    generator=cli.generator(dataset),
-    discriminator=cli.discriminator(dataset),
-    latent_dim=FLAGS.latent_dim,
-    loss=train.loss_pair("wasserstein"),
+  return cli.gan_spec(
+    dataset,
+    train.loss_pair("wasserstein"),
     discriminator_regularizers=(
       train.Regularizer("gradient_penalty", FLAGS.gp_weight, gradient_penalty),
     ),
-    generator_optimizer=cli.adam("generator"),
-    discriminator_optimizer=cli.adam("discriminator"),
-    n_critic=FLAGS.n_critic,
-    ema_decay=cli.ema_decay_flag(),
   )
 
 

@@ -28,7 +28,7 @@ import jax
 import optax
 from absl import app, flags
 
-from jaxgan import data, models, optim, parallel
+from jaxgan import data, models, optim, parallel, train
 from jaxgan.errors import ConfigError, NonFiniteError
 
 FLAGS = flags.FLAGS
@@ -328,6 +328,53 @@ def batchnorm_groups() -> int:
 def ema_decay_flag() -> float | None:
   """--ema_decay, or None when it is 0 (no EMA)."""
   return FLAGS.ema_decay or None
+
+
+def gan_spec(dataset, loss: train.LossPair, **fields) -> train.GANSpec:
+  """The GANSpec of the shared flags, with `fields` given or overriding.
+
+  Unless `fields` names them: G and D of --model for the dataset, Adam of
+  --g_lr/--d_lr/--beta1/--beta2 for both players, --latent_dim, --n_critic
+  and --ema_decay. An experiment passes what makes it that GAN: its loss, its
+  regularizers, its models or optimizers when they differ.
+  """
+  shared = {
+    "latent_dim": FLAGS.latent_dim,
+    "n_critic": FLAGS.n_critic,
+    "ema_decay": ema_decay_flag(),
+  }
+  if "generator" not in fields:
+    shared["generator"] = generator(dataset)
+  if "discriminator" not in fields:
+    shared["discriminator"] = discriminator(dataset)
+  if "generator_optimizer" not in fields:
+    shared["generator_optimizer"] = adam("generator")
+  if "discriminator_optimizer" not in fields:
+    shared["discriminator_optimizer"] = adam("discriminator")
+  return train.GANSpec(loss=loss, **shared, **fields)
+
+
+# The defaults every image experiment shares: DCGAN networks on the shipped
+# digits at 16×16, Adam 2e-4 with β1 = 0.5 (Radford et al. 2016), and the
+# intervals that draw a grid every 500 steps. Scripts override what differs.
+IMAGE_DEFAULTS = dict(
+  dataset="digits",
+  image_size=16,
+  num_steps=2000,
+  batch_size=64,
+  g_lr=2e-4,
+  d_lr=2e-4,
+  beta1=0.5,
+  latent_dim=64,
+  model="dcgan",
+  width=32,
+  g_normalization="batch",
+  d_normalization="batch",
+  log_every=100,
+  checkpoint_every=1000,
+  plot_every=500,
+  eval_every=500,
+)
 
 
 def learning_rate(player: str):

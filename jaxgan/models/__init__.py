@@ -16,7 +16,15 @@ from typing import Any
 import flax.linen as nn
 
 from jaxgan.models.began import BEGANDiscriminator, BEGANGenerator
+from jaxgan.models.conv import SpectralNorm, conv2d, conv_transpose_4x4_s2
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from jaxgan.models.gan_layers import (
+  ConditionalBatchNorm,
+  InfoHead,
+  MinibatchDiscrimination,
+  MinibatchStdDev,
+  Projection,
+)
 from jaxgan.models.layers import (
   ACTIVATIONS,
   INITS,
@@ -30,6 +38,14 @@ from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
 
 __all__ = [
+  "ConditionalBatchNorm",
+  "InfoHead",
+  "MinibatchDiscrimination",
+  "MinibatchStdDev",
+  "Projection",
+  "SpectralNorm",
+  "conv2d",
+  "conv_transpose_4x4_s2",
   "ACTIVATIONS",
   "BEGANDiscriminator",
   "BEGANGenerator",
