@@ -127,9 +127,11 @@ LOG_ORDER = ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm
 
 
 def _format_metrics(means: dict[str, float], penalty_names) -> str:
-  """The log line's metrics: losses, penalties, D's outputs, gradient norms."""
+  """The log line's metrics: losses, penalties, D's outputs, gradient norms, then the
+  loss's own state (e.g. BEGAN's k and M). The totals (loss + penalties) stay in the file."""
   names = [*LOG_ORDER[:2], *penalty_names, *LOG_ORDER[2:]]
-  return "  ".join(f"{k} {means[k]:.4g}" for k in names if k in means)
+  others = sorted(k for k in means if k not in names and not k.endswith("_total_loss"))
+  return "  ".join(f"{k} {means[k]:.4g}" for k in [*names, *others] if k in means)
 
 
 def _json_safe(values: dict[str, Any]) -> dict[str, Any]:

@@ -50,13 +50,25 @@ def test_patch_convolution_equals_lax(rng, shape, k, stride, padding):
   np.testing.assert_allclose(penalty(conv.conv2d), penalty(lax_conv), rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.parametrize(
+  "impl",
+  [conv.conv_transpose_by_phases, conv.conv_transpose_by_contributions, conv.conv_transpose_4x4_s2],
+)
 @pytest.mark.parametrize("shape, out", [((2, 4, 4, 3), 5), ((1, 3, 6, 2), 4), ((2, 8, 8, 8), 3)])
-def test_phase_transposed_convolution_equals_lax_conv_transpose(rng, shape, out):
+def test_transposed_convolution_equals_lax_conv_transpose(rng, shape, out, impl):
+  """Both exact forms (and the dispatch between them) against lax.conv_transpose and the
+  scatter definition; gradients against lax's."""
   x = jnp.asarray(rng.normal(size=shape), jnp.float32)
   kernel = jnp.asarray(rng.normal(size=(4, 4, shape[-1], out)), jnp.float32)
-  phases = conv.conv_transpose_4x4_s2(x, kernel)
+  phases = impl(x, kernel)
   assert phases.shape == (shape[0], 2 * shape[1], 2 * shape[2], out)
   np.testing.assert_allclose(phases, conv.conv_transpose_reference(x, kernel), **TOL)
+
+  def gradients(f):
+    return jax.grad(lambda x, k: jnp.sum(jnp.sin(f(x, k))), argnums=(0, 1))(x, kernel)
+
+  for ours, theirs in zip(gradients(impl), gradients(conv.conv_transpose_reference), strict=True):
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-4)
   # ... and the scatter definition of PyTorch's ConvTranspose2d(4, stride 2, padding 1).
   xn, kn = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
   full = np.zeros((shape[0], 2 * shape[1] + 2, 2 * shape[2] + 2, out))
