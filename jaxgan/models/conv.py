@@ -211,6 +211,20 @@ Init = Callable[..., Array]
 DCGAN_INIT: Init = nn.initializers.normal(0.02)  # Radford et al. 2016, §4
 
 
+def _kernel(layer: nn.Module, shape: tuple[int, ...], train: bool) -> Array:
+  """The layer's "kernel" parameter, divided by its largest singular value when the
+  layer has spectral_norm (called from the layer's compact __call__)."""
+  kernel = layer.param("kernel", layer.kernel_init, shape)
+  return SpectralNorm()(kernel, train) if layer.spectral_norm else kernel
+
+
+def _add_bias(layer: nn.Module, y: Array) -> Array:
+  """y plus the layer's "bias" parameter (zeros at init) when it has one."""
+  if not layer.use_bias:
+    return y
+  return y + layer.param("bias", nn.initializers.zeros, (layer.features,))
+
+
 class Conv(nn.Module):
   """A convolution (NHWC), optionally spectrally normalized.
 
@@ -228,13 +242,9 @@ class Conv(nn.Module):
   @nn.compact
   def __call__(self, x: Array, train: bool = True) -> Array:
     k = self.kernel_size
-    kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
-    if self.spectral_norm:
-      kernel = SpectralNorm()(kernel, train)
+    kernel = _kernel(self, (k, k, x.shape[-1], self.features), train)
     y = conv2d(x, kernel, self.stride, ((self.padding, self.padding),) * 2)
-    if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros, (self.features,))
-    return y
+    return _add_bias(self, y)
 
 
 class UpConv(nn.Module):
@@ -247,13 +257,8 @@ class UpConv(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array, train: bool = True) -> Array:
-    kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features))
-    if self.spectral_norm:
-      kernel = SpectralNorm()(kernel, train)
-    y = conv_transpose_4x4_s2(x, kernel)
-    if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros, (self.features,))
-    return y
+    kernel = _kernel(self, (4, 4, x.shape[-1], self.features), train)
+    return _add_bias(self, conv_transpose_4x4_s2(x, kernel))
 
 
 class Dense(nn.Module):
@@ -266,10 +271,5 @@ class Dense(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array, train: bool = True) -> Array:
-    kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features))
-    if self.spectral_norm:
-      kernel = SpectralNorm()(kernel, train)
-    y = x @ kernel
-    if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros, (self.features,))
-    return y
+    kernel = _kernel(self, (x.shape[-1], self.features), train)
+    return _add_bias(self, x @ kernel)
