@@ -43,6 +43,15 @@ FLAGS = flags.FLAGS
 DATA_POOL = 8  # distinct real batches made in advance and cycled through
 
 
+def gradient_penalty(weight: float) -> train.Regularizer:
+  """WGAN-GP's two-sided penalty on random interpolates, weighted by λ = weight."""
+  return train.Regularizer(
+    "gradient_penalty",
+    weight,
+    lambda i: penalties.gradient_penalty(i.d_fn, i.real, i.fake, i.key),
+  )
+
+
 def toy_wgan_gp_spec() -> train.GANSpec:
   """MLP 2→512→512→512→out, WGAN loss + GP (λ = 0.1), n_critic 5, Adam(1e-4, β = (0.5, 0.9))."""
   return train.GANSpec(
@@ -50,13 +59,7 @@ def toy_wgan_gp_spec() -> train.GANSpec:
     discriminator=models.MLPDiscriminator(hidden_dims=(512, 512, 512)),
     latent_dim=2,
     loss=train.loss_pair("wasserstein"),
-    discriminator_regularizers=(
-      train.Regularizer(
-        "gradient_penalty",
-        0.1,
-        lambda i: penalties.gradient_penalty(i.d_fn, i.real, i.fake, i.key),
-      ),
-    ),
+    discriminator_regularizers=(gradient_penalty(0.1),),
     generator_optimizer=optax.adam(1e-4, b1=0.5, b2=0.9),
     discriminator_optimizer=optax.adam(1e-4, b1=0.5, b2=0.9),
     n_critic=5,
@@ -86,13 +89,7 @@ def dcgan32_spec(wgan_gp: bool) -> train.GANSpec:
     discriminator=discriminator,
     latent_dim=128,
     loss=train.loss_pair("wasserstein"),
-    discriminator_regularizers=(
-      train.Regularizer(
-        "gradient_penalty",
-        10.0,
-        lambda i: penalties.gradient_penalty(i.d_fn, i.real, i.fake, i.key),
-      ),
-    ),
+    discriminator_regularizers=(gradient_penalty(10.0),),
     generator_optimizer=optax.adam(1e-4, b1=0.5, b2=0.9),
     discriminator_optimizer=optax.adam(1e-4, b1=0.5, b2=0.9),
     n_critic=5,

@@ -495,10 +495,12 @@ def _merge_leading_axes(x: Array) -> Array:
   return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
 
-def _add_regularizers(regs, loss, metrics, make_inputs, key):
-  keys = jax.random.split(key, len(regs)) if regs else []
+def _add_regularizers(regs, loss, metrics, inputs: RegularizerInputs):
+  """loss + Σ weight·term over `regs`, each term logged in `metrics`; every term gets its
+  own key split from inputs.key."""
+  keys = jax.random.split(inputs.key, len(regs)) if regs else []
   for reg, k in zip(regs, keys, strict=True):
-    value = reg.fn(make_inputs(k))
+    value = reg.fn(inputs._replace(key=k))
     metrics[reg.name] = value
     loss = loss + reg.weight * value
   return loss
@@ -538,23 +540,18 @@ def discriminator_update(
       "d_real": jnp.mean(real_out["adv"]),
       "d_fake": jnp.mean(fake_out["adv"]),
     }
-    total = _add_regularizers(
-      spec.discriminator_regularizers,
-      loss,
-      metrics,
-      lambda k: RegularizerInputs(
-        _score_fn(spec, params, d.model_state, labels),
-        real,
-        fake,
-        params,
-        k,
-        real_out,
-        fake_out,
-        labels,
-        latent,
-      ),
+    inputs = RegularizerInputs(
+      _score_fn(spec, params, d.model_state, labels),
+      real,
+      fake,
+      params,
       key,
+      real_out,
+      fake_out,
+      labels,
+      latent,
     )
+    total = _add_regularizers(spec.discriminator_regularizers, loss, metrics, inputs)
     metrics["d_total_loss"] = total
     return total, (metrics, model_state, real_out, fake_out)
 
@@ -587,23 +584,18 @@ def generator_update(
     real_out, fake_out, _ = _discriminate(spec, d.params, d.model_state, real_in, fake, labels)
     loss = spec.loss.generator(real_out, fake_out, loss_state)
     metrics = {"g_loss": loss}
-    total = _add_regularizers(
-      spec.generator_regularizers,
-      loss,
-      metrics,
-      lambda k: RegularizerInputs(
-        _score_fn(spec, d.params, d.model_state, labels),
-        real,
-        fake,
-        params,
-        k,
-        real_out,
-        fake_out,
-        labels,
-        latent,
-      ),
+    inputs = RegularizerInputs(
+      _score_fn(spec, d.params, d.model_state, labels),
+      real,
+      fake,
+      params,
       key,
+      real_out,
+      fake_out,
+      labels,
+      latent,
     )
+    total = _add_regularizers(spec.generator_regularizers, loss, metrics, inputs)
     metrics["g_total_loss"] = total
     return total, (metrics, model_state)
 
