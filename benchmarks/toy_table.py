@@ -34,13 +34,16 @@ FLAGS = flags.FLAGS
 
 
 def machine() -> str:
-  """The CPU model and core count, e.g. "Intel(R) Xeon(R) ... (2 cores)"."""
+  """The CPU model and the cores this run may use, e.g. AMD EPYC ... (1 of 2 cores)."""
   model = platform.processor() or platform.machine()
   if os.path.exists("/proc/cpuinfo"):
     with open("/proc/cpuinfo") as f:
       names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
     model = names[0] if names else model
-  return f"{model} ({os.cpu_count()} cores)"
+  usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  if usable == os.cpu_count():
+    return f"{model} ({usable} cores)"
+  return f"{model} ({usable} of {os.cpu_count()} cores)"
 
 
 def run_one(experiment: str, dataset: str, seed: int) -> dict:

@@ -14,6 +14,7 @@ complete, so a crash mid-write never leaves a half checkpoint as the newest.
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Any
 
 import jax
@@ -52,22 +53,41 @@ class Checkpointer:
     )
 
   def restore(self, template: Any, step: int | None = None) -> tuple[Any, dict[str, Any]]:
-    """The state saved at `step` (default: newest), shaped like `template`."""
+    """The state saved at `step` (default: newest), shaped like `template`.
+
+    A checkpoint saved for another model is a ConfigError; so is a damaged
+    one (see restore_newest_good to skip those)."""
     step = self._resolve(step)
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    self._check_matches(step, template)
     try:
-      restored = self._manager.restore(
-        step,
-        args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
-        ),
-      )
-    except (ValueError, KeyError, TypeError) as e:
-      raise ConfigError(
-        f"checkpoint {step} in {self.directory} does not match this model ({_first_line(e)}); "
-        "use a new --workdir or the flags the run was started with"
+      return self._restore_with(step, _abstract(template))
+    except Exception as e:
+      raise DamagedCheckpointError(
+        f"checkpoint {step} in {self.directory} cannot be read ({_first_line(e)})"
       ) from e
-    return restored.state, restored.meta
+
+  def restore_newest_good(self, template: Any, warn=print) -> tuple[Any, dict[str, Any]] | None:
+    """The newest checkpoint that reads back whole, shaped like `template`; None if there is
+    no checkpoint at all.
+
+    A damaged newer checkpoint (a file truncated or missing, say by a disk that
+    filled up) is moved aside to `<directory>.damaged/STEP`, with one warning line,
+    and the previous one is tried: the run resumes from the last good state, and
+    its next save of that step number is not blocked by the damaged files. If
+    every checkpoint is damaged, a ConfigError says so."""
+    steps = sorted(self.all_steps(), reverse=True)
+    if not steps:
+      return None
+    for step in steps:
+      try:
+        return self.restore(template, step)
+      except DamagedCheckpointError as e:
+        warn(f"warning: {e}; skipping it for the one before")
+        self._move_aside(step)
+    raise ConfigError(
+      f"no readable checkpoint in {self.directory} (damaged ones were moved to "
+      f"{self.directory}.damaged): start again with a new --workdir"
+    )
 
   def restore_raw(self, step: int | None = None) -> tuple[Any, dict[str, Any]]:
     """The state saved at `step` (default: newest) as nested dicts of arrays.
@@ -79,9 +99,12 @@ class Checkpointer:
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     abstract = jax.tree.map(
       lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
-      self._manager.item_metadata(step)["state"],
-      is_leaf=lambda leaf: hasattr(leaf, "shape"),
+      self._saved_structure(step),
+      is_leaf=_is_array_metadata,
     )
+    return self._restore_with(step, abstract)
+
+  def _restore_with(self, step: int, abstract: Any) -> tuple[Any, dict[str, Any]]:
     restored = self._manager.restore(
       step,
       args=ocp.args.Composite(
@@ -89,6 +112,45 @@ class Checkpointer:
       ),
     )
     return restored.state, restored.meta
+
+  def _saved_structure(self, step: int) -> Any:
+    """The saved state's tree of array metadata (shapes, dtypes), read from its index files."""
+    try:
+      structure = self._manager.item_metadata(step)["state"]
+    except Exception as e:
+      raise DamagedCheckpointError(
+        f"checkpoint {step} in {self.directory} has no readable index ({_first_line(e)})"
+      ) from e
+    if structure is None:
+      raise DamagedCheckpointError(f"checkpoint {step} in {self.directory} has no state index")
+    return structure
+
+  def _check_matches(self, step: int, template: Any) -> None:
+    """A ConfigError when the saved arrays' names or shapes differ from the template's."""
+    saved = _shapes_by_path(self._saved_structure(step))
+    wanted = _shapes_by_path(template)
+    if saved != wanted:
+      path = sorted(set(saved.items()) ^ set(wanted.items()))[0][0]
+      raise ConfigError(
+        f"checkpoint {step} in {self.directory} does not match this model (at {path}: saved "
+        f"{saved.get(path, 'nothing')}, the model has {wanted.get(path, 'nothing')}); use a "
+        "new --workdir or the flags the run was started with"
+      )
+
+  def _move_aside(self, step: int) -> None:
+    """Moves a damaged step's folder to <directory>.damaged/STEP (process 0 only)."""
+    if jax.process_index() == 0:
+      source = os.path.join(self.directory, str(step))
+      target_dir = self.directory + ".damaged"
+      os.makedirs(target_dir, exist_ok=True)
+      target = os.path.join(target_dir, str(step))
+      suffix = 0
+      while os.path.exists(target):
+        suffix += 1
+        target = os.path.join(target_dir, f"{step}.{suffix}")
+      if os.path.exists(source):
+        shutil.move(source, target)
+    self._manager.reload()
 
   def wait(self) -> None:
     """Blocks until every started save has been written."""
@@ -103,6 +165,38 @@ class Checkpointer:
     if step is None:
       raise ConfigError(f"no checkpoint in {self.directory}: train first, or check --workdir")
     return step
+
+
+class DamagedCheckpointError(ConfigError):
+  """A checkpoint whose files cannot be read back (truncated, missing, corrupt)."""
+
+
+def _abstract(template: Any) -> Any:
+  return jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+
+
+def _is_array_metadata(leaf: Any) -> bool:
+  return hasattr(leaf, "shape") and hasattr(leaf, "dtype")
+
+
+def _shapes_by_path(tree: Any) -> dict[str, tuple[int, ...]]:
+  """{"generator/params/Dense_0/kernel": (3, 16), ...} for a state or orbax's saved metadata.
+
+  Orbax saves dataclasses and named tuples as dicts of their fields and tuples
+  as lists; naming each path element by its key, attribute or index makes
+  the two spellings of one tree equal."""
+  tree = getattr(tree, "tree", tree)  # orbax's TreeMetadata wraps the tree
+  leaves = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_array_metadata)[0]
+  return {
+    "/".join(_key_name(k) for k in path): tuple(jax.numpy.shape(leaf)) for path, leaf in leaves
+  }
+
+
+def _key_name(key: Any) -> str:
+  for attribute in ("key", "name", "idx"):
+    if hasattr(key, attribute):
+      return str(getattr(key, attribute))
+  return str(key)
 
 
 def _first_line(e: Exception) -> str:

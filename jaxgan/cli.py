@@ -14,7 +14,8 @@ from them and hands it to `train_from_flags`:
 
 `run` turns bad input into one line on stderr and exit status 2: unknown or
 malformed flags, a missing flagfile, a ConfigError raised anywhere below. A
-diverged run (NonFiniteError) exits with status 3, also with one line.
+diverged run (NonFiniteError) exits with status 3, also with one line; a run stopped
+by SIGTERM or Ctrl-C writes a checkpoint and exits with 128 + the signal number.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from absl import app, flags
 
 from jaxgan import data, models, optim, parallel, train
 from jaxgan.errors import ConfigError, NonFiniteError
+from jaxgan.preemption import Preempted
 
 FLAGS = flags.FLAGS
 
@@ -464,5 +466,8 @@ def run(main: Callable[[list[str]], None]) -> None:
     except NonFiniteError as e:
       print(f"error: {e}", file=sys.stderr)
       sys.exit(EXIT_DIVERGED)
+    except Preempted as e:
+      print(str(e), file=sys.stderr)
+      sys.exit(e.exit_code)
 
   app.run(guarded_main, flags_parser=_parse_flags_or_exit)

@@ -33,6 +33,7 @@ from jaxgan import metrics as metrics_lib
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.data import ImageDataset, ToyDataset
 from jaxgan.errors import ConfigError, NonFiniteError
+from jaxgan.preemption import Preempted, StopSignals
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,8 +222,9 @@ def train_loop(
     os.path.join(workdir, "checkpoints"), max_to_keep=config.max_checkpoints
   )
   start = 0
-  if checkpoints.latest_step() is not None:
-    state, _ = checkpoints.restore(state)
+  restored = checkpoints.restore_newest_good(state, warn=log)
+  if restored is not None:
+    state, _ = restored
     start = int(state.step)
     log(f"resuming from the checkpoint at step {start} in {checkpoints.directory}")
 
@@ -259,25 +261,34 @@ def train_loop(
     pending = []
     interval_start, interval_first_step, timed_from_step = time.perf_counter(), step, step
 
+  def save(step: int) -> None:
+    flush(step)  # a checkpoint is written only after its metrics were checked finite
+    checkpoints.save(step, state, {"data_position": step, "seed": config.seed})
+
   try:
-    batches = stream.iterate(start)
-    for step in range(start + 1, config.num_steps + 1):
-      state, step_metrics = step_fn(state, next(batches), step_key)
-      pending.append(step_metrics)
-      if step == start + 1:  # keep compilation out of the steps/s and ETA
-        jax.block_until_ready(step_metrics)
-        log(f"compiled and ran the first step in {time.perf_counter() - interval_start:.1f}s")
-        interval_start, timed_from_step = time.perf_counter(), step
-      if step % config.log_every == 0 or step == config.num_steps:
-        flush(step)
-      if step % config.checkpoint_every == 0 or step == config.num_steps:
-        flush(step)  # a checkpoint is written only after its metrics were checked finite
-        checkpoints.save(step, state, {"data_position": step, "seed": config.seed})
-      if step % config.eval_every == 0 or step == config.num_steps:
-        results = monitor.evaluate(state)
-        _log_evaluation(metrics_path, step, results)
-      if step % config.plot_every == 0 or step == config.num_steps:
-        _draw(workdir, monitor, state, step, penalty_names)
+    with StopSignals() as stop:
+      batches = stream.iterate(start)
+      for step in range(start + 1, config.num_steps + 1):
+        state, step_metrics = step_fn(state, next(batches), step_key)
+        pending.append(step_metrics)
+        if step == start + 1:  # keep compilation out of the steps/s and ETA
+          jax.block_until_ready(step_metrics)
+          log(f"compiled and ran the first step in {time.perf_counter() - interval_start:.1f}s")
+          interval_start, timed_from_step = time.perf_counter(), step
+        log_now = step % config.log_every == 0 or step == config.num_steps
+        if log_now:
+          flush(step)
+        if stop.requested(at_sync_point=log_now):
+          save(step)
+          checkpoints.wait()
+          raise Preempted(step, stop.signal_name, stop.exit_code)
+        if step % config.checkpoint_every == 0 or step == config.num_steps:
+          save(step)
+        if step % config.eval_every == 0 or step == config.num_steps:
+          results = monitor.evaluate(state)
+          _log_evaluation(metrics_path, step, results)
+        if step % config.plot_every == 0 or step == config.num_steps:
+          _draw(workdir, monitor, state, step, penalty_names)
     if start >= config.num_steps:  # the run was already complete: evaluate what it left
       results = monitor.evaluate(state)
   finally:

@@ -4,11 +4,16 @@ import glob
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 
+import jax
 import numpy as np
 import pytest
 from conftest import ROOT, TINY, assert_ok, one_line_error, run
+
+from jaxgan.checkpoint import Checkpointer
 
 
 def experiment(name, *flags):
@@ -158,6 +163,11 @@ def test_rerun_resumes_and_matches_an_uninterrupted_run(trained, tmp_path):
     assert_ok(run(["-m", "jaxgan.sample", f"--workdir={w}", "--num_samples=64", f"--output={out}"]))
     outputs.append(np.load(out))
   np.testing.assert_array_equal(outputs[0], outputs[1])
+  # Everything a checkpoint holds is bit-identical: both players' parameters and optimizer
+  # states, the EMA, the step.
+  (step_a, state_a), (step_b, state_b) = newest_checkpoint(resumed), newest_checkpoint(straight)
+  assert step_a == step_b == 6
+  jax.tree.map(np.testing.assert_array_equal, state_a, state_b)
 
 
 FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "experiments", "configs", "*.flags")))
@@ -252,11 +262,102 @@ def test_bad_input_gets_one_line(script, flags, fragments):
   one_line_error(experiment(script, *flags), *fragments)
 
 
-def test_divergence_stops_with_one_line(tmp_path):
+def copy_run(workdir, tmp_path, name):
+  target = str(tmp_path / name)
+  subprocess.run(["cp", "-r", workdir, target], check=True)
+  return target
+
+
+def newest_checkpoint(workdir):
+  """(step, state as nested dicts of numpy arrays) of the run's newest checkpoint."""
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
+  try:
+    state, _ = ckpt.restore_raw()
+    return ckpt.latest_step(), jax.tree.map(np.asarray, state)
+  finally:
+    ckpt.close()
+
+
+def test_divergence_stops_with_one_line_and_keeps_the_finite_checkpoint(trained, tmp_path):
+  """Resumed from the 4-step run with absurd learning rates: the run stops at the first
+  non-finite loss and step 4's checkpoint stays the newest, finite."""
+  workdir = copy_run(trained[0], tmp_path, "diverged")
   proc = experiment(
-    "gan", f"--workdir={tmp_path}", "--g_lr=1e30", "--d_lr=1e30", "--num_steps=20", *TINY
+    "wgan_gp",
+    f"--workdir={workdir}",
+    "--dataset=ring8",
+    "--g_lr=1e30",
+    "--d_lr=1e30",
+    "--num_steps=20",
+    "--checkpoint_every=2",
+    *TINY,
   )
-  one_line_error(proc, "non-finite", "step", code=3)
+  one_line_error(proc, "non-finite", "at step", code=3)
+  step, state = newest_checkpoint(workdir)
+  assert step == 4
+  assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(state))
+
+
+def damage(checkpoint_dir):
+  """Truncates every data file of one checkpoint, as a disk that filled up would."""
+  files = glob.glob(os.path.join(checkpoint_dir, "**", "d", "*"), recursive=True)
+  assert files
+  for path in files:
+    with open(path, "r+b") as f:
+      f.truncate(7)
+
+
+def test_a_damaged_newest_checkpoint_is_skipped(trained, tmp_path):
+  workdir = copy_run(trained[0], tmp_path, "damaged")
+  damage(os.path.join(workdir, "checkpoints", "4"))
+  proc = experiment(
+    "wgan_gp",
+    f"--workdir={workdir}",
+    "--dataset=ring8",
+    "--num_steps=6",
+    "--checkpoint_every=2",
+    "--plot_every=6",
+    *TINY,
+  )
+  assert_ok(proc)
+  warnings = [line for line in proc.stdout.splitlines() if line.startswith("warning:")]
+  assert len(warnings) == 1 and "checkpoint 4" in warnings[0], proc.stdout
+  assert "resuming from the checkpoint at step 2" in proc.stdout
+  assert os.path.isdir(os.path.join(workdir, "checkpoints.damaged", "4"))
+  assert newest_checkpoint(workdir)[0] == 6  # step 4 was written again, then 6
+
+
+def test_no_good_checkpoint_is_one_line(trained, tmp_path):
+  workdir = copy_run(trained[0], tmp_path, "all_damaged")
+  for step in ("2", "4"):
+    damage(os.path.join(workdir, "checkpoints", step))
+  proc = experiment("wgan_gp", f"--workdir={workdir}", "--dataset=ring8", "--num_steps=6", *TINY)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert proc.stderr.strip().splitlines()[-1].startswith("error: no readable checkpoint in")
+
+
+def test_sigterm_checkpoints_and_the_rerun_resumes(tmp_path):
+  workdir = str(tmp_path / "preempted")
+  args = [f"--workdir={workdir}", "--dataset=ring8", "--checkpoint_every=100000", *TINY]
+  proc = run(
+    [os.path.join("experiments", "wgan_gp.py"), "--num_steps=1000000", *args], background=True
+  )
+  metrics = os.path.join(workdir, "metrics.jsonl")
+  deadline = time.time() + 120
+  while not (os.path.exists(metrics) and os.path.getsize(metrics)) and time.time() < deadline:
+    time.sleep(0.2)
+  assert proc.poll() is None, proc.communicate()
+  signalled = time.time()
+  proc.send_signal(signal.SIGTERM)
+  stdout, stderr = proc.communicate(timeout=60)
+  assert time.time() - signalled < 20
+  assert proc.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+  step = int(re.search(r"stopped by SIGTERM after step (\d+)", stderr).group(1))
+  assert "run the same command again to resume" in stderr
+  assert newest_checkpoint(workdir)[0] == step
+  resumed = experiment("wgan_gp", f"--num_steps={step + 2}", *args)
+  assert_ok(resumed)
+  assert f"resuming from the checkpoint at step {step}" in resumed.stdout
 
 
 def test_sample_bad_input(tmp_path):
