@@ -7,6 +7,7 @@ What a run leaves in its workdir:
   config.json      the flags and the generator's description (for jaxgan.sample)
   metrics.jsonl    one JSON record per log interval (means over the interval), and one
                    per evaluation (mode coverage, keys prefixed "eval_")
+  events.out.tfevents.*  the same numbers and the pictures, for `tensorboard --logdir WORKDIR`
   checkpoints/     orbax checkpoints, the newest `max_checkpoints` kept
   plots/           samples_STEP.png (real vs generated on D's contours), losses.png
   results.json     the final evaluation (mode coverage for the mixtures)
@@ -19,8 +20,10 @@ step's metrics stay on the device until they are logged.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
+import struct
 import time
 from typing import Any
 
@@ -34,6 +37,7 @@ from jaxgan.checkpoint import Checkpointer
 from jaxgan.data import ImageDataset, ToyDataset
 from jaxgan.errors import ConfigError, NonFiniteError
 from jaxgan.preemption import Preempted, StopSignals
+from jaxgan.tensorboard import EventWriter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +79,35 @@ def append_jsonl(path: str, record: dict[str, Any]) -> None:
   if parallel.is_primary():
     with open(path, "a") as f:
       f.write(json.dumps(_json_safe(record)) + "\n")
+
+
+class RunLog:
+  """Where a run's numbers and pictures go: WORKDIR/metrics.jsonl and TensorBoard event files
+  in WORKDIR (process 0 only; `tensorboard --logdir WORKDIR` shows them)."""
+
+  def __init__(self, workdir: str):
+    self.metrics_path = os.path.join(workdir, "metrics.jsonl")
+    self.events = EventWriter(workdir) if parallel.is_primary() else None
+
+  def record(self, step: int, values: dict[str, Any]) -> None:
+    append_jsonl(self.metrics_path, {"step": step, **values})
+    if self.events is not None:
+      self.events.scalars(step, values)
+
+  def pictures(self, step: int, paths: list[str]) -> None:
+    """Adds PNG files to TensorBoard's image tab, tagged by their kind (samples, ...)."""
+    if self.events is None:
+      return
+    for path in paths:
+      with open(path, "rb") as f:
+        png = f.read()
+      width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+      kind = os.path.basename(path).rsplit("_", 1)[0]
+      self.events.image(step, kind, png, height, width)
+
+  def close(self) -> None:
+    if self.events is not None:
+      self.events.close()
 
 
 def prepare_workdir(path: str) -> str:
@@ -173,24 +206,25 @@ def write_run_config(workdir: str, spec: train.GANSpec, dataset, run_config: dic
       json.dump(config, f, indent=2, default=str)
 
 
-def _log_evaluation(metrics_path: str, step: int, results: dict[str, Any]) -> None:
-  """Logs the evaluation's summary line and appends {"step", "eval_...": ...} to metrics.jsonl."""
+def _log_evaluation(run_log: RunLog, step: int, results: dict[str, Any]) -> None:
+  """Logs the evaluation's summary line and records {"eval_...": ...} at step."""
   if "summary" not in results:
     return
   log(f"step {step}: {results['summary']}")
   values = {f"eval_{k}": v for k, v in results.items() if k not in ("summary", "num_samples")}
-  append_jsonl(metrics_path, {"step": step, **values})
+  run_log.record(step, values)
 
 
-def _draw(workdir, monitor, state, step, penalty_names) -> None:
-  """The monitor's pictures of step, and losses.png from metrics.jsonl."""
+def _draw(workdir, monitor, state, step, penalty_names, run_log: RunLog) -> None:
+  """The monitor's pictures of step (also sent to TensorBoard), and losses.png."""
   monitor.draw(workdir, state, step)
   if parallel.is_primary():
     plots.save_loss_curves(
       os.path.join(workdir, "plots", "losses.png"),
-      _read_jsonl(os.path.join(workdir, "metrics.jsonl")),
+      _read_jsonl(run_log.metrics_path),
       penalty_names,
     )
+    run_log.pictures(step, sorted(glob.glob(os.path.join(workdir, "plots", f"*_{step:07d}.png"))))
 
 
 def train_loop(
@@ -210,7 +244,7 @@ def train_loop(
     parallel.check_batch_size(config.batch_size, mesh)
   workdir = prepare_workdir(config.workdir)
   write_run_config(workdir, spec, dataset, run_config or {})
-  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  run_log = RunLog(workdir)
   penalty_names = [r.name for r in (*spec.discriminator_regularizers, *spec.generator_regularizers)]
 
   init_key, step_key, eval_key = jax.random.split(jax.random.key(config.seed), 3)
@@ -257,7 +291,7 @@ def train_loop(
       f"step {step:>{len(str(config.num_steps))}}/{config.num_steps}  {rate:.1f} steps/s  "
       f"ETA {eta}  {_format_metrics(means, penalty_names)}"
     )
-    append_jsonl(metrics_path, {"step": step, "steps_per_s": rate, **means})
+    run_log.record(step, {"steps_per_s": rate, **means})
     pending = []
     interval_start, interval_first_step, timed_from_step = time.perf_counter(), step, step
 
@@ -286,13 +320,14 @@ def train_loop(
           save(step)
         if step % config.eval_every == 0 or step == config.num_steps:
           results = monitor.evaluate(state)
-          _log_evaluation(metrics_path, step, results)
+          _log_evaluation(run_log, step, results)
         if step % config.plot_every == 0 or step == config.num_steps:
-          _draw(workdir, monitor, state, step, penalty_names)
+          _draw(workdir, monitor, state, step, penalty_names, run_log)
     if start >= config.num_steps:  # the run was already complete: evaluate what it left
       results = monitor.evaluate(state)
   finally:
     checkpoints.close()
+    run_log.close()
 
   results = {"step": int(state.step), **_json_safe(results)}
   results.pop("summary", None)

@@ -368,3 +368,17 @@ def test_sample_bad_input(tmp_path):
     run(["-m", "jaxgan.sample", f"--workdir={tmp_path}", "--output=x.txt"]),
     "--output must end in .npy or .png",
   )
+
+
+def test_tensorboard_shows_the_run(trained):
+  from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+  workdir, _ = trained
+  accumulator = EventAccumulator(workdir)
+  accumulator.Reload()
+  tags = accumulator.Tags()
+  assert {"d_loss", "g_loss", "gradient_penalty", "steps_per_s", "eval_modes"} <= set(
+    tags["scalars"]
+  )
+  assert [e.step for e in accumulator.Scalars("d_loss")] == [2, 4]
+  assert "samples" in tags["images"]
