@@ -31,6 +31,7 @@ from absl import app, flags
 
 from jaxgan import data, models, optim, parallel, train
 from jaxgan.errors import ConfigError, NonFiniteError
+from jaxgan.features import FEATURES_HELP, check_features_flag
 from jaxgan.preemption import Preempted
 
 FLAGS = flags.FLAGS
@@ -110,8 +111,9 @@ def define_training_flags(
   )
   flags.DEFINE_integer("max_checkpoints", 3, "Newest checkpoints kept.")
   flags.DEFINE_integer(
-    "num_eval_samples", 2500, "Samples per evaluation (mode coverage, classifier checks)."
+    "num_eval_samples", 2500, "Samples per evaluation (mode coverage, FID, classifier checks)."
   )
+  flags.DEFINE_string("fid_features", "auto", FEATURES_HELP)
   flags.DEFINE_string(
     "compilation_cache",
     os.path.join("~", ".cache", "jaxgan", "xla"),
@@ -187,6 +189,7 @@ def validate_common_flags() -> None:
     raise ConfigError(f"--ema_decay must be in [0, 1), got {FLAGS.ema_decay}")
   _widths("g_hidden")
   _widths("d_hidden")
+  check_features_flag(FLAGS.fid_features)
 
 
 def load_dataset():
@@ -421,6 +424,7 @@ def train_from_flags(experiment: str, make_spec: Callable[[object], object]) -> 
     eval_every=FLAGS.eval_every,
     max_checkpoints=FLAGS.max_checkpoints,
     num_eval_samples=FLAGS.num_eval_samples,
+    fid_features=FLAGS.fid_features,
   )
   run_config = {"experiment": experiment, "flags": FLAGS.flag_values_dict()}
   return loop.train_loop(spec, dataset, config, mesh=mesh, run_config=run_config)

@@ -52,6 +52,7 @@ class LoopConfig:
   eval_every: int = 1000
   max_checkpoints: int = 3
   num_eval_samples: int = metrics_lib.NUM_EVAL_SAMPLES
+  fid_features: str = "auto"  # see jaxgan.features.extractor_for
 
   def __post_init__(self):
     for name in (
@@ -263,7 +264,9 @@ def train_loop(
     log(f"resuming from the checkpoint at step {start} in {checkpoints.directory}")
 
   step_fn = train.make_train_step(spec, mesh=mesh)
-  monitor = monitors.make_monitor(spec, dataset, eval_key, config.num_eval_samples, mesh)
+  monitor = monitors.make_monitor(
+    spec, dataset, eval_key, config.num_eval_samples, mesh, config.fid_features
+  )
   devices = 1 if mesh is None else mesh.size
   processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
   log(

@@ -3,7 +3,9 @@
 - ToyMonitor (2-D mixtures): mode coverage (VEEGAN/PacGAN) and real vs
   generated points over the critic's contours.
 - ImageMonitor: a sample grid from fixed noise (one row per class for
-  conditional models), InfoGAN code traversals, latent interpolations, and,
+  conditional models), InfoGAN code traversals, latent interpolations; FID,
+  KID, precision/recall and IS from a feature network (jaxgan.features: the
+  digits classifier on digits, Inception-v3 when given its weights); and,
   on digits, class-level checks by an independent classifier: for
   conditional models the accuracy of the asked-for class, for InfoGAN the
   accuracy of its categorical code under the best matching, otherwise the
@@ -24,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from jaxgan import features as features_lib
 from jaxgan import metrics as metrics_lib
 from jaxgan import parallel, plots, train
 from jaxgan.data import ImageDataset, ToyDataset
@@ -141,7 +144,15 @@ GRID_COLUMNS = 8
 class ImageMonitor:
   """Sample grids, traversals, interpolations and (on digits) classifier checks."""
 
-  def __init__(self, spec, dataset: ImageDataset, key: Array, num_samples: int, mesh=None):
+  def __init__(
+    self,
+    spec,
+    dataset: ImageDataset,
+    key: Array,
+    num_samples: int,
+    mesh=None,
+    fid_features: str = "auto",
+  ):
     self.spec, self.dataset, self.key, self.num_samples = spec, dataset, key, num_samples
     self.space = spec.latent_space
     self.generate = make_generate(spec.generator, mesh)
@@ -150,12 +161,16 @@ class ImageMonitor:
       from jaxgan.judges import digits_judge
 
       self.judge = digits_judge()
+    self.extractor = features_lib.extractor_for(fid_features, dataset.name, dataset.image_size)
+    self.real_features = None  # computed at the first evaluation
     self.grid_latent = self._grid_latent(jax.random.fold_in(key, 2))
 
   # -- evaluation ------------------------------------------------------------
 
   def evaluate(self, state) -> dict[str, Any]:
-    if self.judge is None:
+    """On the EMA generator when there is one: the feature metrics (FID, KID, IS,
+    precision/recall) when an extractor is set, and the digits judge's class checks."""
+    if self.judge is None and self.extractor is None:
       return {"num_samples": self.num_samples}
     space, n = self.space, self.num_samples
     labels = None
@@ -164,23 +179,45 @@ class ImageMonitor:
     images, latent = draw_samples(
       self.generate, space, *_sampling_params(state), self.key, n, labels
     )
-    predicted = self.judge.predict(images)
     results: dict[str, Any] = {"num_samples": n}
+    parts = []
+    if self.extractor is not None:
+      scores = self._feature_metrics(images)
+      results.update(scores)
+      parts.append(
+        f"FID {scores['fid']:.2f}, KID {scores['kid']:.4f}, precision "
+        f"{scores['precision']:.3f}, recall {scores['recall']:.3f}, IS {scores['is']:.2f} "
+        f"({self.extractor.name} features, {n} samples vs {scores['num_real']} real)"
+      )
+    if self.judge is not None:
+      results.update(self._judge(images, labels, latent, parts))
+    results["summary"] = f"evaluated {n} samples: " + "; ".join(parts)
+    return results
+
+  def _feature_metrics(self, images: np.ndarray) -> dict[str, float]:
+    if self.real_features is None:
+      self.real_features = self.extractor(real_images(self.dataset, self.num_samples))[0]
+    return feature_scores(self.extractor, self.real_features, images)
+
+  def _judge(self, images, labels, latent, parts: list[str]) -> dict[str, Any]:
+    """The digits judge's class-level checks (appends its summary to parts)."""
+    space = self.space
+    predicted = self.judge.predict(images)
+    results: dict[str, Any] = {}
     if space.num_classes:
       results["class_accuracy"] = metrics_lib.class_accuracy(predicted, np.asarray(labels))
-      parts = [f"{100 * results['class_accuracy']:.1f}% classified as the class asked for"]
+      parts.append(f"{100 * results['class_accuracy']:.1f}% classified as the class asked for")
     else:
       coverage = metrics_lib.class_coverage(predicted, self.dataset.num_classes)
       results.update(classes=coverage.classes, class_reverse_kl=coverage.reverse_kl)
-      parts = [
+      parts.append(
         f"{coverage.classes}/{coverage.num_classes} classes, reverse KL {coverage.reverse_kl:.3f}"
-      ]
+      )
     if space.categorical_codes:
       codes = np.asarray(latent.categorical[:, 0])
       accuracy = metrics_lib.matched_code_accuracy(codes, predicted, self.dataset.num_classes)
       results["code_accuracy"] = accuracy
       parts.append(f"categorical code matches the digit {100 * accuracy:.1f}%")
-    results["summary"] = f"judged {n} samples: " + ", ".join(parts)
     return results
 
   # -- pictures --------------------------------------------------------------
@@ -267,8 +304,36 @@ class ImageMonitor:
     return images.reshape(GRID_COLUMNS, GRID_COLUMNS, *images.shape[1:]), None, "interpolation"
 
 
-def make_monitor(spec, dataset, key: Array, num_samples: int, mesh=None):
+def feature_scores(extractor, real_features: np.ndarray, images: np.ndarray) -> dict[str, float]:
+  """FID, KID (50 subsets of ≤ 1000), precision/recall (k = 3) and IS of generated images
+  against the real images' features (jaxgan.metrics has the formulas)."""
+  fake_features, fake_logits = extractor(images)
+  kid = metrics_lib.kid_from_features(
+    real_features, fake_features, num_subsets=50, subset_size=min(1000, len(real_features))
+  )
+  pr = metrics_lib.precision_recall(real_features, fake_features)
+  return {
+    "fid": metrics_lib.fid_from_features(real_features, fake_features),
+    "kid": kid.mean,
+    "precision": pr.precision,
+    "recall": pr.recall,
+    "is": metrics_lib.inception_score(fake_logits)[0],
+    "num_real": len(real_features),
+  }
+
+
+def real_images(dataset: ImageDataset, count: int) -> np.ndarray:
+  """Up to `count` real images of the dataset (all of it when smaller), a fixed sample, the
+  reference set of FID and KID: the distribution the generator was trained to match."""
+  n = len(dataset.source)
+  indices = np.sort(np.random.default_rng(0).permutation(n)[: min(count, n)])
+  return dataset.examples(indices)[0]
+
+
+def make_monitor(
+  spec, dataset, key: Array, num_samples: int, mesh=None, fid_features: str = "auto"
+):
   """The monitor for the kind of dataset."""
   if isinstance(dataset, ToyDataset):
     return ToyMonitor(spec, dataset, key, num_samples, mesh)
-  return ImageMonitor(spec, dataset, key, num_samples, mesh)
+  return ImageMonitor(spec, dataset, key, num_samples, mesh, fid_features)

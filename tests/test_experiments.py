@@ -382,3 +382,12 @@ def test_tensorboard_shows_the_run(trained):
   )
   assert [e.step for e in accumulator.Scalars("d_loss")] == [2, 4]
   assert "samples" in tags["images"]
+
+
+def test_evaluate_a_toy_run(trained):
+  workdir, _ = trained
+  proc = run(["-m", "jaxgan.evaluate", f"--workdir={workdir}", "--num_samples=500"])
+  assert_ok(proc)
+  assert re.search(r"\d+/8 modes, [\d.]+% high quality", proc.stdout), proc.stdout
+  with open(os.path.join(workdir, "evaluation.json")) as f:
+    assert json.load(f)["num_modes"] == 8

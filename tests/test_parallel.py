@@ -17,7 +17,7 @@ import optax
 import pytest
 from conftest import NUM_FAKE_DEVICES, TINY, assert_ok, one_line_error, run
 
-import jaxgan.sample
+import jaxgan.runs
 from jaxgan import data, models, parallel, penalties, train
 from jaxgan.errors import ConfigError
 
@@ -258,7 +258,7 @@ def train_and_sample(workdir, *flags, env=None):
 
 def sample(workdir):
   """256 samples of the run's newest checkpoint, as jaxgan.sample draws them."""
-  return jaxgan.sample.draw_samples(str(workdir), 256, seed=0)
+  return jaxgan.runs.draw_samples(str(workdir), 256, seed=0)
 
 
 def sample_with_the_cli(workdir):

@@ -1,0 +1,102 @@
+"""The feature networks behind FID/KID: the shipped digits classifier, its training, its files;
+and jaxgan.evaluate on finished runs."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import assert_ok, one_line_error, run
+
+from jaxgan import features, metrics
+from jaxgan.errors import ConfigError
+
+
+def test_to_size_averages_blocks():
+  images = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype(np.float32)
+  expected = images.reshape(2, 8, 2, 8, 2, 3).mean(axis=(2, 4))
+  np.testing.assert_allclose(features.to_size(jnp.asarray(images), 8), expected, rtol=1e-6)
+  assert features.to_size(jnp.asarray(images), 16).shape == (2, 16, 16, 3)
+  assert features.to_size(jnp.asarray(images[:, :12, :12]), 8).shape == (2, 8, 8, 3)
+
+
+@pytest.mark.parametrize("size", [8, 16, 32])
+def test_shipped_digits_classifier_classifies_held_out_digits(size):
+  extractor = features.digits_classifier()
+  x, y = features.digits_at("test20", size)
+  feats, logits = extractor(x)
+  assert feats.shape == (len(x), 128) and feats.dtype == np.float64
+  assert np.mean(np.argmax(logits, axis=1) == y) >= 0.95
+
+
+def test_digits_fid_separates_real_from_noise():
+  """Real test digits are close to the real training digits; noise and one repeated digit
+  are far (BENCHMARKS.md records the real-vs-real figure)."""
+  extractor = features.digits_classifier()
+  train = extractor(features.digits_at("train80", 16)[0])[0]
+  test = extractor(features.digits_at("test20", 16)[0])[0]
+  noise = extractor(np.random.default_rng(0).uniform(-1, 1, (360, 16, 16, 1)))[0]
+  real_fid = metrics.fid_from_features(test, train)
+  assert real_fid < 10
+  assert metrics.fid_from_features(noise, train) > 20 * real_fid
+  collapsed = np.repeat(test[:1], 360, axis=0) + 1e-3 * np.random.default_rng(1).normal(
+    size=(360, 128)
+  )
+  assert metrics.fid_from_features(collapsed, train) > 5 * real_fid
+
+
+def test_training_procedure_learns(tmp_path):
+  """The classifier's training (a short budget, not the shipped one) beats chance by far,
+  and its weights survive a save/load round trip."""
+  x, y = features.digits_at("train80", 8)
+  model, params = features.train_classifier(x, y, 10, steps=150)
+  x_test, y_test = features.digits_at("test20", 8)
+  assert features.classifier_accuracy(model, params, x_test, y_test) >= 0.8
+  path = str(tmp_path / "w.npz")
+  features.save_params(path, params)
+  loaded = features.load_params(path, params)
+  jax.tree.map(np.testing.assert_array_equal, loaded, params)
+  wrong = jax.tree.map(lambda a: jnp.zeros((*a.shape[:-1], a.shape[-1] + 1)), params)
+  with pytest.raises(ConfigError, match="delete it to retrain"):
+    features.load_params(path, wrong)
+
+
+def test_features_flag_errors(tmp_path):
+  with pytest.raises(ConfigError, match="unknown"):
+    features.check_features_flag("inceptoin")
+  with pytest.raises(ConfigError, match="no file"):
+    features.check_features_flag(f"inception:{tmp_path}/missing.npz")
+  with pytest.raises(ConfigError, match="is for --dataset=digits"):
+    features.extractor_for("digits_classifier", "cifar10", 32)
+  assert features.extractor_for("auto", "cifar10", 32) is None
+
+
+def test_evaluate_a_digits_run(tmp_path):
+  workdir = str(tmp_path / "dcgan")
+  assert_ok(
+    run(
+      [
+        "experiments/dcgan.py",
+        f"--workdir={workdir}",
+        "--num_steps=2",
+        "--num_eval_samples=300",
+        "--width=8",
+      ]
+    )
+  )
+  with open(os.path.join(workdir, "results.json")) as f:
+    results = json.load(f)
+  assert {"fid", "kid", "precision", "recall", "is", "classes"} <= set(results)
+  proc = run(["-m", "jaxgan.evaluate", f"--workdir={workdir}", "--num_samples=400"])
+  assert_ok(proc)
+  assert "FID" in proc.stdout and "digit classes" in proc.stdout
+  with open(os.path.join(workdir, "evaluation.json")) as f:
+    evaluation = json.load(f)
+  assert evaluation["num_samples"] == 400 and evaluation["num_real"] == 400
+  assert evaluation["fid"] > 0
+  one_line_error(
+    run(["-m", "jaxgan.evaluate", f"--workdir={workdir}", "--fid_features=inception:/no.npz"]),
+    "no file /no.npz",
+  )
