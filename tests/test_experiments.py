@@ -256,6 +256,9 @@ def test_every_flagfile_runs(flagfile, tmp_path):
     ("wgan_gp", ["--workdir=/proc/jaxgan_run"], ["cannot write to workdir", "--workdir="]),
     ("wgan_gp", ["--num_step=10"], ["Unknown command line flag 'num_step'"]),
     ("wgan_gp", ["--g_hidden=512,x"], ["--g_hidden must be comma-separated integers"]),
+    ("dcgan", ["--fid_features=inceptoin"], ["--fid_features='inceptoin' is unknown"]),
+    ("dcgan", ["--fid_features=inception:/no/w.npz"], ["no file /no/w.npz", "BUILD.md"]),
+    ("wgan_gp", ["--num_devices=2"], ["--num_devices=2", "pass a number from 1 to 1"]),
   ],
 )
 def test_bad_input_gets_one_line(script, flags, fragments):

@@ -1,14 +1,10 @@
 """The feature networks behind FID/KID: the shipped digits classifier, its training, its files;
-and jaxgan.evaluate on finished runs."""
-
-import json
-import os
+(jaxgan.evaluate on finished runs is tested with them, in test_image_experiments)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import assert_ok, one_line_error, run
 
 from jaxgan import features, metrics
 from jaxgan.errors import ConfigError
@@ -71,32 +67,3 @@ def test_features_flag_errors(tmp_path):
   with pytest.raises(ConfigError, match="is for --dataset=digits"):
     features.extractor_for("digits_classifier", "cifar10", 32)
   assert features.extractor_for("auto", "cifar10", 32) is None
-
-
-def test_evaluate_a_digits_run(tmp_path):
-  workdir = str(tmp_path / "dcgan")
-  assert_ok(
-    run(
-      [
-        "experiments/dcgan.py",
-        f"--workdir={workdir}",
-        "--num_steps=2",
-        "--num_eval_samples=300",
-        "--width=8",
-      ]
-    )
-  )
-  with open(os.path.join(workdir, "results.json")) as f:
-    results = json.load(f)
-  assert {"fid", "kid", "precision", "recall", "is", "classes"} <= set(results)
-  proc = run(["-m", "jaxgan.evaluate", f"--workdir={workdir}", "--num_samples=400"])
-  assert_ok(proc)
-  assert "FID" in proc.stdout and "digit classes" in proc.stdout
-  with open(os.path.join(workdir, "evaluation.json")) as f:
-    evaluation = json.load(f)
-  assert evaluation["num_samples"] == 400 and evaluation["num_real"] == 400
-  assert evaluation["fid"] > 0
-  one_line_error(
-    run(["-m", "jaxgan.evaluate", f"--workdir={workdir}", "--fid_features=inception:/no.npz"]),
-    "no file /no.npz",
-  )

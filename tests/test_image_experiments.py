@@ -80,3 +80,21 @@ def test_sample_bad_label(cgan_run, tmp_path):
     run(["-m", "jaxgan.sample", f"--workdir={cgan_run}", "--truncation=-1", f"--output={out}"]),
     "--truncation must be positive",
   )
+
+
+def test_feature_metrics_during_training_and_after(cgan_run):
+  with open(os.path.join(cgan_run, "results.json")) as f:
+    results = json.load(f)
+  assert {"fid", "kid", "precision", "recall", "is"} <= set(results)
+  assert 0 < results["fid"] < 200, results  # untrained: about 1,100; real vs real: 4.4
+  proc = run(["-m", "jaxgan.evaluate", f"--workdir={cgan_run}", "--num_samples=400"])
+  assert_ok(proc)
+  assert "FID" in proc.stdout and "classified as the class asked for" in proc.stdout
+  with open(os.path.join(cgan_run, "evaluation.json")) as f:
+    evaluation = json.load(f)
+  assert evaluation["num_samples"] == 400 and evaluation["num_real"] == 400
+  assert evaluation["class_accuracy"] >= 0.8 and evaluation["fid"] > 0
+  one_line_error(
+    run(["-m", "jaxgan.evaluate", f"--workdir={cgan_run}", "--fid_features=inception:/no.npz"]),
+    "no file /no.npz",
+  )
