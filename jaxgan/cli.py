@@ -317,10 +317,11 @@ def require_labels(dataset, experiment: str) -> int:
   return classes
 
 
-def adam(player: str) -> optax.GradientTransformation:
+def adam(player: str, eps_root: float = 0.0) -> optax.GradientTransformation:
   """Adam(--g_lr or --d_lr under --lr_schedule, --beta1, --beta2) for player "generator" or
-  "discriminator"."""
-  return optax.adam(learning_rate(player), FLAGS.beta1, FLAGS.beta2)
+  "discriminator". eps_root > 0 puts ε inside the square root, which makes the update
+  differentiable where a gradient component is 0 (needed to differentiate through it)."""
+  return optax.adam(learning_rate(player), FLAGS.beta1, FLAGS.beta2, eps_root=eps_root)
 
 
 def batchnorm_groups() -> int:

@@ -150,3 +150,122 @@ def save_image_grid(
     ax.set_yticks([])
   ax.set_title(title, fontsize=8)
   _save(fig, path)
+
+
+# ---------------------------------------------------------------------------
+# The dynamics lab (jaxgan.dynamics, experiments/dynamics.py).
+# ---------------------------------------------------------------------------
+
+
+def _title_panel(ax, title: str) -> None:
+  ax.set_title(title, fontsize=10)
+  ax.grid(alpha=0.3)
+
+
+TRAJECTORY_COLORS = {
+  "simultaneous": "tab:red",
+  "alternating": "tab:orange",
+  "extragradient": "tab:green",
+  "optimistic": "tab:blue",
+}
+
+
+def save_trajectories(
+  path: str, paths: dict[str, np.ndarray], *, field, labels=("θ", "φ"), title: str = ""
+) -> None:
+  """Iterates of 2-parameter updates over the gradient field's arrows; ★ the start."""
+  points = np.concatenate(list(paths.values()))
+  extent = float(np.clip(np.abs(points).max() * 1.1, 1.5, 6.0))
+  xs = np.linspace(-extent, extent, 17)
+  grid = np.stack(np.meshgrid(xs, xs), axis=-1).reshape(-1, 2)
+  arrows = np.stack([field(w) for w in grid])
+  fig, ax = plt.subplots(figsize=(6, 6))
+  ax.quiver(grid[:, 0], grid[:, 1], arrows[:, 0], arrows[:, 1], color="0.75", angles="xy")
+  for name, trajectory in paths.items():
+    ax.plot(
+      trajectory[:, 0],
+      trajectory[:, 1],
+      lw=1.2,
+      color=TRAJECTORY_COLORS.get(name),
+      label=f"{name} ({np.linalg.norm(trajectory[-1]):.2f} from 0 at the end)",
+    )
+  first = next(iter(paths.values()))[0]
+  ax.plot(*first[:2], "k*", ms=12)
+  ax.plot(0, 0, "k+", ms=12)
+  ax.set(xlim=(-extent, extent), ylim=(-extent, extent), xlabel=labels[0], ylabel=labels[1])
+  ax.set_aspect("equal")
+  ax.legend(loc="upper left", fontsize=8)
+  _title_panel(ax, title)
+  _save(fig, path)
+
+
+def save_eigenvalues(
+  path: str, eigenvalues: dict[str, np.ndarray], *, title: str = "", unit_circle: bool = True
+) -> None:
+  """Eigenvalues in the complex plane, with the unit circle (discrete updates) or the
+  imaginary axis (continuous-time fields) that separates stable from unstable."""
+  fig, ax = plt.subplots(figsize=(6, 6))
+  if unit_circle:
+    t = np.linspace(0, 2 * np.pi, 400)
+    ax.plot(np.cos(t), np.sin(t), color="0.6", lw=1, label="unit circle")
+  else:
+    ax.axvline(0, color="0.6", lw=1, label="imaginary axis")
+  markers = "oxsd^v<>"
+  for i, (name, values) in enumerate(eigenvalues.items()):
+    values = np.asarray(values, np.complex128)
+    ax.plot(values.real, values.imag, markers[i % len(markers)], ms=9, mfc="none", label=name)
+  ax.axhline(0, color="0.85", lw=0.8)
+  ax.set(xlabel="real part", ylabel="imaginary part")
+  ax.set_aspect("equal", adjustable="datalim")
+  ax.legend(fontsize=8)
+  _title_panel(ax, title)
+  _save(fig, path)
+
+
+def _normal_pdf(x, mean, std):
+  return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * np.sqrt(2 * np.pi))
+
+
+def save_gaussian_fit_1d(path: str, fits: dict[str, Any], mean: float, std: float) -> None:
+  """Goodfellow et al. 2014, Fig. 1: p_data, p_g and D(x) after training, one panel per D."""
+  fig, axes = plt.subplots(1, len(fits), figsize=(5.5 * len(fits), 3.8), squeeze=False)
+  x = np.linspace(mean - 4 * std - 1, mean + 4 * std + 1, 400)
+  for ax, (name, fit) in zip(axes[0], fits.items(), strict=True):
+    w, c = fit.discriminator
+    features = np.stack([x, x**2], axis=1)[:, : len(w)]
+    d = 1 / (1 + np.exp(-(features @ w + c)))
+    g_std = max(abs(float(fit.scale[0, 0])), 1e-3)
+    ax.plot(x, _normal_pdf(x, mean, std), "k--", label="p_data")
+    ax.plot(x, _normal_pdf(x, float(fit.shift[0]), g_std), color="tab:green", label="p_g")
+    ax.plot(x, d, color="tab:blue", label="D(x)")
+    ax.set(xlabel="x", ylim=(0, max(1.05, 1.1 / (std * np.sqrt(2 * np.pi)))))
+    ax.legend(fontsize=8)
+    _title_panel(ax, f"{name}: variance error {fit.covariance_error:.2f}")
+  _save(fig, path)
+
+
+def _ellipse(mean, cov, n: int = 200) -> np.ndarray:
+  """The 2σ contour of N(mean, cov)."""
+  t = np.linspace(0, 2 * np.pi, n)
+  values, vectors = np.linalg.eigh(np.asarray(cov, np.float64))
+  circle = np.stack([np.cos(t), np.sin(t)], axis=1) * 2 * np.sqrt(np.clip(values, 0, None))
+  return circle @ vectors.T + mean
+
+
+def save_gaussian_fit_2d(path: str, fits: dict[str, Any], mean, cov) -> None:
+  """Data vs generator 2σ ellipses per setting, and the covariance error during training."""
+  fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
+  data = _ellipse(mean, cov)
+  left.plot(data[:, 0], data[:, 1], "k--", lw=2, label="data")
+  for name, fit in fits.items():
+    g_cov = fit.scale @ fit.scale.T
+    contour = _ellipse(fit.shift, g_cov)
+    left.plot(contour[:, 0], contour[:, 1], lw=1.2, label=name)
+    right.plot(fit.history[:, 0], fit.history[:, 2], lw=1.2, label=name)
+  left.set_aspect("equal", adjustable="datalim")
+  left.legend(fontsize=8)
+  _title_panel(left, "2σ ellipses of the data and of G after training")
+  right.set(xlabel="step", ylabel="‖AAᵀ − Σ‖_F / ‖Σ‖_F", yscale="log")
+  right.legend(fontsize=8)
+  _title_panel(right, "covariance error of G(z) = Az + b")
+  _save(fig, path)

@@ -257,8 +257,11 @@ class GANSpec:
   label_to_discriminator: bool = False
   categorical_codes: Sequence[int] = ()
   continuous_codes: int = 0
+  unroll_steps: int = 0  # Unrolled GAN: G's loss against D after this many look-ahead steps
 
   def __post_init__(self):
+    if self.unroll_steps < 0:
+      raise ConfigError(f"unroll_steps must be 0 or more, got {self.unroll_steps}")
     if self.n_critic < 1:
       raise ConfigError(f"n_critic must be at least 1, got {self.n_critic}")
     if self.latent_dim < 1:
@@ -564,6 +567,35 @@ def discriminator_update(
   return _update_player(spec.discriminator_optimizer, d, grads, model_state), loss_state, metrics
 
 
+def unrolled_discriminator_params(
+  spec: GANSpec, d: PlayerState, real: Array, fake: Array, labels, loss_state
+):
+  """D's parameters after spec.unroll_steps look-ahead updates on (real, fake), with D's own
+  optimizer and optimizer state, as a differentiable function of the fakes.
+
+  Unrolled GAN (Metz, Poole, Pfau & Sohl-Dickstein 2017, eq. 4–6): G minimizes
+  f(θ, φ_K(θ, φ)), where φ_K is D after K steps of its training from φ; the
+  gradient through the unrolled steps tells G how D would react to its move, which
+  discourages collapsing onto the mode D currently likes least. Simplification: the
+  K steps reuse this update's real and fake batches. D's real update is unchanged.
+  D's optimizer must be differentiable: optax.adam needs eps_root > 0 (else √v has an
+  infinite derivative wherever a gradient component is exactly 0, and G's gradient is NaN)."""
+
+  def d_loss(params):
+    real_out, fake_out, _ = _discriminate(spec, params, d.model_state, real, fake, labels)
+    return spec.loss.discriminator(real_out, fake_out, loss_state)
+
+  def look_ahead(carry, _):
+    params, opt_state = carry
+    updates, opt_state = spec.discriminator_optimizer.update(
+      jax.grad(d_loss)(params), opt_state, params
+    )
+    return (optax.apply_updates(params, updates), opt_state), None
+
+  (params, _), _ = jax.lax.scan(look_ahead, (d.params, d.opt_state), None, spec.unroll_steps)
+  return params
+
+
 def generator_update(
   spec: GANSpec,
   g: PlayerState,
@@ -581,7 +613,10 @@ def generator_update(
       spec.generator, params, g.model_state, latent.z, True, latent.labels
     )
     real_in = real if spec.loss.generator_uses_real else None
-    real_out, fake_out, _ = _discriminate(spec, d.params, d.model_state, real_in, fake, labels)
+    d_params = d.params
+    if spec.unroll_steps:
+      d_params = unrolled_discriminator_params(spec, d, real, fake, labels, loss_state)
+    real_out, fake_out, _ = _discriminate(spec, d_params, d.model_state, real_in, fake, labels)
     loss = spec.loss.generator(real_out, fake_out, loss_state)
     metrics = {"g_loss": loss}
     inputs = RegularizerInputs(
