@@ -47,6 +47,12 @@ def updates(game):
   }
 
 
+def batched_field(game):
+  """points [N, 2] → v at each, one compiled call (for the arrows of the plots)."""
+  field = jax.jit(jax.vmap(lambda w: dynamics.vector_field(game, w)))
+  return lambda points: field(jnp.asarray(points, jnp.float32))
+
+
 def run_updates(game, w0, equilibrium) -> tuple[dict, dict]:
   """Trajectories of every update from w0, and each one's spectral radius at equilibrium."""
   paths, results = {}, {}
@@ -73,7 +79,7 @@ def bilinear(workdir: str) -> dict:
   plots.save_trajectories(
     os.path.join(workdir, "trajectories.png"),
     paths,
-    field=lambda w: np.asarray(dynamics.vector_field(game, jnp.asarray(w, jnp.float32))),
+    field=batched_field(game),
     labels=("x (minimizes xy)", "y (maximizes xy)"),
     title=f"min_x max_y xy, h = {FLAGS.step_size}, {FLAGS.num_steps} steps",
   )
@@ -113,9 +119,7 @@ def dirac(workdir: str) -> dict:
     plots.save_trajectories(
       os.path.join(workdir, f"trajectories_{label.split()[-1]}.png"),
       paths,
-      field=lambda w, game=game: np.asarray(
-        dynamics.vector_field(game, jnp.asarray(w, jnp.float32))
-      ),
+      field=batched_field(game),
       labels=("θ (generator's point mass)", "ψ (D(x) = ψx)"),
       title=f"Dirac-GAN, {label}, h = {FLAGS.step_size}",
     )

@@ -173,12 +173,13 @@ TRAJECTORY_COLORS = {
 def save_trajectories(
   path: str, paths: dict[str, np.ndarray], *, field, labels=("θ", "φ"), title: str = ""
 ) -> None:
-  """Iterates of 2-parameter updates over the gradient field's arrows; ★ the start."""
+  """Iterates of 2-parameter updates over the gradient field's arrows; ★ the start.
+  field: points [N, 2] → the vector field there [N, 2]."""
   points = np.concatenate(list(paths.values()))
   extent = float(np.clip(np.abs(points).max() * 1.1, 1.5, 6.0))
   xs = np.linspace(-extent, extent, 17)
   grid = np.stack(np.meshgrid(xs, xs), axis=-1).reshape(-1, 2)
-  arrows = np.stack([field(w) for w in grid])
+  arrows = np.asarray(field(grid))
   fig, ax = plt.subplots(figsize=(6, 6))
   ax.quiver(grid[:, 0], grid[:, 1], arrows[:, 0], arrows[:, 1], color="0.75", angles="xy")
   for name, trajectory in paths.items():

@@ -10,9 +10,10 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import dynamics
+from jaxgan import dynamics, plots
 
 BILINEAR = dynamics.zero_sum(lambda x, y: jnp.sum(x * y))
+TARGET_2D = dynamics.GAUSSIAN_TARGETS[2]
 
 
 def test_bilinear_field_and_jacobian():
@@ -78,7 +79,7 @@ def test_dirac_gan_converges_only_with_r1():
   assert np.linalg.norm(r1[-1]) < 0.05
 
 
-def test_quadratic_discriminator_fits_the_covariance_and_linear_does_not():
+def test_quadratic_discriminator_fits_the_covariance_and_linear_does_not(tmp_path):
   """A linear D only sees the mean: G's covariance is not fitted (measured: error ≈ 0.99);
   a quadratic D sees second moments (measured: ≈ 0.06 late in training)."""
   linear = dynamics.gaussian_fit(2, "linear", steps=3000)
@@ -92,6 +93,24 @@ def test_quadratic_discriminator_fits_the_covariance_and_linear_does_not():
     / np.linalg.norm(dynamics.GAUSSIAN_TARGETS[2][1]),
     rtol=1e-4,
   )
+  path = str(tmp_path / "fit_2d.png")
+  plots.save_gaussian_fit_2d(path, {"linear": linear, "quadratic": quadratic}, *TARGET_2D)
+  with open(path, "rb") as f:
+    assert f.read(4) == b"\x89PNG"
+
+
+def test_dirac_pictures(tmp_path):
+  game = dynamics.dirac_gan(0.3)
+  step = dynamics.simultaneous_step(game, 0.1)
+  paths = {"simultaneous": dynamics.trajectory(step, jnp.array([1.0, 1.0]), 50)}
+  field = jax.vmap(lambda w: dynamics.vector_field(game, w))
+  plots.save_trajectories(str(tmp_path / "t.png"), paths, field=field)
+  eigenvalues = {"J": dynamics.eigenvalues(dynamics.jacobian(game, jnp.zeros(2)))}
+  plots.save_eigenvalues(str(tmp_path / "e.png"), eigenvalues, unit_circle=False)
+  fit = dynamics.gaussian_fit(1, "quadratic", steps=200)
+  plots.save_gaussian_fit_1d(str(tmp_path / "f.png"), {"quadratic": fit}, 2.0, 0.5)
+  for name in ("t.png", "e.png", "f.png"):
+    assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_unrolled_discriminator_is_differentiable_and_moves():
