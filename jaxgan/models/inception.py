@@ -231,20 +231,18 @@ def torch_names(variables) -> dict[str, tuple[str, tuple[str, ...], str]]:
   return names
 
 
+# PyTorch → Flax axes: a conv kernel O×I×kh×kw becomes kh×kw×I×O, a dense one is transposed.
+_FLAX_AXES = {"conv": (2, 3, 1, 0), "dense": (1, 0)}
+
+
 def _to_flax(array: np.ndarray, layout: str) -> np.ndarray:
-  if layout == "conv":
-    return array.transpose(2, 3, 1, 0)
-  if layout == "dense":
-    return array.T
-  return array
+  axes = _FLAX_AXES.get(layout)
+  return array if axes is None else array.transpose(axes)
 
 
 def _to_torch(array: np.ndarray, layout: str) -> np.ndarray:
-  if layout == "conv":
-    return array.transpose(3, 2, 0, 1)
-  if layout == "dense":
-    return array.T
-  return array
+  axes = _FLAX_AXES.get(layout)
+  return array if axes is None else array.transpose(np.argsort(axes))
 
 
 @functools.cache
