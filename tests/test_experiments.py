@@ -241,9 +241,9 @@ def test_every_flagfile_runs(flagfile, tmp_path):
     return  # its flag names are checked above; the values run in the first toy recipe's script
   args = [f"--flagfile={flagfile}", f"--workdir={tmp_path}", "--log_every=1"]
   if any(flag in OFFLINE for flag in flags):
-    proc = run(
-      [os.path.join("experiments", script), *args, "--num_steps=3", *(TINY if toy else [])]
-    )
+    # 3 steps and a smaller evaluation (the judge and FID on 300 samples, not 2,500)
+    short = ["--num_steps=3", "--num_eval_samples=300"]
+    proc = run([os.path.join("experiments", script), *args, *short, *(TINY if toy else [])])
   else:
     small = ["--num_steps=1", "--batch_size=8", "--num_eval_samples=16", "--width=8"]
     proc = run(["tests/mock_tfds_run.py", os.path.join("experiments", script), *args, *small])
