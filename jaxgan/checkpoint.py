@@ -150,6 +150,10 @@ class Checkpointer:
         target = os.path.join(target_dir, f"{step}.{suffix}")
       if os.path.exists(source):
         shutil.move(source, target)
+    if jax.process_count() > 1:  # every process sees the folder gone before it looks again
+      from jax.experimental import multihost_utils
+
+      multihost_utils.sync_global_devices(f"jaxgan_moved_aside_{step}")
     self._manager.reload()
 
   def wait(self) -> None:
