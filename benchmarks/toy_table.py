@@ -1,7 +1,8 @@
 """The toy table of README and BENCHMARKS.md: each experiment's defaults, several seeds.
 
   python benchmarks/toy_table.py [--experiments=gan,wgan,wgan_gp] [--datasets=ring8,grid25]
-      [--seeds=5] [--out=benchmarks/toy_table.jsonl] [--extra_flags="--num_steps=2000"]
+      [--seeds=5] [--first_seed=0] [--out=benchmarks/toy_table.jsonl]
+      [--extra_flags="--num_steps=2000"]
 
 Runs `python experiments/EXPERIMENT.py --dataset=D --seed=S` as a user would,
 one run at a time, and appends one JSON line per run (final mode coverage
@@ -28,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 flags.DEFINE_list("experiments", ["gan", "wgan", "wgan_gp"], "Experiment scripts to run.")
 flags.DEFINE_list("datasets", ["ring8", "grid25"], "Toy datasets.")
 flags.DEFINE_integer("seeds", 5, "Seeds 0..N-1 per experiment and dataset.")
+flags.DEFINE_integer("first_seed", 0, "Start at this seed (to share the runs among workers).")
 flags.DEFINE_string("out", os.path.join(ROOT, "benchmarks", "toy_table.jsonl"), "JSON lines.")
 flags.DEFINE_string("extra_flags", "", "More flags for every run.")
 FLAGS = flags.FLAGS
@@ -107,7 +109,7 @@ def main(argv):
   done = {(r["experiment"], r["dataset"], r["seed"], r.get("extra_flags", "")) for r in rows}
   for experiment in FLAGS.experiments:
     for dataset in FLAGS.datasets:
-      for seed in range(FLAGS.seeds):
+      for seed in range(FLAGS.first_seed, FLAGS.seeds):
         if (experiment, dataset, seed, FLAGS.extra_flags) in done:
           continue
         row = run_one(experiment, dataset, seed)
