@@ -458,6 +458,15 @@ def _quiet_library_logs() -> None:
   logging.getLogger("absl").setLevel(logging.WARNING)
 
 
+def _exit_now(code: int) -> None:
+  """Exits with `code` once stdout and stderr are flushed, skipping the interpreter's teardown:
+  after bad input there is nothing to save, and library threads torn down mid-way (orbax's
+  event loops after a damaged checkpoint) would print tracebacks under the one-line error."""
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(code)
+
+
 def run(main: Callable[[list[str]], None]) -> None:
   """absl's app.run, with bad input reported as one line and exit status 2."""
 
@@ -467,7 +476,7 @@ def run(main: Callable[[list[str]], None]) -> None:
       main(argv)
     except ConfigError as e:
       print(f"error: {e}", file=sys.stderr)
-      sys.exit(EXIT_BAD_INPUT)
+      _exit_now(EXIT_BAD_INPUT)
     except NonFiniteError as e:
       print(f"error: {e}", file=sys.stderr)
       sys.exit(EXIT_DIVERGED)

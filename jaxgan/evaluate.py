@@ -70,11 +70,7 @@ def evaluate_run(
   if extractor is not None:
     real_features = extractor(monitors.real_images(dataset, num_samples))[0]
     results.update(monitors.feature_scores(extractor, real_features, samples))
-    parts.append(
-      f"FID {results['fid']:.2f}, KID {results['kid']:.4f}, precision {results['precision']:.3f}"
-      f", recall {results['recall']:.3f}, IS {results['is']:.2f} ({extractor.name} features, "
-      f"{num_samples} samples vs {results['num_real']} real)"
-    )
+    parts.append(monitors.feature_summary(results, extractor.name, num_samples))
   if dataset.name == "digits" and dataset.image_size % 8 == 0:
     from jaxgan.judges import digits_judge
 

@@ -257,12 +257,7 @@ def train_loop(
     os.path.join(workdir, "checkpoints"), max_to_keep=config.max_checkpoints
   )
   start = 0
-  try:
-    restored = checkpoints.restore_newest_good(state, warn=log)
-  except ConfigError:
-    checkpoints.close()  # orbax's background threads end before the error is reported
-    run_log.close()
-    raise
+  restored = checkpoints.restore_newest_good(state, warn=log)
   if restored is not None:
     state, _ = restored
     start = int(state.step)

@@ -184,11 +184,7 @@ class ImageMonitor:
     if self.extractor is not None:
       scores = self._feature_metrics(images)
       results.update(scores)
-      parts.append(
-        f"FID {scores['fid']:.2f}, KID {scores['kid']:.4f}, precision "
-        f"{scores['precision']:.3f}, recall {scores['recall']:.3f}, IS {scores['is']:.2f} "
-        f"({self.extractor.name} features, {n} samples vs {scores['num_real']} real)"
-      )
+      parts.append(feature_summary(scores, self.extractor.name, n))
     if self.judge is not None:
       results.update(self._judge(images, labels, latent, parts))
     results["summary"] = f"evaluated {n} samples: " + "; ".join(parts)
@@ -320,6 +316,15 @@ def feature_scores(extractor, real_features: np.ndarray, images: np.ndarray) -> 
     "is": metrics_lib.inception_score(fake_logits)[0],
     "num_real": len(real_features),
   }
+
+
+def feature_summary(scores: dict[str, float], features_name: str, num_samples: int) -> str:
+  """The log line's part for feature_scores."""
+  return (
+    f"FID {scores['fid']:.2f}, KID {scores['kid']:.4f}, precision {scores['precision']:.3f}, "
+    f"recall {scores['recall']:.3f}, IS {scores['is']:.2f} ({features_name} features, "
+    f"{num_samples} samples vs {scores['num_real']} real)"
+  )
 
 
 def real_images(dataset: ImageDataset, count: int) -> np.ndarray:

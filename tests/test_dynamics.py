@@ -2,7 +2,6 @@
 to the bilinear game, and the Gaussian fits' measured covariance errors (test_experiments
 runs the dynamics flagfiles)."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
