@@ -53,9 +53,10 @@ def batched_field(game):
   return lambda points: field(jnp.asarray(points, jnp.float32))
 
 
-def run_updates(game, w0, equilibrium) -> tuple[dict, dict]:
-  """Trajectories of every update from w0, and each one's spectral radius at equilibrium."""
-  paths, results = {}, {}
+def run_updates(game, w0, equilibrium) -> tuple[dict, dict, dict]:
+  """Trajectories of every update from w0, the eigenvalues of each one's Jacobian at the
+  equilibrium, and their spectral radii and distances."""
+  paths, results, operator_eigs = {}, {}, {}
   for name, step in updates(game).items():
     start, at = w0, equilibrium
     if name == "optimistic":  # its state is (w_t, w_{t−1})
@@ -63,19 +64,20 @@ def run_updates(game, w0, equilibrium) -> tuple[dict, dict]:
     path = dynamics.trajectory(step, start, FLAGS.num_steps)[:, : len(w0)]
     paths[name] = path
     distance = np.linalg.norm(path - np.asarray(equilibrium), axis=1)
+    operator_eigs[name] = dynamics.eigenvalues(jax.jacfwd(step)(at))
     results[name] = {
-      "spectral_radius": dynamics.spectral_radius(step, at),
+      "spectral_radius": float(np.max(np.abs(operator_eigs[name]))),
       "distance_start": float(distance[0]),
       "distance_end": float(distance[-1]),
     }
-  return paths, results
+  return paths, results, operator_eigs
 
 
 def bilinear(workdir: str) -> dict:
   game = dynamics.zero_sum(lambda x, y: jnp.sum(x * y))
   zero = jnp.zeros(2)
   eig = dynamics.eigenvalues(dynamics.jacobian(game, zero))
-  paths, results = run_updates(game, jnp.array([1.0, 1.0]), zero)
+  paths, results, operator_eigs = run_updates(game, jnp.array([1.0, 1.0]), zero)
   plots.save_trajectories(
     os.path.join(workdir, "trajectories.png"),
     paths,
@@ -83,10 +85,6 @@ def bilinear(workdir: str) -> dict:
     labels=("x (minimizes xy)", "y (maximizes xy)"),
     title=f"min_x max_y xy, h = {FLAGS.step_size}, {FLAGS.num_steps} steps",
   )
-  operator_eigs = {}
-  for name, step in updates(game).items():
-    at = jnp.zeros(4) if name == "optimistic" else zero
-    operator_eigs[name] = dynamics.eigenvalues(jax.jacfwd(step)(at))
   plots.save_eigenvalues(
     os.path.join(workdir, "eigenvalues.png"),
     operator_eigs,
@@ -103,7 +101,7 @@ def dirac(workdir: str) -> dict:
     zero = jnp.zeros(2)
     computed = dynamics.eigenvalues(dynamics.jacobian(game, zero))
     analytic = dynamics.dirac_gan_eigenvalues(gamma)
-    paths, results = run_updates(game, jnp.array([1.0, 1.0]), zero)
+    paths, results, _ = run_updates(game, jnp.array([1.0, 1.0]), zero)
     label = f"γ = {gamma:g}"
     out[label] = {
       "computed_eigenvalues": [str(np.round(e, 6)) for e in computed],
