@@ -20,6 +20,7 @@ by SIGTERM or Ctrl-C writes a checkpoint and exits with 128 + the signal number.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -38,6 +39,61 @@ FLAGS = flags.FLAGS
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
+
+
+def define_loop_flags(
+  *,
+  dataset: str,
+  dataset_help: str,
+  num_steps: int,
+  batch_size: int,
+  image_size: int,
+  g_lr: float,
+  d_lr: float,
+  beta1: float,
+  beta2: float = 0.999,
+  lr_schedule: str = "constant",
+  log_every: int = 500,
+  checkpoint_every: int = 5000,
+  plot_every: int = 5000,
+  eval_every: int = 1000,
+  num_eval_samples: int = 2500,
+) -> None:
+  """The flags of every trainer (GANs and translation): data, steps, Adam, intervals, devices."""
+  flags.DEFINE_string("workdir", None, "Where the run writes; default runs/EXPERIMENT_DATASET.")
+  flags.DEFINE_string("dataset", dataset, dataset_help)
+  flags.DEFINE_string("data_dir", None, "Where TFDS datasets are prepared (default: TFDS's).")
+  flags.DEFINE_integer("image_size", image_size, "Images are served at this size (square).")
+  flags.DEFINE_integer("num_steps", num_steps, "Generator updates to train for.")
+  flags.DEFINE_integer("batch_size", batch_size, "Examples per update (real and fake each).")
+  flags.DEFINE_integer("seed", 0, "Seed of initialization, noise and data.")
+  flags.DEFINE_float("g_lr", g_lr, "Generator learning rate.")
+  flags.DEFINE_float("d_lr", d_lr, "Discriminator learning rate.")
+  flags.DEFINE_float("beta1", beta1, "Adam β1 of both players.")
+  flags.DEFINE_float("beta2", beta2, "Adam β2 of both players.")
+  flags.DEFINE_enum(
+    "lr_schedule",
+    lr_schedule,
+    list(optim.SCHEDULES),
+    "constant, linear decay to 0, or constant for half the steps then linear to 0.",
+  )
+  flags.DEFINE_integer("log_every", log_every, "Steps between log lines and metrics records.")
+  flags.DEFINE_integer("checkpoint_every", checkpoint_every, "Steps between checkpoints.")
+  flags.DEFINE_integer("plot_every", plot_every, "Steps between sample plots.")
+  flags.DEFINE_integer(
+    "eval_every", eval_every, "Steps between evaluations, logged to metrics.jsonl."
+  )
+  flags.DEFINE_integer("max_checkpoints", 3, "Newest checkpoints kept.")
+  flags.DEFINE_integer(
+    "num_eval_samples", num_eval_samples, "Images per evaluation (at most the test set's)."
+  )
+  flags.DEFINE_string(
+    "compilation_cache",
+    os.path.join("~", ".cache", "jaxgan", "xla"),
+    "Keep compiled XLA programs here, so that rerunning a configuration starts at once "
+    "(JAX's persistent cache; empty: off). JAX_COMPILATION_CACHE_DIR, when set, wins.",
+  )
+  define_parallel_flags()
 
 
 def define_training_flags(
@@ -65,24 +121,25 @@ def define_training_flags(
   plot_every: int = 5000,
   eval_every: int = 1000,
 ) -> None:
-  """Defines the flags shared by the experiments, with this experiment's defaults."""
-  flags.DEFINE_string("workdir", None, "Where the run writes; default runs/EXPERIMENT_DATASET.")
-  flags.DEFINE_string(
-    "dataset",
-    dataset,
-    f"A toy mixture ({', '.join(data.TOY_DATASETS)}), digits (ships with scikit-learn), or a "
-    "TFDS image dataset by name (mnist, fashion_mnist, cifar10, svhn_cropped, celeb_a, ...).",
+  """Defines the flags shared by the GAN experiments, with this experiment's defaults."""
+  define_loop_flags(
+    dataset=dataset,
+    dataset_help=f"A toy mixture ({', '.join(data.TOY_DATASETS)}), digits (ships with "
+    "scikit-learn), or a TFDS image dataset by name (mnist, fashion_mnist, cifar10, "
+    "svhn_cropped, celeb_a, ...).",
+    num_steps=num_steps,
+    batch_size=batch_size,
+    image_size=image_size,
+    g_lr=g_lr,
+    d_lr=d_lr,
+    beta1=beta1,
+    beta2=beta2,
+    log_every=log_every,
+    checkpoint_every=checkpoint_every,
+    plot_every=plot_every,
+    eval_every=eval_every,
   )
-  flags.DEFINE_string("data_dir", None, "Where TFDS datasets are prepared (default: TFDS's).")
-  flags.DEFINE_integer("image_size", image_size, "Images are served at this size (square).")
-  flags.DEFINE_integer("num_steps", num_steps, "Generator updates to train for.")
-  flags.DEFINE_integer("batch_size", batch_size, "Examples per update (real and fake each).")
-  flags.DEFINE_integer("seed", 0, "Seed of initialization, noise and data.")
   flags.DEFINE_integer("n_critic", n_critic, "Discriminator updates per generator update.")
-  flags.DEFINE_float("g_lr", g_lr, "Generator learning rate.")
-  flags.DEFINE_float("d_lr", d_lr, "Discriminator learning rate.")
-  flags.DEFINE_float("beta1", beta1, "Adam β1 of both players.")
-  flags.DEFINE_float("beta2", beta2, "Adam β2 of both players.")
   flags.DEFINE_integer("latent_dim", latent_dim, "Dimension of the noise z ~ N(0, I).")
   flags.DEFINE_enum("model", model, list(MODELS), "Architecture of G and D.")
   flags.DEFINE_integer("width", width, "Convolutional models: channels of the widest-res layer.")
@@ -99,28 +156,8 @@ def define_training_flags(
   flags.DEFINE_bool(
     "scale_to_data", True, "Toys: scale G's output and D's input by the data's size (grid25: 4)."
   )
-  flags.DEFINE_enum(
-    "lr_schedule", "constant", list(optim.SCHEDULES), "constant, or linear decay to 0."
-  )
   flags.DEFINE_float("ema_decay", ema_decay, "Decay of the EMA of G's weights; 0 disables it.")
-  flags.DEFINE_integer("log_every", log_every, "Steps between log lines and metrics records.")
-  flags.DEFINE_integer("checkpoint_every", checkpoint_every, "Steps between checkpoints.")
-  flags.DEFINE_integer("plot_every", plot_every, "Steps between sample plots.")
-  flags.DEFINE_integer(
-    "eval_every", eval_every, "Steps between evaluations, logged to metrics.jsonl."
-  )
-  flags.DEFINE_integer("max_checkpoints", 3, "Newest checkpoints kept.")
-  flags.DEFINE_integer(
-    "num_eval_samples", 2500, "Samples per evaluation (mode coverage, FID, classifier checks)."
-  )
   flags.DEFINE_string("fid_features", "auto", FEATURES_HELP)
-  flags.DEFINE_string(
-    "compilation_cache",
-    os.path.join("~", ".cache", "jaxgan", "xla"),
-    "Keep compiled XLA programs here, so that rerunning a configuration starts at once "
-    "(JAX's persistent cache; empty: off). JAX_COMPILATION_CACHE_DIR, when set, wins.",
-  )
-  define_parallel_flags()
 
 
 MODELS = ("mlp", "dcgan", "resnet")
@@ -172,19 +209,25 @@ def _widths(name: str) -> tuple[int, ...]:
   return widths
 
 
-def validate_common_flags() -> None:
-  """One-line errors for shared flag values that cannot work, before any compilation."""
-  for name in ("num_steps", "batch_size", "n_critic", "latent_dim", "log_every", "width"):
+def validate_loop_flags() -> None:
+  """One-line errors for values of define_loop_flags's flags that cannot work."""
+  for name in ("num_steps", "batch_size", "log_every", "checkpoint_every", "plot_every"):
     _positive(name)
-  for name in ("checkpoint_every", "plot_every", "eval_every", "max_checkpoints", "image_size"):
+  for name in ("eval_every", "max_checkpoints", "image_size", "num_eval_samples"):
     _positive(name)
-  _positive("num_eval_samples")
   for name in ("g_lr", "d_lr"):
     if not getattr(FLAGS, name) > 0:
       raise ConfigError(f"--{name} must be positive, got {getattr(FLAGS, name)}")
   for name in ("beta1", "beta2"):
     if not 0.0 <= getattr(FLAGS, name) < 1.0:
       raise ConfigError(f"--{name} must be in [0, 1), got {getattr(FLAGS, name)}")
+
+
+def validate_common_flags() -> None:
+  """One-line errors for shared flag values that cannot work, before any compilation."""
+  validate_loop_flags()
+  for name in ("n_critic", "latent_dim", "width"):
+    _positive(name)
   if not 0.0 <= FLAGS.ema_decay < 1.0:
     raise ConfigError(f"--ema_decay must be in [0, 1), got {FLAGS.ema_decay}")
   _widths("g_hidden")
@@ -390,7 +433,7 @@ def learning_rate(player: str):
   """
   if player == "generator":
     return optim.learning_rate_schedule(FLAGS.g_lr, FLAGS.lr_schedule, FLAGS.num_steps)
-  updates = FLAGS.num_steps * FLAGS.n_critic
+  updates = FLAGS.num_steps * getattr(FLAGS, "n_critic", 1)  # translation: one update each
   return optim.learning_rate_schedule(FLAGS.d_lr, FLAGS.lr_schedule, updates)
 
 
@@ -403,6 +446,15 @@ def train_from_flags(experiment: str, make_spec: Callable[[object], object]) -> 
   validate_common_flags()
   use_compilation_cache(FLAGS.compilation_cache)
   dataset = load_dataset()
+  mesh = start_devices()
+  spec = make_spec(dataset)
+  config = loop_config(experiment, fid_features=FLAGS.fid_features)
+  return loop.train_loop(spec, dataset, config, mesh=mesh, run_config=run_config(experiment))
+
+
+def start_devices():
+  """Joins a multi-process run when the flags ask for one; the mesh of --num_devices, with the
+  batch size checked against it."""
   parallel.initialize_distributed(
     FLAGS.distributed,
     FLAGS.coordinator_address,
@@ -412,10 +464,16 @@ def train_from_flags(experiment: str, make_spec: Callable[[object], object]) -> 
   )
   mesh = parallel.make_mesh(FLAGS.num_devices)
   parallel.check_batch_size(FLAGS.batch_size, mesh)
-  spec = make_spec(dataset)
-  workdir = FLAGS.workdir or f"runs/{experiment}_{FLAGS.dataset}"
-  config = loop.LoopConfig(
-    workdir=workdir,
+  return mesh
+
+
+def loop_config(experiment: str, **fields):
+  """The LoopConfig of define_loop_flags's flags; workdir default runs/EXPERIMENT_DATASET."""
+  from jaxgan import loop
+
+  dataset_name = FLAGS.dataset.replace("/", "_")
+  return loop.LoopConfig(
+    workdir=FLAGS.workdir or f"runs/{experiment}_{dataset_name}",
     num_steps=FLAGS.num_steps,
     batch_size=FLAGS.batch_size,
     seed=FLAGS.seed,
@@ -425,10 +483,12 @@ def train_from_flags(experiment: str, make_spec: Callable[[object], object]) -> 
     eval_every=FLAGS.eval_every,
     max_checkpoints=FLAGS.max_checkpoints,
     num_eval_samples=FLAGS.num_eval_samples,
-    fid_features=FLAGS.fid_features,
+    **fields,
   )
-  run_config = {"experiment": experiment, "flags": FLAGS.flag_values_dict()}
-  return loop.train_loop(spec, dataset, config, mesh=mesh, run_config=run_config)
+
+
+def run_config(experiment: str) -> dict:
+  return {"experiment": experiment, "flags": FLAGS.flag_values_dict()}
 
 
 def use_compilation_cache(directory: str) -> None:
@@ -485,3 +545,108 @@ def run(main: Callable[[list[str]], None]) -> None:
       sys.exit(e.exit_code)
 
   app.run(guarded_main, flags_parser=_parse_flags_or_exit)
+
+
+# ---------------------------------------------------------------------------
+# Image-to-image translation (experiments/pix2pix.py, experiments/cyclegan.py).
+# ---------------------------------------------------------------------------
+
+TRANSLATION_NORMALIZATIONS = ("batch", "instance", "none")
+
+
+def define_translation_flags(
+  *,
+  dataset: str,
+  num_steps: int,
+  batch_size: int,
+  image_size: int,
+  g_width: int,
+  d_width: int,
+  d_layers: int,
+  normalization: str,
+  lr_schedule: str = "constant",
+  log_every: int = 100,
+  checkpoint_every: int = 1000,
+  plot_every: int = 500,
+  eval_every: int = 500,
+) -> None:
+  """The flags of the translation experiments: the loop's, Adam 2e-4 with β1 = 0.5 (both
+  papers), jitter, and the widths of G and of the PatchGAN."""
+  define_loop_flags(
+    dataset=dataset,
+    dataset_help="digits_edges (paired, offline), digits_edges_unpaired (offline), "
+    "edges:NAME (edge drawings of a TFDS image dataset → its images, paired), "
+    "cycle_gan/NAME (TFDS, e.g. cycle_gan/horse2zebra), or folder with --data_dir=PATH "
+    "(pix2pix's PATH/train/ of A|B images, or CycleGAN's PATH/trainA/ and PATH/trainB/).",
+    num_steps=num_steps,
+    batch_size=batch_size,
+    image_size=image_size,
+    g_lr=2e-4,
+    d_lr=2e-4,
+    beta1=0.5,
+    lr_schedule=lr_schedule,
+    log_every=log_every,
+    checkpoint_every=checkpoint_every,
+    plot_every=plot_every,
+    eval_every=eval_every,
+  )
+  flags.DEFINE_integer(
+    "load_size",
+    0,
+    "Training images are loaded at this size and randomly cropped to --image_size (the "
+    "papers' jitter: 286 for 256); 0: --image_size, no crop.",
+  )
+  flags.DEFINE_bool("flip", False, "Random left-right mirroring (both sides of a pair together).")
+  flags.DEFINE_integer("g_width", g_width, "Channels of the generator's first layer.")
+  flags.DEFINE_integer("d_width", d_width, "Channels of the PatchGAN's first layer.")
+  flags.DEFINE_integer(
+    "d_layers", d_layers, "PatchGAN stride-2 layers: 3 sees 70×70 patches, 2: 34, 1: 16."
+  )
+  flags.DEFINE_enum(
+    "normalization", normalization, list(TRANSLATION_NORMALIZATIONS), "Normalization in G and D."
+  )
+
+
+def translation_from_flags(
+  experiment: str, make_spec: Callable[[object], object], *, paired: bool, swap: bool = False
+) -> dict:
+  """Validates the flags, loads the train and test splits (A and B swapped with swap), builds
+  the spec with make_spec(dataset) and trains it (jaxgan.loop.train_translation_loop).
+  paired: the experiment needs paired data (pix2pix)."""
+  from jaxgan import loop
+  from jaxgan.data import pairs
+
+  validate_loop_flags()
+  for name in ("g_width", "d_width"):
+    _positive(name)
+  _positive("d_layers")
+  load_size = FLAGS.load_size or FLAGS.image_size
+  if load_size < FLAGS.image_size:
+    raise ConfigError(
+      f"--load_size={load_size} is smaller than --image_size={FLAGS.image_size}: images are "
+      "loaded at --load_size and cropped to --image_size"
+    )
+  use_compilation_cache(FLAGS.compilation_cache)
+  load = functools.partial(
+    pairs.load_translation_dataset, FLAGS.dataset, load_size, data_dir=FLAGS.data_dir
+  )
+  dataset, test = load(split="train"), load(split="test")
+  if swap:
+    dataset, test = dataset.swapped(), test.swapped()
+  if paired and not dataset.paired:
+    raise ConfigError(
+      f"{experiment} learns from pairs and {dataset.name} is unpaired: use a paired dataset "
+      "(digits_edges, a pix2pix folder), or experiments/cyclegan.py"
+    )
+  mesh = start_devices()
+  spec = make_spec(dataset)
+  return loop.train_translation_loop(
+    spec,
+    dataset,
+    test,
+    loop_config(experiment),
+    crop_size=FLAGS.image_size,
+    flip=FLAGS.flip,
+    mesh=mesh,
+    run_config=run_config(experiment),
+  )

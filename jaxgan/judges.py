@@ -84,3 +84,36 @@ def digits_judge() -> DigitsJudge:
   judge = DigitsJudge(weights, 0.0)
   accuracy = float(np.mean(judge.predict(x_test.reshape(-1, 8, 8, 1)) == y_test))
   return dataclasses.replace(judge, test_accuracy=accuracy)
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainJudge:
+  """predict(images in [−1, 1]) → 0 for domain A, 1 for domain B."""
+
+  weights: np.ndarray
+  size: int  # images are averaged down to size×size before the linear model
+  grayscale: bool  # when the domains differ in channels, both are compared in gray
+  train_accuracy: float = 0.0
+
+  def features(self, images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images, np.float32)
+    if self.grayscale:
+      images = images.mean(axis=-1, keepdims=True)
+    return block_average(images, self.size).reshape(len(images), -1)
+
+  def predict(self, images: np.ndarray) -> np.ndarray:
+    return np.argmax(self.features(images) @ self.weights[:-1] + self.weights[-1], axis=1)
+
+
+def domain_judge(images_a: np.ndarray, images_b: np.ndarray) -> DomainJudge:
+  """Logistic regression telling real A images from real B images (pixels averaged down to at
+  most 16×16): the independent check that translations land in the other domain."""
+  size = images_a.shape[1]
+  while size > 16 and size % 2 == 0:
+    size //= 2
+  judge = DomainJudge(np.zeros(0), size, images_a.shape[-1] != images_b.shape[-1])
+  x = np.concatenate([judge.features(images_a), judge.features(images_b)])
+  y = np.concatenate([np.zeros(len(images_a), int), np.ones(len(images_b), int)])
+  judge = dataclasses.replace(judge, weights=fit_softmax_regression(x, y, 2))
+  accuracy = float(np.mean(np.argmax(x @ judge.weights[:-1] + judge.weights[-1], axis=1) == y))
+  return dataclasses.replace(judge, train_accuracy=accuracy)

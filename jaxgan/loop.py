@@ -202,6 +202,11 @@ def write_run_config(workdir: str, spec: train.GANSpec, dataset, run_config: dic
   }
   if isinstance(dataset, ImageDataset):
     config["image_shape"] = [dataset.image_size, dataset.image_size, dataset.channels]
+  write_config(workdir, config)
+
+
+def write_config(workdir: str, config: dict) -> None:
+  """WORKDIR/config.json (process 0)."""
   if parallel.is_primary():
     with open(os.path.join(workdir, "config.json"), "w") as f:
       json.dump(config, f, indent=2, default=str)
@@ -245,34 +250,134 @@ def train_loop(
     parallel.check_batch_size(config.batch_size, mesh)
   workdir = prepare_workdir(config.workdir)
   write_run_config(workdir, spec, dataset, run_config or {})
-  run_log = RunLog(workdir)
-  penalty_names = [r.name for r in (*spec.discriminator_regularizers, *spec.generator_regularizers)]
-
   init_key, step_key, eval_key = jax.random.split(jax.random.key(config.seed), 3)
   stream = data.make_stream(dataset, config.batch_size, spec.n_critic, config.seed, mesh)
-  state = train.init_state(spec, init_key, stream.batch_at(0))
+  return run_training(
+    config,
+    workdir,
+    state=train.init_state(spec, init_key, stream.batch_at(0)),
+    step_fn=train.make_train_step(spec, mesh=mesh),
+    stream=stream,
+    monitor=monitors.make_monitor(
+      spec, dataset, eval_key, config.num_eval_samples, mesh, config.fid_features
+    ),
+    step_key=step_key,
+    mesh=mesh,
+    loss_terms=[r.name for r in (*spec.discriminator_regularizers, *spec.generator_regularizers)],
+    description=f"on {dataset.name}, batch {config.batch_size}, n_critic {spec.n_critic}",
+  )
+
+
+def train_translation_loop(
+  spec,
+  dataset,
+  test_dataset,
+  config: LoopConfig,
+  *,
+  crop_size: int,
+  flip: bool = False,
+  mesh: Mesh | None = None,
+  run_config: dict | None = None,
+) -> dict[str, Any]:
+  """Trains a pix2pix or CycleGAN spec (jaxgan.translation) on a TranslationDataset, evaluating
+  on test_dataset; images loaded at the dataset's size and cropped (jittered) to crop_size."""
+  from jaxgan import translation
+  from jaxgan.data.pairs import TranslationStream
+
+  if mesh is not None:
+    parallel.check_batch_size(config.batch_size, mesh)
+  workdir = prepare_workdir(config.workdir)
+  is_pix2pix = isinstance(spec, translation.Pix2PixSpec)
+  networks = (
+    {"generator": spec.generator, "discriminator": spec.discriminator}
+    if is_pix2pix
+    else {
+      "generator_ab": spec.generator_ab,
+      "generator_ba": spec.generator_ba,
+      "discriminator_a": spec.discriminator_a,
+      "discriminator_b": spec.discriminator_b,
+    }
+  )
+  write_config(
+    workdir,
+    {
+      **(run_config or {}),
+      "dataset": dataset.name,
+      "domains": list(dataset.names),
+      "image_shape": [crop_size, crop_size, dataset.channels[1]],
+      **{name: models.describe(module) for name, module in networks.items()},
+    },
+  )
+  init_key, step_key, eval_key = jax.random.split(jax.random.key(config.seed), 3)
+  stream = TranslationStream(dataset, config.batch_size, crop_size, config.seed, mesh, flip)
+  init, make_step = (
+    (translation.init_pix2pix_state, translation.make_pix2pix_step)
+    if is_pix2pix
+    else (translation.init_cyclegan_state, translation.make_cyclegan_step)
+  )
+  a, b = dataset.names
+  return run_training(
+    config,
+    workdir,
+    state=init(spec, init_key, stream.batch_at(0)),
+    step_fn=make_step(spec, mesh=mesh),
+    stream=stream,
+    monitor=monitors.TranslationMonitor(
+      spec, test_dataset, dataset, crop_size, eval_key, config.num_eval_samples, mesh
+    ),
+    step_key=step_key,
+    mesh=mesh,
+    loss_terms=["l1"] if is_pix2pix else ["cycle", "identity"],
+    description=f"of {'pix2pix' if is_pix2pix else 'CycleGAN'} on {dataset.name} ({a} → {b}), "
+    f"batch {config.batch_size}",
+  )
+
+
+def run_training(
+  config: LoopConfig,
+  workdir: str,
+  *,
+  state: Any,
+  step_fn,
+  stream,
+  monitor,
+  step_key: jax.Array,
+  mesh: Mesh | None = None,
+  loss_terms: list[str] = (),
+  description: str = "",
+) -> dict[str, Any]:
+  """The loop every trainer shares: resume, step, log, checkpoint, evaluate, draw.
+
+  state: the fresh training state (a pytree with a `step` counter); step_fn(state, batch,
+  step_key) -> (state, metrics) with metrics["finite"]; stream: batch_at(step) and
+  iterate(start); monitor: evaluate(state) -> dict (with a "summary" line to log) and
+  draw(workdir, state, step). loss_terms: the metric names logged right after the losses.
+  Returns the final evaluation, also written to WORKDIR/results.json.
+  """
+  run_log = RunLog(workdir)
+  penalty_names = list(loss_terms)
   if mesh is not None:
     state = parallel.replicate(state, mesh)
   checkpoints = Checkpointer(
     os.path.join(workdir, "checkpoints"), max_to_keep=config.max_checkpoints
   )
   start = 0
-  restored = checkpoints.restore_newest_good(state, warn=log)
+  try:
+    restored = checkpoints.restore_newest_good(state, warn=log)
+  except ConfigError:
+    checkpoints.close()  # orbax's background threads end before the error is reported
+    run_log.close()
+    raise
   if restored is not None:
     state, _ = restored
     start = int(state.step)
     log(f"resuming from the checkpoint at step {start} in {checkpoints.directory}")
 
-  step_fn = train.make_train_step(spec, mesh=mesh)
-  monitor = monitors.make_monitor(
-    spec, dataset, eval_key, config.num_eval_samples, mesh, config.fid_features
-  )
   devices = 1 if mesh is None else mesh.size
   processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
   log(
-    f"training {config.num_steps} steps on {dataset.name}, batch {config.batch_size}, "
-    f"n_critic {spec.n_critic}, on {devices} {jax.devices()[0].platform} device(s){processes}; "
-    f"workdir {workdir}"
+    f"training {config.num_steps} steps {description}, "
+    f"on {devices} {jax.devices()[0].platform} device(s){processes}; workdir {workdir}"
   )
 
   pending: list[dict[str, jax.Array]] = []

@@ -76,13 +76,15 @@ def wgan_rmsprop(
 # Learning-rate schedules.
 # ---------------------------------------------------------------------------
 
-SCHEDULES = ("constant", "linear")
+SCHEDULES = ("constant", "linear", "constant_then_linear")
 
 
 def learning_rate_schedule(
   learning_rate: float, schedule: str, num_steps: int
 ) -> optax.Schedule | float:
-  """ "constant", or "linear" decay from learning_rate to 0 over num_steps updates.
+  """ "constant", or "linear" decay from learning_rate to 0 over num_steps updates, or
+  "constant_then_linear": constant for the first half, then linearly to 0 (CycleGAN's 100
+  epochs at 2e-4 and 100 decaying, Zhu et al. 2017, §4).
 
   Linear decay to zero is the WGAN-GP authors' schedule for CIFAR-10
   (gan_cifar_resnet.py). The count is the player's own number of updates, so a
@@ -92,6 +94,10 @@ def learning_rate_schedule(
     return learning_rate
   if schedule == "linear":
     return optax.linear_schedule(learning_rate, 0.0, num_steps)
+  if schedule == "constant_then_linear":
+    half = num_steps // 2
+    decay = optax.linear_schedule(learning_rate, 0.0, num_steps - half)
+    return optax.join_schedules([optax.constant_schedule(learning_rate), decay], [half])
   raise ValueError(f"unknown schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")
 
 

@@ -434,15 +434,20 @@ def _d_labels(spec: GANSpec, labels: Array | None) -> Array | None:
 
 
 def _discriminate(spec: GANSpec, params, model_state, real, fake, labels):
-  """D on real and fake batches → (real_out or None, fake_out, new model_state): output dicts.
+  """D on real and fake batches → (real_out or None, fake_out, new model_state): output dicts."""
+  labels = _d_labels(spec, labels)
+  return discriminate_batches(spec.discriminator, params, model_state, real, fake, labels)
+
+
+def discriminate_batches(D: nn.Module, params, model_state, real, fake, labels=None):
+  """D on a real and a fake batch → (real_out or None, fake_out, new model_state).
 
   Without batch statistics in D, real and fake go through D as one batch (one
   pass, bigger matrix products, the same result), interleaved example by
   example so that under a mesh each device's real and fake rows stay on it.
-  With batch statistics, each batch keeps its own, as in DCGAN.
+  With batch statistics, each batch keeps its own, as in DCGAN. real=None:
+  the fake batch only.
   """
-  D = spec.discriminator
-  labels = _d_labels(spec, labels)
   if real is None:
     fake_out, model_state = apply_model(D, params, model_state, fake, True, labels)
     return None, as_outputs(fake_out), model_state
@@ -725,6 +730,27 @@ def make_train_step(
   another shape or dtype) raises RecompilationError. The count is this step
   function's own, so several GANs can train in one process.
   """
+  batch_sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
+  return compile_step(
+    lambda state, batch, key: train_step(spec, state, batch, key, mesh),
+    mesh=mesh,
+    batch_sharding=batch_sharding,
+    donate=donate,
+    max_traces=max_traces,
+  )
+
+
+def compile_step(
+  step_fn,
+  *,
+  mesh: Mesh | None = None,
+  batch_sharding=None,
+  donate: bool = True,
+  max_traces: int | None = 1,
+):
+  """jax.jit of step_fn(state, batch, key) -> (state, metrics), for any trainer: the state's
+  buffers donated, under a mesh the state, key and metrics replicated and the batch laid out
+  by batch_sharding, and a RecompilationError when it is traced more than max_traces times."""
   traces = 0
 
   def step(state, batch, key):
@@ -736,7 +762,7 @@ def make_train_step(
         f"the train step was traced {traces} times (limit {max_traces}): the batch or state "
         f"changed shape or dtype (batch now {shapes}); keep them fixed, or pass max_traces=None"
       )
-    return train_step(spec, state, batch, key, mesh)
+    return step_fn(state, batch, key)
 
   donate_argnums = (0,) if donate else ()
   if mesh is None:
@@ -744,7 +770,7 @@ def make_train_step(
   everywhere = parallel.replicated(mesh)
   return jax.jit(
     step,
-    in_shardings=(everywhere, parallel.step_batch_sharding(mesh), everywhere),
+    in_shardings=(everywhere, batch_sharding, everywhere),
     out_shardings=(everywhere, everywhere),
     donate_argnums=donate_argnums,
   )

@@ -68,6 +68,11 @@ def run(args, *, env=None, background=False):
   return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
 
 
+def fake_devices(n):
+  """The environment of a script run on n fake CPU devices."""
+  return {**os.environ, "JAX_NUM_CPU_DEVICES": str(n)}
+
+
 def assert_ok(proc):
   assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
 

@@ -11,7 +11,8 @@ import time
 import jax
 import numpy as np
 import pytest
-from conftest import ROOT, TINY, assert_ok, one_line_error, run
+from conftest import ROOT, TINY, assert_ok, fake_devices, one_line_error, run
+from PIL import Image
 
 from jaxgan.checkpoint import Checkpointer
 
@@ -172,6 +173,8 @@ def test_rerun_resumes_and_matches_an_uninterrupted_run(trained, tmp_path):
 
 FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "experiments", "configs", "*.flags")))
 OFFLINE = ("--dataset=digits", "--dataset=ring8", "--dataset=grid25", "--dataset=swissroll")
+OFFLINE_TRANSLATION = ("--dataset=digits_edges", "--dataset=digits_edges_unpaired")
+TRANSLATION_SCRIPTS = ("pix2pix.py", "cyclegan.py")
 
 
 def read_flagfile(path):
@@ -239,21 +242,46 @@ def test_every_flagfile_runs(flagfile, tmp_path):
   toy = not any(flag == "--dataset=digits" for flag in flags) and any(f in OFFLINE for f in flags)
   if toy and flagfile not in toy_recipes_run():
     return  # its flag names are checked above; the values run in the first toy recipe's script
-  args = [f"--flagfile={flagfile}", f"--workdir={tmp_path}", "--log_every=1"]
-  if any(flag in OFFLINE for flag in flags):
+  workdir = tmp_path / "run"
+  args = [f"--flagfile={flagfile}", f"--workdir={workdir}", "--log_every=1"]
+  translation = script in TRANSLATION_SCRIPTS
+  if any(flag in OFFLINE + OFFLINE_TRANSLATION for flag in flags):
     # 3 steps and a smaller evaluation: the judge on 300 samples, no FID (test_features and the
     # trained cgan run check the feature metrics)
-    short = ["--num_steps=3", "--num_eval_samples=300", "--fid_features=none"]
+    short = ["--num_steps=3", "--num_eval_samples=300"]
+    short += [] if translation else ["--fid_features=none"]
     proc = run([os.path.join("experiments", script), *args, *short, *(TINY if toy else [])])
-  else:
-    small = ["--num_steps=1", "--batch_size=8", "--num_eval_samples=16", "--width=8"]
-    proc = run(["tests/mock_tfds_run.py", os.path.join("experiments", script), *args, *small])
+  else:  # TFDS recipes under mock_data; the translation recipes on 8 fake devices
+    small = ["--num_steps=1", "--batch_size=8", "--num_eval_samples=16"]
+    # translation recipes: 32×32 (their 256×256 is 64× the pixels), the same networks otherwise
+    small += (
+      ["--g_width=8", "--d_width=8", "--image_size=32", "--load_size=0"]
+      if translation
+      else ["--width=8"]
+    )
+    if "--dataset=folder" in flags:  # a pix2pix folder of A|B images
+      small.append(f"--data_dir={side_by_side_folder(tmp_path / 'data')}")
+    env = fake_devices(8) if translation else None
+    command = ["tests/mock_tfds_run.py", os.path.join("experiments", script), *args, *small]
+    proc = run(command, env=env)
   assert_ok(proc)
-  assert os.path.exists(os.path.join(tmp_path, "results.json"))
-  pictures = glob.glob(os.path.join(tmp_path, "plots", "samples_*.png"))
-  assert pictures, os.listdir(os.path.join(tmp_path, "plots"))
+  assert os.path.exists(os.path.join(workdir, "results.json"))
+  kind = "translations" if translation else "samples"
+  pictures = glob.glob(os.path.join(workdir, "plots", f"{kind}_*.png"))
+  assert pictures, os.listdir(os.path.join(workdir, "plots"))
   with open(pictures[0], "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def side_by_side_folder(root):
+  """pix2pix's layout: root/train/ and root/test/ of A|B side-by-side JPEGs (random pixels)."""
+  rng = np.random.default_rng(0)
+  for split in ("train", "test"):
+    os.makedirs(root / split)
+    for i in range(8):
+      pair = rng.integers(0, 256, (40, 80, 3), np.uint8)
+      Image.fromarray(pair).save(root / split / f"{i}.jpg")
+  return root
 
 
 @pytest.mark.parametrize(
@@ -276,6 +304,12 @@ def test_every_flagfile_runs(flagfile, tmp_path):
     ("dcgan", ["--fid_features=inceptoin"], ["--fid_features='inceptoin' is unknown"]),
     ("dcgan", ["--fid_features=inception:/no/w.npz"], ["no file /no/w.npz", "BUILD.md"]),
     ("wgan_gp", ["--num_devices=2"], ["--num_devices=2", "pass a number from 1 to 1"]),
+    ("pix2pix", ["--dataset=digits_edges_unpaired"], ["learns from pairs", "cyclegan.py"]),
+    ("pix2pix", ["--image_size=24"], ["--image_size=24", "power-of-two"]),
+    ("pix2pix", ["--dataset=folder"], ["--data_dir=PATH"]),
+    ("cyclegan", ["--dataset=horses"], ["unknown translation dataset 'horses'", "cycle_gan/"]),
+    ("cyclegan", ["--dataset=cycle_gan/horse2zebra", "--data_dir=/no"], ["not prepared"]),
+    ("cyclegan", ["--load_size=8"], ["--load_size=8 is smaller than --image_size=16"]),
   ],
 )
 def test_bad_input_gets_one_line(script, flags, fragments):

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import NUM_FAKE_DEVICES, TINY, assert_ok, one_line_error, run
+from conftest import NUM_FAKE_DEVICES, TINY, assert_ok, fake_devices, one_line_error, run
 
 import jaxgan.runs
 from jaxgan import data, models, parallel, penalties, train
@@ -231,10 +231,6 @@ def test_rendezvous_times_out_with_a_missing_process():
 # ---------------------------------------------------------------------------
 # End to end: the experiment script on 1 vs 8 devices, and as two processes.
 # ---------------------------------------------------------------------------
-
-
-def fake_devices(n):
-  return {**os.environ, "JAX_NUM_CPU_DEVICES": str(n)}
 
 
 def train_and_sample(workdir, *flags, env=None):

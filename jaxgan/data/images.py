@@ -88,7 +88,7 @@ class TFDSSource:
 
   def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     items = [self.records[int(i)] for i in indices]
-    images = np.stack([np.asarray(item["image"]) for item in items])
+    images = same_size([np.asarray(item["image"]) for item in items])
     if images.ndim == 3:
       images = images[..., None]
     labels = np.array([int(item.get("label", 0)) for item in items], np.int32)
@@ -167,6 +167,21 @@ def tfds_source(name: str, split: str, data_dir: str | None) -> TFDSSource:
 # ---------------------------------------------------------------------------
 # Preprocessing.
 # ---------------------------------------------------------------------------
+
+
+def same_size(images: list[np.ndarray]) -> np.ndarray:
+  """Images of one size stacked; of several sizes (a folder of photos), each center-cropped
+  to a square and resized (bilinear) to the first one's square, then stacked."""
+  if len({image.shape for image in images}) <= 1:
+    return np.stack(images)
+  size = min(images[0].shape[:2])
+  out = []
+  for image in images:
+    side = min(image.shape[:2])
+    top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
+    square = image[top : top + side, left : left + side]
+    out.append(resize(square[None] if square.ndim == 3 else square[None, ..., None], size)[0])
+  return np.stack([o if images[0].ndim == 3 else o[..., 0] for o in out])
 
 
 def center_crop(images: np.ndarray, size: int) -> np.ndarray:
@@ -267,19 +282,23 @@ def _tfds_num_classes(name: str, data_dir: str | None) -> int:
 # ---------------------------------------------------------------------------
 
 
-def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
-  """The order of the examples in one epoch: a permutation drawn from (seed, epoch)."""
-  return np.random.default_rng([seed, epoch]).permutation(n)
+def epoch_permutation(seed: int, epoch: int, n: int, stream: int = 0) -> np.ndarray:
+  """The order of the examples in one epoch: a permutation drawn from (seed, epoch).
+
+  stream > 0 gives an independent order from the same seed (the second domain of
+  unpaired data)."""
+  entropy = [seed, epoch] if stream == 0 else [seed, epoch, stream]
+  return np.random.default_rng(entropy).permutation(n)
 
 
-def example_indices(seed: int, n: int, start: int, count: int) -> np.ndarray:
+def example_indices(seed: int, n: int, start: int, count: int, stream: int = 0) -> np.ndarray:
   """Dataset indices at positions [start, start + count) of the endless shuffled sequence."""
   positions = np.arange(start, start + count)
   epochs, offsets = np.divmod(positions, n)
   out = np.empty(count, np.int64)
   for epoch in np.unique(epochs):
     mask = epochs == epoch
-    out[mask] = epoch_permutation(seed, int(epoch), n)[offsets[mask]]
+    out[mask] = epoch_permutation(seed, int(epoch), n, stream)[offsets[mask]]
   return out
 
 
@@ -326,33 +345,42 @@ class ImageStream:
 
   def iterate(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
     """Batches of steps start_step, start_step + 1, ..., read ahead by a background thread."""
-    ready: queue.Queue = queue.Queue(maxsize=max(self.prefetch, 1))
-    stop = threading.Event()
+    return prefetched(self.local_batch_at, self.to_device, start_step, self.prefetch)
 
-    def produce():
-      step = start_step
+
+def prefetched(
+  local_batch_at, to_device, start_step: int, depth: int = 2
+) -> Iterator[dict[str, jax.Array]]:
+  """to_device(local_batch_at(step)) for step = start_step, start_step + 1, ..., with a
+  background thread reading up to `depth` batches ahead (the numpy work: file reads,
+  decoding, resizing). An exception in the reader is raised where the batch is consumed."""
+  ready: queue.Queue = queue.Queue(maxsize=max(depth, 1))
+  stop = threading.Event()
+
+  def produce():
+    step = start_step
+    while not stop.is_set():
+      try:
+        item = local_batch_at(step)
+      except Exception as e:  # noqa: BLE001 - handed to the consumer, raised there
+        item = e
       while not stop.is_set():
         try:
-          item = self.local_batch_at(step)
-        except Exception as e:  # noqa: BLE001 - handed to the consumer, raised there
-          item = e
-        while not stop.is_set():
-          try:
-            ready.put(item, timeout=0.1)
-            break
-          except queue.Full:
-            continue
-        if isinstance(item, Exception):
-          return
-        step += 1
+          ready.put(item, timeout=0.1)
+          break
+        except queue.Full:
+          continue
+      if isinstance(item, Exception):
+        return
+      step += 1
 
-    worker = threading.Thread(target=produce, name="jaxgan-data", daemon=True)
-    worker.start()
-    try:
-      while True:
-        item = ready.get()
-        if isinstance(item, Exception):
-          raise item
-        yield self.to_device(item)
-    finally:
-      stop.set()
+  worker = threading.Thread(target=produce, name="jaxgan-data", daemon=True)
+  worker.start()
+  try:
+    while True:
+      item = ready.get()
+      if isinstance(item, Exception):
+        raise item
+      yield to_device(item)
+  finally:
+    stop.set()

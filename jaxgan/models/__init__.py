@@ -36,6 +36,12 @@ from jaxgan.models.layers import (
 )
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
+from jaxgan.models.translation import (
+  PatchGANDiscriminator,
+  ResNetTranslator,
+  UNetGenerator,
+  patchgan_receptive_field,
+)
 
 __all__ = [
   "ConditionalBatchNorm",
@@ -58,6 +64,10 @@ __all__ = [
   "MLPGenerator",
   "ResNetDiscriminator",
   "ResNetGenerator",
+  "PatchGANDiscriminator",
+  "ResNetTranslator",
+  "UNetGenerator",
+  "patchgan_receptive_field",
   "activation",
   "build",
   "dense",

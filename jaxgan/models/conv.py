@@ -13,6 +13,11 @@ spend seconds there. (Measured again with jax 0.10.2: XLA's convolution in
 the DCGAN step, critic scan unrolled or not, ran at 11 items/s against
 im2col's 215.)
 
+Kernels larger than 4×4 (CycleGAN's 7×7 first and last layers) are the
+exception: their im2col patches hold 49·C values per pixel, and XLA's own
+convolution is 2-4× faster there (they sit in no scan). Keep them out of a
+critic's n_critic loop.
+
 `conv_transpose_4x4_s2` computes PyTorch's ConvTranspose2d(kernel 4, stride 2,
 padding 1), the up-sampling layer of DCGAN, without inserting zeros, in one
 of two exact forms: each of the four output phases (even/odd row × even/odd
@@ -39,6 +44,7 @@ Array = jax.Array
 # ---------------------------------------------------------------------------
 
 Padding = tuple[tuple[int, int], tuple[int, int]]
+LARGEST_IM2COL_KERNEL = 16  # taps; larger kernels (CycleGAN's 7×7) go to XLA's convolution
 
 
 def conv2d(x: Array, kernel: Array, stride: int = 1, padding: Padding = ((0, 0), (0, 0))) -> Array:
@@ -53,6 +59,10 @@ def conv2d(x: Array, kernel: Array, stride: int = 1, padding: Padding = ((0, 0),
   cols = (x.shape[2] - kw) // stride + 1
   if kh == kw == 1 and stride == 1:
     return x @ kernel.reshape(c, o)
+  if kh * kw > LARGEST_IM2COL_KERNEL:  # XLA's convolution: see the module doc
+    return jax.lax.conv_general_dilated(
+      x, kernel, (stride, stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
   patches = jnp.concatenate(
     [
       x[:, i : i + stride * (rows - 1) + 1 : stride, j : j + stride * (cols - 1) + 1 : stride]

@@ -19,7 +19,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
   "gelu": nn.gelu,
 }
 
-NORMALIZATIONS = ("none", "batch", "layer")
+NORMALIZATIONS = ("none", "batch", "layer", "instance")
 INITS = ("lecun", "pytorch")
 
 
@@ -109,9 +109,11 @@ class BatchNorm(nn.Module):
 
 
 def normalize(h: jax.Array, kind: str, train: bool, batchnorm_groups: int = 1) -> jax.Array:
-  """Applies the normalization called `kind` ("none", "batch" or "layer") to h.
+  """Applies the normalization called `kind` ("none", "batch", "layer" or "instance") to h.
 
   batchnorm_groups: see BatchNorm.num_groups (1: statistics of the global batch).
+  "instance" normalizes each example's channels over their spatial axes, without
+  γ and β (Ulyanov et al. 2016; PyTorch's InstanceNorm2d default, CycleGAN's).
   """
   if kind == "none":
     return h
@@ -119,4 +121,6 @@ def normalize(h: jax.Array, kind: str, train: bool, batchnorm_groups: int = 1) -
     return BatchNorm(num_groups=batchnorm_groups)(h, train)
   if kind == "layer":
     return nn.LayerNorm()(h)
+  if kind == "instance":
+    return nn.InstanceNorm(epsilon=1e-5, use_bias=False, use_scale=False)(h)
   raise ValueError(f"unknown normalization {kind!r}: choose one of {', '.join(NORMALIZATIONS)}")
