@@ -202,8 +202,14 @@ def pix2pix_step(spec: Pix2PixSpec, state: Pix2PixState, batch, key: Array, mesh
 
 def make_pix2pix_step(spec: Pix2PixSpec, *, mesh: Mesh | None = None, donate: bool = True):
   """pix2pix_step compiled (see train.compile_step); batches {"a", "b"}: [B, H, W, C]."""
+  return _compile(pix2pix_step, spec, mesh, donate)
+
+
+def _compile(step_fn, spec, mesh: Mesh | None, donate: bool):
+  """step_fn(spec, state, batch, key, mesh) as a compiled step(state, batch, key), the
+  batch's example axis split over the mesh."""
   return train.compile_step(
-    lambda state, batch, key: pix2pix_step(spec, state, batch, key, mesh),
+    lambda state, batch, key: step_fn(spec, state, batch, key, mesh),
     mesh=mesh,
     batch_sharding=None if mesh is None else parallel.sharded_along(mesh, 0),
     donate=donate,
@@ -433,12 +439,7 @@ def cyclegan_step(spec: CycleGANSpec, state: CycleGANState, batch, key: Array, m
 
 def make_cyclegan_step(spec: CycleGANSpec, *, mesh: Mesh | None = None, donate: bool = True):
   """cyclegan_step compiled (see train.compile_step); batches {"a", "b"}: [B, H, W, C]."""
-  return train.compile_step(
-    lambda state, batch, key: cyclegan_step(spec, state, batch, key, mesh),
-    mesh=mesh,
-    batch_sharding=None if mesh is None else parallel.sharded_along(mesh, 0),
-    donate=donate,
-  )
+  return _compile(cyclegan_step, spec, mesh, donate)
 
 
 def translator_params(state) -> dict[str, tuple[Any, Any]]:

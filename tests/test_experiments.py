@@ -34,6 +34,11 @@ def evaluation_records(workdir):
   return [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "eval_modes" in r]
 
 
+# Tests that read the run of `trained` share one worker under pytest-xdist (--dist loadgroup),
+# so the run is made once.
+ON_THE_TRAINED_RUN = pytest.mark.xdist_group("trained_wgan_gp")
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   """A 4-step wgan_gp run with checkpoints at 2 and 4, shared by the tests below."""
@@ -52,6 +57,7 @@ def trained(tmp_path_factory):
   return workdir, proc
 
 
+@ON_THE_TRAINED_RUN
 def test_run_writes_everything(trained):
   workdir, proc = trained
   for name in (
@@ -91,6 +97,7 @@ def test_run_writes_everything(trained):
   assert "mode coverage of 2500 samples:" in proc.stdout
 
 
+@ON_THE_TRAINED_RUN
 def test_sample_writes_float32_npy_and_png(trained, tmp_path):
   workdir, _ = trained
   out = str(tmp_path / "s.npy")
@@ -130,6 +137,7 @@ def test_sample_writes_float32_npy_and_png(trained, tmp_path):
     assert f.read(4) == b"\x89PNG"
 
 
+@ON_THE_TRAINED_RUN
 def test_rerun_resumes_and_matches_an_uninterrupted_run(trained, tmp_path):
   workdir, _ = trained
   resumed = str(tmp_path / "resumed")
@@ -332,6 +340,7 @@ def newest_checkpoint(workdir):
     ckpt.close()
 
 
+@ON_THE_TRAINED_RUN
 def test_divergence_stops_with_one_line_and_keeps_the_finite_checkpoint(trained, tmp_path):
   """Resumed from the 4-step run with absurd learning rates: the run stops at the first
   non-finite loss and step 4's checkpoint stays the newest, finite."""
@@ -361,6 +370,7 @@ def damage(checkpoint_dir):
       f.truncate(7)
 
 
+@ON_THE_TRAINED_RUN
 def test_a_damaged_newest_checkpoint_is_skipped(trained, tmp_path):
   workdir = copy_run(trained[0], tmp_path, "damaged")
   damage(os.path.join(workdir, "checkpoints", "4"))
@@ -381,6 +391,7 @@ def test_a_damaged_newest_checkpoint_is_skipped(trained, tmp_path):
   assert newest_checkpoint(workdir)[0] == 6  # step 4 was written again, then 6
 
 
+@ON_THE_TRAINED_RUN
 def test_no_good_checkpoint_is_one_line(trained, tmp_path):
   workdir = copy_run(trained[0], tmp_path, "all_damaged")
   for step in ("2", "4"):
@@ -424,6 +435,7 @@ def test_sample_bad_input(tmp_path):
   )
 
 
+@ON_THE_TRAINED_RUN
 def test_tensorboard_shows_the_run(trained):
   from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -9,6 +9,9 @@ from conftest import assert_ok, one_line_error, run
 
 from jaxgan import judges
 
+# One worker trains the cgan run and runs every test that reads it (pytest-xdist, loadgroup).
+pytestmark = pytest.mark.xdist_group("cgan_run")
+
 
 @pytest.fixture(scope="module")
 def cgan_run(tmp_path_factory):
