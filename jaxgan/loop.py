@@ -305,6 +305,7 @@ def train_translation_loop(
       "dataset": dataset.name,
       "domains": list(dataset.names),
       "image_shape": [crop_size, crop_size, dataset.channels[1]],
+      "channels": list(dataset.channels),
       **{name: models.describe(module) for name, module in networks.items()},
     },
   )

@@ -31,6 +31,10 @@ def read_run_config(workdir: str) -> dict:
 
 def latent_space(config: dict) -> train.LatentSpace:
   """The run's LatentSpace from its config.json."""
+  if "latent_space" not in config and "latent_dim" not in config:
+    raise ConfigError(
+      "this run translates images and draws no samples from noise: use python -m jaxgan.translate"
+    )
   space = config.get("latent_space") or {"latent_dim": config["latent_dim"]}
   space = {k: tuple(v) if isinstance(v, list) else v for k, v in space.items()}
   return train.LatentSpace(**space)
@@ -42,6 +46,7 @@ def load_generator(workdir: str, step: int | None = None):
   params are the EMA average when the run kept one, else G's own.
   """
   config = read_run_config(workdir)
+  latent_space(config)  # a one-line error for a translation run
   generator = models.build(config["generator"])
   directory = os.path.join(workdir, "checkpoints")
   if not os.path.isdir(directory):

@@ -4,7 +4,8 @@ judged on the held-out split by independent classifiers."""
 import json
 import os
 
-from conftest import assert_ok, run
+import numpy as np
+from conftest import assert_ok, one_line_error, run
 
 FULL_OPTIMIZATION = {**os.environ, "XLA_FLAGS": ""}  # these train for a while
 
@@ -35,6 +36,13 @@ def test_pix2pix_draws_the_digit_its_edges_show(tmp_path):
   results = train("pix2pix.py", tmp_path, PIX2PIX_STEPS)
   assert results["l1"] < 0.25 * results["input_l1"], results
   assert results["class_accuracy"] >= 0.6, results
+  out = tmp_path / "translations.npy"  # the trained run translates its test drawings again
+  assert_ok(run(["-m", "jaxgan.translate", f"--workdir={tmp_path}", f"--output={out}"]))
+  translations = np.load(out)
+  assert translations.shape == (16, 16, 16, 1) and np.abs(translations).max() <= 1.0
+  one_line_error(
+    run(["-m", "jaxgan.sample", f"--workdir={tmp_path}", "--output=x.png"]), "translate"
+  )
 
 
 PIX2PIX_STEPS = 300
@@ -48,6 +56,13 @@ def test_cyclegan_translates_unpaired_digits_and_cycles_back(tmp_path):
   domain (domain classifier), keep their digit well above chance (10%), and cycle back close
   to where they started. Measured at 250 steps: 43% kept, cycle L1 0.24 and 0.11."""
   results = train("cyclegan.py", tmp_path, CYCLEGAN_STEPS)
+  png = tmp_path / "drawings.png"  # F: digits → drawings, from the command line
+  assert_ok(
+    run(
+      ["-m", "jaxgan.translate", f"--workdir={tmp_path}", "--direction=b_to_a", f"--output={png}"]
+    )
+  )
+  assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   assert results["a_to_b_in_b"] >= 0.9 and results["b_to_a_in_a"] >= 0.9, results
   assert results["class_accuracy"] >= 0.25, results
   assert results["cycle_l1_a"] < 0.3 and results["cycle_l1_b"] < 0.15, results
