@@ -391,3 +391,28 @@ def test_tfds_cycle_gan_and_edges_under_mock_data():
 def test_unknown_translation_dataset():
   with pytest.raises(ConfigError, match="unknown translation dataset"):
     pairs.load_translation_dataset("horses", 16)
+
+
+def test_cyclegan_resumes_exactly_with_its_pools(tmp_path):
+  """Two steps, a checkpoint, a restore into a fresh state, two more steps: the same state,
+  pools included, as four steps straight (the pools are part of the checkpointed state)."""
+  from jaxgan.checkpoint import Checkpointer
+
+  spec = cyclegan_spec(pool_size=6)
+  step = translation.make_cyclegan_step(spec, donate=False)
+
+  def run(state, first, last):
+    for i in range(first, last):
+      state, _ = step(state, batch_of(seed=i), jax.random.key(5))
+    return state
+
+  fresh = translation.init_cyclegan_state(spec, jax.random.key(0), batch_of())
+  straight = run(fresh, 0, 4)
+  checkpoints = Checkpointer(str(tmp_path / "checkpoints"), async_save=False)
+  checkpoints.save(2, run(fresh, 0, 2))
+  restored, _ = checkpoints.restore(
+    translation.init_cyclegan_state(spec, jax.random.key(9), batch_of())
+  )
+  checkpoints.close()
+  assert int(restored.pool_a.count) == 6  # 2 steps × 4 fakes filled the pool of 6
+  jax.tree.map(np.testing.assert_array_equal, run(restored, 2, 4), straight)
