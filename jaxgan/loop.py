@@ -1,7 +1,11 @@
 """The training loop: data → step → metrics, plots and checkpoints.
 
-    results = loop.train(spec, dataset, LoopConfig(workdir=..., num_steps=..., batch_size=...),
-                         run_config={...})
+    results = loop.train_loop(spec, dataset, LoopConfig(workdir=..., num_steps=..., batch_size=...),
+                              run_config={...})
+    results = loop.train_translation_loop(spec, dataset, test_dataset, config, crop_size=256)
+
+Both build their trainer's state, step, batches and monitor and hand them to
+`run_training`, the loop they share.
 
 What a run leaves in its workdir:
   config.json      the flags and the generator's description (for jaxgan.sample)
@@ -9,7 +13,8 @@ What a run leaves in its workdir:
                    per evaluation (mode coverage, keys prefixed "eval_")
   events.out.tfevents.*  the same numbers and the pictures, for `tensorboard --logdir WORKDIR`
   checkpoints/     orbax checkpoints, the newest `max_checkpoints` kept
-  plots/           samples_STEP.png (real vs generated on D's contours), losses.png
+  plots/           samples_STEP.png (real vs generated on D's contours), translations_STEP.png,
+                   losses.png
   results.json     the final evaluation (mode coverage for the mixtures)
 
 Re-running the same command on the same workdir resumes from the newest
@@ -31,10 +36,11 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from jaxgan import data, models, monitors, parallel, plots, train
+from jaxgan import data, models, monitors, parallel, plots, train, translation
 from jaxgan import metrics as metrics_lib
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.data import ImageDataset, ToyDataset
+from jaxgan.data.pairs import TranslationStream
 from jaxgan.errors import ConfigError, NonFiniteError
 from jaxgan.preemption import Preempted, StopSignals
 from jaxgan.tensorboard import EventWriter
@@ -281,9 +287,6 @@ def train_translation_loop(
 ) -> dict[str, Any]:
   """Trains a pix2pix or CycleGAN spec (jaxgan.translation) on a TranslationDataset, evaluating
   on test_dataset; images loaded at the dataset's size and cropped (jittered) to crop_size."""
-  from jaxgan import translation
-  from jaxgan.data.pairs import TranslationStream
-
   if mesh is not None:
     parallel.check_batch_size(config.batch_size, mesh)
   workdir = prepare_workdir(config.workdir)

@@ -27,9 +27,10 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jaxgan import features as features_lib
+from jaxgan import judges, parallel, plots, train, translation
 from jaxgan import metrics as metrics_lib
-from jaxgan import parallel, plots, train
 from jaxgan.data import ImageDataset, ToyDataset
+from jaxgan.data.pairs import jitter
 
 Array = jax.Array
 
@@ -158,9 +159,7 @@ class ImageMonitor:
     self.generate = make_generate(spec.generator, mesh)
     self.judge = None
     if dataset.name == "digits" and dataset.image_size % 8 == 0:
-      from jaxgan.judges import digits_judge
-
-      self.judge = digits_judge()
+      self.judge = judges.digits_judge()
     self.extractor = features_lib.extractor_for(fid_features, dataset.name, dataset.image_size)
     self.real_features = None  # computed at the first evaluation
     self.grid_latent = self._grid_latent(jax.random.fold_in(key, 2))
@@ -367,9 +366,6 @@ class TranslationMonitor:
   def __init__(
     self, spec, test, train_data, crop_size: int, key: Array, num_samples: int, mesh=None
   ):
-    from jaxgan import translation
-    from jaxgan.data.pairs import jitter
-
     self.spec, self.test, self.key = spec, test, key
     self.is_pix2pix = isinstance(spec, translation.Pix2PixSpec)
     n = min(num_samples, len(test.domain_a.source), len(test.domain_b.source))
@@ -397,23 +393,17 @@ class TranslationMonitor:
       self.translate = {n: translator(spec.generator(n)) for n in translation.GENERATORS}
     self.judge = None
     if test.names[1] == "digits" and crop_size % 8 == 0:
-      from jaxgan.judges import digits_judge
-
-      self.judge = digits_judge()
+      self.judge = judges.digits_judge()
     self.domains = None
     if not self.is_pix2pix:
-      from jaxgan.judges import domain_judge
-
       sample = np.arange(
         min(1000, len(train_data.domain_a.source), len(train_data.domain_b.source))
       )
-      self.domains = domain_judge(
+      self.domains = judges.domain_judge(
         crop(train_data.domain_a.examples(sample)[0]), crop(train_data.domain_b.examples(sample)[0])
       )
 
   def _run(self, state, direction: str, images: np.ndarray, chunk: int = 256) -> np.ndarray:
-    from jaxgan import translation
-
     params, model_state = translation.translator_params(state)[direction]
     out = []
     for start in range(0, len(images), chunk):

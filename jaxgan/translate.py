@@ -82,7 +82,7 @@ def read_inputs(path: str | None, config: dict, direction: str, count: int) -> n
     if images.ndim != 4 or images.shape[1:3] != (size, size):
       raise ConfigError(f"{path} holds {images.shape}: expected [N, {size}, {size}, C] in [−1, 1]")
   elif os.path.isdir(path):
-    files = pairs._image_files(path)
+    files = pairs.image_files(path)
     if not files:
       raise ConfigError(f"no images (jpg, png, bmp) in {path}")
     raw, _ = pairs.FolderSource(files).read(np.arange(len(files)))

@@ -189,7 +189,8 @@ class FolderSource:
     return image[:, :half] if self.side == "left" else image[:, half : 2 * half]
 
 
-def _image_files(directory: str) -> tuple[str, ...]:
+def image_files(directory: str) -> tuple[str, ...]:
+  """The image files (jpg, png, bmp) directly in directory, sorted."""
   return tuple(
     sorted(
       p
@@ -207,13 +208,13 @@ def folder_dataset(root: str | None, split: str, size: int) -> TranslationDatase
   name = f"folder:{os.path.basename(os.path.normpath(root))}"
   candidates = [split] if split == "train" else ["test", "val"]
   for sub in candidates:
-    files = _image_files(os.path.join(root, sub))
+    files = image_files(os.path.join(root, sub))
     if files:
       a = ImageDataset(name, FolderSource(files, "left"), size, 3, 0)
       b = ImageDataset(name, FolderSource(files, "right"), size, 3, 0)
       return TranslationDataset(name, a, b, True)
-  files_a = _image_files(os.path.join(root, f"{split}A"))
-  files_b = _image_files(os.path.join(root, f"{split}B"))
+  files_a = image_files(os.path.join(root, f"{split}A"))
+  files_b = image_files(os.path.join(root, f"{split}B"))
   if files_a and files_b:
     a = ImageDataset(name, FolderSource(files_a), size, 3, 0)
     b = ImageDataset(name, FolderSource(files_b), size, 3, 0)
