@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from typing import Any
 
 import jax
@@ -27,6 +28,7 @@ class Checkpointer:
   """Saves and restores (state, metadata) pairs by step in one directory."""
 
   def __init__(self, directory: str, *, max_to_keep: int = 3, async_save: bool = True):
+    _ignore_late_orbax_callbacks()  # a failing read's siblings end after orbax's loop closed
     self.directory = os.path.abspath(directory)
     options = ocp.CheckpointManagerOptions(
       max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save
@@ -169,6 +171,29 @@ class Checkpointer:
     if step is None:
       raise ConfigError(f"no checkpoint in {self.directory}: train first, or check --workdir")
     return step
+
+
+def _ignore_late_orbax_callbacks() -> None:
+  """When one read of a damaged checkpoint fails, the reads orbax started for its other
+  files still complete in TensorStore's threads, and their callbacks find orbax's event loop
+  already closed: each would print a "RuntimeError: Event loop is closed" traceback (an
+  unraisable exception) around the run's one-line report. Those, and only those, are
+  dropped (from the first Checkpointer on: they can come before the failure is raised, from
+  reading the index as well as the arrays); every other unraisable exception is reported
+  as before."""
+  previous = sys.unraisablehook
+  if getattr(previous, "drops_closed_loop_errors", False):
+    return
+
+  def unraisablehook(unraisable):
+    closed_loop = isinstance(unraisable.exc_value, RuntimeError) and (
+      str(unraisable.exc_value) == "Event loop is closed"
+    )
+    if not closed_loop:
+      previous(unraisable)
+
+  unraisablehook.drops_closed_loop_errors = True
+  sys.unraisablehook = unraisablehook
 
 
 class DamagedCheckpointError(ConfigError):

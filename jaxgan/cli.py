@@ -630,7 +630,12 @@ def translation_from_flags(
   load = functools.partial(
     pairs.load_translation_dataset, FLAGS.dataset, load_size, data_dir=FLAGS.data_dir
   )
-  dataset, test = load(split="train"), load(split="test")
+  dataset = load(split="train")
+  if FLAGS.dataset == "folder" and not pairs.has_test_split(FLAGS.data_dir):
+    loop.log("note: no test/, val/ or testA/ and testB/ folders: evaluating on training images")
+    test = dataset
+  else:
+    test = load(split="test")
   if swap:
     dataset, test = dataset.swapped(), test.swapped()
   if paired and not dataset.paired:

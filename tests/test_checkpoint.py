@@ -1,5 +1,8 @@
 """The orbax checkpoint interface: round trip, newest-K retention, raw restore, mismatch errors."""
 
+import sys
+from types import SimpleNamespace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,3 +59,15 @@ def test_save_then_donate(tmp_path):
   restored, _ = ckpt.restore(state(0.0))
   np.testing.assert_array_equal(restored["params"]["w"], np.full((3, 2), 2.0))
   ckpt.close()
+
+
+def test_late_closed_loop_callbacks_of_a_failed_read_are_dropped(tmp_path, monkeypatch):
+  """TensorStore reads that finish after orbax's event loop closed (a damaged checkpoint) raise
+  "Event loop is closed" as unraisable exceptions; a Checkpointer keeps them off stderr and
+  passes every other unraisable exception on."""
+  seen = []
+  monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: seen.append(unraisable.exc_value))
+  Checkpointer(str(tmp_path / "checkpoints")).close()
+  sys.unraisablehook(SimpleNamespace(exc_value=RuntimeError("Event loop is closed")))
+  sys.unraisablehook(SimpleNamespace(exc_value=ValueError("something else")))
+  assert [str(e) for e in seen] == ["something else"]

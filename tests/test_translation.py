@@ -361,6 +361,7 @@ def test_folder_layouts(tmp_path):
   assert a.shape == (1, 16, 16, 3) and a.mean() < -0.5 < 0.5 < b.mean()
   with pytest.raises(ConfigError, match="no test images"):
     pairs.load_translation_dataset("folder", 16, split="test", data_dir=str(side_by_side))
+  assert not pairs.has_test_split(str(side_by_side))  # the experiments evaluate on train then
 
   unpaired = tmp_path / "horse2zebra"
   for side, count in (("trainA", 3), ("trainB", 2)):
@@ -369,6 +370,11 @@ def test_folder_layouts(tmp_path):
       write_image(unpaired / side / f"{i}.png", rng.integers(0, 256, (24, 24, 3), np.uint8))
   data = pairs.load_translation_dataset("folder", 16, data_dir=str(unpaired))
   assert not data.paired and len(data.domain_a.source) == 3 and len(data.domain_b.source) == 2
+  assert not pairs.has_test_split(str(unpaired))
+  for side in ("testA", "testB"):
+    (unpaired / side).mkdir()
+    write_image(unpaired / side / "0.png", rng.integers(0, 256, (24, 24, 3), np.uint8))
+  assert pairs.has_test_split(str(unpaired))
   (unpaired / "trainA" / "broken.png").write_bytes(b"not a png")
   broken = pairs.load_translation_dataset("folder", 16, data_dir=str(unpaired))
   with pytest.raises(ConfigError, match="broken.png"):

@@ -57,13 +57,6 @@ from jaxgan.data.images import (
 )
 from jaxgan.errors import ConfigError
 
-TRANSLATION_DATASETS = (
-  "digits_edges",
-  "digits_edges_unpaired",
-  "edges:NAME",
-  "cycle_gan/NAME",
-  "folder",
-)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
@@ -197,6 +190,14 @@ def image_files(directory: str) -> tuple[str, ...]:
       for p in glob.glob(os.path.join(directory, "*"))
       if p.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(p)
     )
+  )
+
+
+def has_test_split(root: str | None) -> bool:
+  """Whether a folder dataset has held-out images: test/ or val/, or testA/ and testB/."""
+  root = os.path.expanduser(root or "")
+  return any(image_files(os.path.join(root, sub)) for sub in ("test", "val")) or all(
+    image_files(os.path.join(root, sub)) for sub in ("testA", "testB")
   )
 
 
