@@ -73,7 +73,9 @@ def save_loss_curves(path: str, records: Sequence[dict[str, Any]], penalty_names
     return
   panels = list(LOSS_PANELS)
   if penalty_names:
-    panels.append(("penalties", tuple(penalty_names)))
+    panels.append(("penalties and reconstruction terms", tuple(penalty_names)))
+  panels = [(title, _logged(names, train_records)) for title, names in panels]
+  panels = [(title, names) for title, names in panels if names]
   rows = math.ceil((len(panels) + bool(eval_records)) / 2)
   fig, axes = plt.subplots(rows, 2, figsize=(11, 3.4 * rows), squeeze=False)
   steps = np.array([r["step"] for r in train_records])
@@ -88,6 +90,16 @@ def save_loss_curves(path: str, records: Sequence[dict[str, Any]], penalty_names
     ax.axis("off")
   fig.tight_layout()
   _save(fig, path)
+
+
+def _logged(names: Sequence[str], records: Sequence[dict[str, Any]]) -> list[str]:
+  """The names that the records hold, each followed by its per-player variants (d_real →
+  d_real_a, d_real_b: CycleGAN's two discriminators)."""
+  keys = sorted({k for r in records for k in r})
+  out = []
+  for name in names:
+    out += [k for k in keys if k == name or k.startswith(name + "_") and k not in names]
+  return list(dict.fromkeys(out))
 
 
 def _finish_panel(ax, title: str) -> None:

@@ -422,3 +422,15 @@ def test_cyclegan_resumes_exactly_with_its_pools(tmp_path):
   checkpoints.close()
   assert int(restored.pool_a.count) == 6  # 2 steps × 4 fakes filled the pool of 6
   jax.tree.map(np.testing.assert_array_equal, run(restored, 2, 4), straight)
+
+
+def test_loss_curves_show_each_discriminator_of_cyclegan():
+  """losses.png's "D outputs" panel plots d_real_a, d_real_b, ... when there is no d_real."""
+  from jaxgan import plots
+
+  records = [{"step": 1, "d_loss": 1.0, "d_real_a": 0.5, "d_real_b": 0.6, "d_fake_a": 0.1}]
+  assert plots._logged(("d_real", "d_fake"), records) == ["d_real_a", "d_real_b", "d_fake_a"]
+  assert plots._logged(("cycle", "identity"), records) == []  # no identity loss: no curve
+  gan = [{"step": 1, "d_real": 0.5, "d_fake": 0.1, "g_total_loss": 2.0, "g_loss": 1.0}]
+  assert plots._logged(("d_real", "d_fake"), gan) == ["d_real", "d_fake"]
+  assert plots._logged(("d_loss", "g_loss"), gan) == ["g_loss"]
