@@ -478,13 +478,7 @@ class TranslationMonitor:
       return
     plots.save_image_grid(
       os.path.join(workdir, "plots", f"translations_{step:07d}.png"),
-      _same_channels(rows),
+      plots.stack_rows(rows),
       row_labels=labels,
       title=f"{self.test.name}, step {step}: {title}",
     )
-
-
-def _same_channels(rows: list[np.ndarray]) -> np.ndarray:
-  """Rows of images stacked into one grid; grayscale ones repeated to RGB beside color ones."""
-  channels = max(r.shape[-1] for r in rows)
-  return np.stack([np.repeat(r, channels // r.shape[-1], axis=-1) for r in rows])

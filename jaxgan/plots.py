@@ -142,6 +142,13 @@ def tile_images(grid: np.ndarray, pad: int = 1) -> np.ndarray:
   return canvas
 
 
+def stack_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
+  """Rows of images [N, H, W, C] stacked into one grid [rows, N, H, W, C]; grayscale rows
+  repeated to RGB beside color ones (translations between a gray and a color domain)."""
+  channels = max(r.shape[-1] for r in rows)
+  return np.stack([np.repeat(r, channels // r.shape[-1], axis=-1) for r in rows])
+
+
 def save_image_grid(
   path: str, grid: np.ndarray, *, row_labels: Sequence[str] | None = None, title: str = ""
 ) -> None:

@@ -418,15 +418,25 @@ def _model_inputs(inputs: Array, labels: Array | None) -> tuple:
 
 
 def apply_model(
-  module: nn.Module, params, model_state, inputs: Array, train: bool, labels: Array | None = None
+  module: nn.Module,
+  params,
+  model_state,
+  inputs: Array,
+  train: bool,
+  labels: Array | None = None,
+  rngs: dict[str, Array] | None = None,
 ):
-  """module(inputs[, labels]) → (outputs, new model_state); the state changes only in training."""
+  """module(inputs[, labels]) → (outputs, new model_state); the state changes only in training.
+  rngs: the module's random streams (e.g. {"dropout": key})."""
   variables = {"params": params, **model_state}
   args = _model_inputs(inputs, labels)
+  rngs = rngs or {}
   if train and model_state:
-    outputs, updates = module.apply(variables, *args, train=True, mutable=list(model_state))
+    outputs, updates = module.apply(
+      variables, *args, train=True, rngs=rngs, mutable=list(model_state)
+    )
     return outputs, {**model_state, **flax.core.unfreeze(updates)}
-  return module.apply(variables, *args, train=train), model_state
+  return module.apply(variables, *args, train=train, rngs=rngs), model_state
 
 
 def _d_labels(spec: GANSpec, labels: Array | None) -> Array | None:
@@ -514,7 +524,8 @@ def _add_regularizers(regs, loss, metrics, inputs: RegularizerInputs):
   return loss
 
 
-def _update_player(optimizer, player: PlayerState, grads, model_state) -> PlayerState:
+def update_player(optimizer, player: PlayerState, grads, model_state) -> PlayerState:
+  """The player after one optimizer update with grads; model_state: its new model variables."""
   updates, opt_state = optimizer.update(grads, player.opt_state, player.params)
   return PlayerState(optax.apply_updates(player.params, updates), model_state, opt_state)
 
@@ -569,7 +580,7 @@ def discriminator_update(
   if spec.loss.update_state is not None:
     loss_state, loss_metrics = spec.loss.update_state(loss_state, real_out, fake_out)
     metrics.update(loss_metrics)
-  return _update_player(spec.discriminator_optimizer, d, grads, model_state), loss_state, metrics
+  return update_player(spec.discriminator_optimizer, d, grads, model_state), loss_state, metrics
 
 
 def unrolled_discriminator_params(
@@ -641,7 +652,7 @@ def generator_update(
 
   (_, (metrics, model_state)), grads = jax.value_and_grad(objective, has_aux=True)(g.params)
   metrics["g_grad_norm"] = optax.tree.norm(grads)
-  return _update_player(spec.generator_optimizer, g, grads, model_state), metrics
+  return update_player(spec.generator_optimizer, g, grads, model_state), metrics
 
 
 def all_finite(metrics: dict[str, Array]) -> Array:

@@ -85,10 +85,8 @@ def read_inputs(path: str | None, config: dict, direction: str, count: int) -> n
     files = pairs.image_files(path)
     if not files:
       raise ConfigError(f"no images (jpg, png, bmp) in {path}")
-    raw, _ = pairs.FolderSource(files).read(np.arange(len(files)))
-    images = image_data.to_model_range(
-      image_data.resize(image_data.center_crop(raw, min(raw.shape[1:3])), size)
-    )
+    folder = image_data.ImageDataset("input", pairs.FolderSource(files), size, 3, 0)
+    images = folder.examples(np.arange(len(files)))[0]  # center-cropped square, resized
   else:
     raise ConfigError(f"--input={path}: give a folder of images or a .npy file")
   if images.shape[-1] != wanted:  # gray ↔ color
@@ -119,7 +117,7 @@ def main(argv):
     rows = []
     for start in range(0, len(inputs) - columns + 1, columns):
       rows += [inputs[start : start + columns], outputs[start : start + columns]]
-    grid = np.stack([np.repeat(r, outputs.shape[-1] // r.shape[-1], -1) for r in rows])
+    grid = plots.stack_rows(rows)
     title = f"{config.get('experiment')} on {config.get('dataset')}: inputs over translations"
     plots.save_image_grid(FLAGS.output, grid, title=title)
   print(f"wrote {len(outputs)} translations of shape {outputs.shape[1:]} to {FLAGS.output}")

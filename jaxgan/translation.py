@@ -43,7 +43,7 @@ from jax.sharding import Mesh
 
 from jaxgan import losses, parallel, train
 from jaxgan.errors import ConfigError
-from jaxgan.train import PlayerState
+from jaxgan.train import PlayerState, apply_model
 
 Array = jax.Array
 
@@ -59,14 +59,8 @@ def apply_translator(
   """module(images) → (outputs, new model_state), with `key` for dropout (pix2pix's noise).
 
   The model state (BatchNorm statistics) changes only when train is True."""
-  variables = {"params": params, **model_state}
-  rngs = {} if key is None else {"dropout": key}
-  if train and model_state:
-    outputs, updates = module.apply(
-      variables, images, train=True, rngs=rngs, mutable=list(model_state)
-    )
-    return outputs, {**model_state, **flax.core.unfreeze(updates)}
-  return module.apply(variables, images, train=train, rngs=rngs), model_state
+  rngs = None if key is None else {"dropout": key}
+  return apply_model(module, params, model_state, images, train, rngs=rngs)
 
 
 def _init_player(module: nn.Module, key: Array, example: Array, optimizer) -> PlayerState:
@@ -76,11 +70,6 @@ def _init_player(module: nn.Module, key: Array, example: Array, optimizer) -> Pl
   )
   params = variables.pop("params")
   return PlayerState(params, variables, optimizer.init(params))
-
-
-def _update(optimizer, player: PlayerState, grads, model_state) -> PlayerState:
-  updates, opt_state = optimizer.update(grads, player.opt_state, player.params)
-  return PlayerState(optax.apply_updates(player.params, updates), model_state, opt_state)
 
 
 def _shard_batch(x: Array, mesh: Mesh | None) -> Array:
@@ -181,7 +170,7 @@ def pix2pix_step(spec: Pix2PixSpec, state: Pix2PixState, batch, key: Array, mesh
 
   (_, (metrics, d_model_state)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(d.params)
   metrics["d_grad_norm"] = optax.tree.norm(d_grads)
-  d = _update(spec.discriminator_optimizer, d, d_grads, d_model_state)
+  d = train.update_player(spec.discriminator_optimizer, d, d_grads, d_model_state)
 
   def g_objective(fake):
     _, fake_out, _ = train.discriminate_batches(
@@ -195,7 +184,7 @@ def pix2pix_step(spec: Pix2PixSpec, state: Pix2PixState, batch, key: Array, mesh
   (_, g_metrics), fake_grad = jax.value_and_grad(g_objective, has_aux=True)(fake)
   (g_grads,) = pull_back(fake_grad)
   metrics.update(g_metrics, g_grad_norm=optax.tree.norm(g_grads))
-  g = _update(spec.generator_optimizer, g, g_grads, g_model_state)
+  g = train.update_player(spec.generator_optimizer, g, g_grads, g_model_state)
   metrics["finite"] = train.all_finite(metrics)
   return Pix2PixState(state.step + 1, g, d), metrics
 
@@ -405,7 +394,7 @@ def cyclegan_step(spec: CycleGANSpec, state: CycleGANState, batch, key: Array, m
     lambda p: cyclegan_generator_objective(spec, p, state, a, b), has_aux=True
   )(gs.params)
   metrics["g_grad_norm"] = optax.tree.norm(g_grads)
-  gs = _update(spec.generator_optimizer, gs, g_grads, g_model_state)
+  gs = train.update_player(spec.generator_optimizer, gs, g_grads, g_model_state)
 
   pool_a, shown_a = query_pool(state.pool_a, jax.lax.stop_gradient(fake_a), pool_a_key)
   pool_b, shown_b = query_pool(state.pool_b, jax.lax.stop_gradient(fake_b), pool_b_key)
@@ -432,7 +421,7 @@ def cyclegan_step(spec: CycleGANSpec, state: CycleGANState, batch, key: Array, m
     ds.params
   )
   metrics.update(d_metrics, d_grad_norm=optax.tree.norm(d_grads))
-  ds = _update(spec.discriminator_optimizer, ds, d_grads, d_model_state)
+  ds = train.update_player(spec.discriminator_optimizer, ds, d_grads, d_model_state)
   metrics["finite"] = train.all_finite(metrics)
   return CycleGANState(state.step + 1, gs, ds, pool_a, pool_b), metrics
 
