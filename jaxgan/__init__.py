@@ -10,3 +10,7 @@ field, Jacobian and the stability of each update rule.
 """
 
 __version__ = "0.1.0"
+
+from jaxgan import host as _host
+
+_host.tune_malloc()  # before JAX starts its CPU threads: see jaxgan/host.py

@@ -22,6 +22,35 @@ def lax_conv(x, kernel, stride, padding):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("x_shape", [(6, 5), (2, 3, 4, 5)])
+def test_weight_matmul_is_a_matmul_to_every_order(rng, x_shape):
+  """weight_matmul only changes how XLA computes the weight gradient: its value, both
+  gradients, a gradient of a gradient (as in a gradient penalty) and forward mode
+  equal those of x @ W, computed in float64 by numpy where they have a closed form."""
+  x = jnp.asarray(rng.normal(size=x_shape), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(x_shape[-1], 3)), jnp.float32)
+  dy = jnp.asarray(rng.normal(size=(*x_shape[:-1], 3)), jnp.float32)
+  xn, wn, dyn = (np.asarray(a, np.float64) for a in (x, w, dy))
+  np.testing.assert_allclose(conv.weight_matmul(x, w), xn @ wn, **TOL)
+
+  _, vjp = jax.vjp(jax.jit(conv.weight_matmul), x, w)
+  dx, dw = vjp(dy)
+  np.testing.assert_allclose(dx, dyn @ wn.T, **TOL)
+  rows, grad_rows = xn.reshape(-1, xn.shape[-1]), dyn.reshape(-1, 3)
+  np.testing.assert_allclose(dw, rows.T @ grad_rows, **TOL)
+
+  def penalty(f):  # ‖∂/∂x Σ tanh(x W)‖², differentiated in W
+    def norm(w):
+      return jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(f(x, w))))(x) ** 2)
+
+    return jax.grad(norm)(w)
+
+  np.testing.assert_allclose(penalty(conv.weight_matmul), penalty(jnp.matmul), rtol=1e-4, atol=1e-5)
+  tangents = (jnp.ones_like(x), jnp.full_like(w, 0.5))
+  _, jvp = jax.jvp(conv.weight_matmul, (x, w), tangents)
+  np.testing.assert_allclose(jvp, np.ones(x_shape) @ wn + xn @ np.full(wn.shape, 0.5), **TOL)
+
+
 @pytest.mark.parametrize(
   "shape, k, stride, padding",
   [

@@ -27,6 +27,9 @@ sums (cheaper when the layer narrows the channels, as every generator layer
 does). XLA's `lax.conv_transpose` dilates the input with zeros instead and
 multiplies them too (4× the work). All are tested against
 `lax.conv_general_dilated` and `lax.conv_transpose`.
+
+Every one of these ends in `weight_matmul`, a matrix product whose weight
+gradient XLA:CPU sends to its fast matrix library (see its docstring).
 """
 
 from __future__ import annotations
@@ -43,6 +46,38 @@ Array = jax.Array
 # Convolution as a matrix product of patches.
 # ---------------------------------------------------------------------------
 
+
+@jax.custom_jvp
+def weight_matmul(x: Array, weights: Array) -> Array:
+  """x @ weights (x [..., K], weights [K, N]), with a weight gradient XLA:CPU computes fast.
+
+  The weight gradient of y = x·W is xᵀ·dy, a product over the long example
+  axis of both operands. XLA:CPU gives that shape (both operands contracted
+  on their leading axis) to Eigen's contraction, which spends most of its time
+  repacking x; with xᵀ materialized first it is an ordinary product that goes
+  to XLA's YNNPACK kernels: the DCGAN critic's 8192×1024 patches ·
+  8192×128 gradient takes 9.5 ms instead of 15.4 ms on a 2-core AVX-512 CPU
+  (transposing x included). Values and derivatives of every order are those
+  of x @ weights; on other backends it is x @ weights.
+  """
+  return x @ weights
+
+
+@weight_matmul.defjvp
+def _weight_matmul_jvp(primals, tangents):
+  """d(x·W) = dx·W + x·dW, with x·dW written as (xᵀ)ᵀ·dW on a materialized xᵀ, so that
+  reverse mode transposes it into the canonical product xᵀ·dy."""
+  x, weights = primals
+  dx, dweights = tangents
+  y = x @ weights
+  if jax.default_backend() != "cpu":
+    return y, dx @ weights + x @ dweights
+  rows = x.reshape(-1, x.shape[-1])
+  rows_t = jax.lax.optimization_barrier(rows.T)  # [K, M]: kept as its own array by XLA
+  x_dweights = (rows_t.T @ dweights).reshape(y.shape)
+  return y, dx @ weights + x_dweights
+
+
 Padding = tuple[tuple[int, int], tuple[int, int]]
 LARGEST_IM2COL_KERNEL = 16  # taps; larger kernels (CycleGAN's 7×7) go to XLA's convolution
 
@@ -58,7 +93,7 @@ def conv2d(x: Array, kernel: Array, stride: int = 1, padding: Padding = ((0, 0),
   rows = (x.shape[1] - kh) // stride + 1
   cols = (x.shape[2] - kw) // stride + 1
   if kh == kw == 1 and stride == 1:
-    return x @ kernel.reshape(c, o)
+    return weight_matmul(x, kernel.reshape(c, o))
   if kh * kw > LARGEST_IM2COL_KERNEL:  # XLA's convolution: see the module doc
     return jax.lax.conv_general_dilated(
       x, kernel, (stride, stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
@@ -71,7 +106,7 @@ def conv2d(x: Array, kernel: Array, stride: int = 1, padding: Padding = ((0, 0),
     ],
     axis=-1,
   )  # [B, rows, cols, kh·kw·C], tap-major like kernel.reshape
-  return patches @ kernel.reshape(kh * kw * c, o)
+  return weight_matmul(patches, kernel.reshape(kh * kw * c, o))
 
 
 # ---------------------------------------------------------------------------
@@ -135,7 +170,7 @@ def conv_transpose_by_contributions(x: Array, kernel: Array) -> Array:
   b, h, w, c = x.shape
   o = kernel.shape[-1]
   weights = jnp.transpose(kernel, (2, 0, 1, 3)).reshape(c, 16 * o)
-  contributions = (x.reshape(-1, c) @ weights).reshape(b, h, w, 4, 4, o)
+  contributions = weight_matmul(x.reshape(-1, c), weights).reshape(b, h, w, 4, 4, o)
   phase_rows = []
   for p in (0, 1):
     phase_row = []
