@@ -9,7 +9,9 @@ the input pipeline is not timed) and prints one JSON line in the form that
 shared/bench/compare.py reads:
 
   {"workload": "toy_wgan_gp", "framework": "jaxgan", "batch": 256,
-   "device": "cpu", "steps_per_s": 12.3, "items_per_s": 3148.8}
+   "device": "cpu", "steps_per_s": 12.3, "items_per_s": 3148.8, "first_step_s": 2.1}
+
+first_step_s is the first step's time: compilation plus one step.
 """
 
 from __future__ import annotations
@@ -132,7 +134,11 @@ def run_workload(name: str, batch: int | None, steps: int, warmup: int, num_devi
   if mesh is not None:
     state = parallel.replicate(state, mesh)
   step = train.make_train_step(spec, mesh=mesh)
-  for i in range(warmup):
+  start = time.perf_counter()
+  state, metrics = step(state, batches[0], key)
+  jax.block_until_ready((state, metrics))
+  first_step = time.perf_counter() - start  # compilation and one step
+  for i in range(1, warmup):
     state, metrics = step(state, batches[i % DATA_POOL], key)
   jax.block_until_ready((state, metrics))
   start = time.perf_counter()
@@ -148,6 +154,7 @@ def run_workload(name: str, batch: int | None, steps: int, warmup: int, num_devi
     "num_devices": num_devices or 1,
     "steps_per_s": round(steps / seconds, 4),
     "items_per_s": round(steps * batch / seconds, 2),
+    "first_step_s": round(first_step, 2),
   }
 
 

@@ -20,16 +20,23 @@ building the critic's patches alone from 18.5 ms to 4.1 ms. The price is that
 the process keeps its peak heap instead of returning it between steps.
 
 The arena limit only binds threads that have not allocated yet, so this runs
-before JAX starts its CPU client (importing jaxgan does it). Set
-JAXGAN_TUNE_MALLOC=0 to keep glibc's defaults; the variables glibc reads
-itself (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_,
-GLIBC_TUNABLES) are never overridden.
+before JAX starts its CPU client (importing jaxgan does it). It is for hosts
+where XLA:CPU runs the step: where a JAX GPU or TPU plugin is installed it is
+skipped unless JAX_PLATFORMS=cpu: a GPU step's buffers live on the device, and
+one arena for every thread of a 16-core CUDA process is untested contention
+(the one GPU run with it applied, on an H200 host, spent 10 minutes of system
+time in 80 s without finishing; compilation there may be the cause as well,
+see BENCHMARKS.md). Set JAXGAN_TUNE_MALLOC=0 to keep glibc's
+defaults, JAXGAN_TUNE_MALLOC=1 to apply them with a plugin installed; the
+variables glibc reads itself (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_,
+MALLOC_TRIM_THRESHOLD_, GLIBC_TUNABLES) are never overridden.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import importlib.metadata
 import os
 import sys
 
@@ -45,16 +52,34 @@ SETTINGS = {  # parameter: (value, the environment variable that would set it in
 }
 
 
+ACCELERATOR_PLUGINS = ("jax-cuda", "jax_cuda", "jax-rocm", "jax_rocm", "libtpu")
+
+
+def accelerator_plugin_installed() -> bool:
+  """Whether a JAX GPU or TPU plugin is installed (by distribution name)."""
+  for dist in importlib.metadata.distributions():
+    name = (dist.metadata["Name"] or "").lower()
+    if name.startswith(ACCELERATOR_PLUGINS):
+      return True
+  return False
+
+
+def wants_tuning(environ=os.environ) -> bool:
+  """JAXGAN_TUNE_MALLOC=0/1 decides; else on unless a JAX accelerator plugin is installed
+  (JAX_PLATFORMS=cpu turns it back on), and never over GLIBC_TUNABLES."""
+  choice = environ.get("JAXGAN_TUNE_MALLOC")
+  if choice is not None or "GLIBC_TUNABLES" in environ:
+    return choice == "1" and "GLIBC_TUNABLES" not in environ
+  return environ.get("JAX_PLATFORMS") == "cpu" or not accelerator_plugin_installed()
+
+
 def tune_malloc(environ=os.environ) -> dict[int, int]:
   """Apply SETTINGS through glibc's mallopt: {parameter: value} of those applied.
 
-  Does nothing (returns {}) off Linux, without glibc, with JAXGAN_TUNE_MALLOC=0,
-  or with GLIBC_TUNABLES set; skips a parameter whose own environment
-  variable is set.
+  Does nothing (returns {}) off Linux, without glibc, or when `wants_tuning`
+  says no; skips a parameter whose own environment variable is set.
   """
-  if environ.get("JAXGAN_TUNE_MALLOC", "1") == "0" or "GLIBC_TUNABLES" in environ:
-    return {}
-  if not sys.platform.startswith("linux"):
+  if not sys.platform.startswith("linux") or not wants_tuning(environ):
     return {}
   try:
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -12,14 +12,25 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 
 
 def test_tune_malloc_applies_every_setting():
-  applied = host.tune_malloc(environ={})
+  applied = host.tune_malloc(environ={"JAX_PLATFORMS": "cpu"})
   assert applied == {p: value for p, (value, _) in host.SETTINGS.items()}
+
+
+def test_tuning_is_for_xla_cpu_hosts(monkeypatch):
+  monkeypatch.setattr(host, "accelerator_plugin_installed", lambda: True)
+  assert not host.wants_tuning({})
+  assert host.wants_tuning({"JAX_PLATFORMS": "cpu"})
+  assert host.wants_tuning({"JAXGAN_TUNE_MALLOC": "1"})
+  monkeypatch.setattr(host, "accelerator_plugin_installed", lambda: False)
+  assert host.wants_tuning({})
+  assert not host.wants_tuning({"JAXGAN_TUNE_MALLOC": "0"})
 
 
 def test_tune_malloc_opt_out_and_glibc_variables():
   assert host.tune_malloc(environ={"JAXGAN_TUNE_MALLOC": "0"}) == {}
-  assert host.tune_malloc(environ={"GLIBC_TUNABLES": "glibc.malloc.arena_max=4"}) == {}
-  applied = host.tune_malloc(environ={"MALLOC_ARENA_MAX": "4"})
+  glibc_own = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=4", "JAXGAN_TUNE_MALLOC": "1"}
+  assert host.tune_malloc(environ=glibc_own) == {}
+  applied = host.tune_malloc(environ={"MALLOC_ARENA_MAX": "4", "JAX_PLATFORMS": "cpu"})
   assert host.M_ARENA_MAX not in applied and host.M_MMAP_THRESHOLD in applied
 
 
@@ -53,5 +64,5 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     return int(out.stdout.split()[-1])
 
   pages = 5 * (64 << 20) // 4096
-  assert faults({}) < pages // 10
+  assert faults({"JAX_PLATFORMS": "cpu"}) < pages // 10
   assert faults({"JAXGAN_TUNE_MALLOC": "0"}) > pages // 2
