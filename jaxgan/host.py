@@ -67,9 +67,11 @@ def accelerator_plugin_installed() -> bool:
 def wants_tuning(environ=os.environ) -> bool:
   """JAXGAN_TUNE_MALLOC=0/1 decides; else on unless a JAX accelerator plugin is installed
   (JAX_PLATFORMS=cpu turns it back on), and never over GLIBC_TUNABLES."""
+  if "GLIBC_TUNABLES" in environ:
+    return False
   choice = environ.get("JAXGAN_TUNE_MALLOC")
-  if choice is not None or "GLIBC_TUNABLES" in environ:
-    return choice == "1" and "GLIBC_TUNABLES" not in environ
+  if choice is not None:
+    return choice == "1"
   return environ.get("JAX_PLATFORMS") == "cpu" or not accelerator_plugin_installed()
 
 
