@@ -109,6 +109,33 @@ def test_transposed_convolution_equals_lax_conv_transpose(rng, shape, out, impl)
   np.testing.assert_allclose(phases, full[:, 1:-1, 1:-1], **TOL)
 
 
+def test_convolutions_by_xla_traces_xla_convolutions_with_the_same_values(rng):
+  """convolutions_by("xla") swaps the matrix products for XLA's convolutions (what
+  benchmarks/step.py --conv=xla compares on a GPU): same values and gradients."""
+  x = jnp.asarray(rng.normal(size=(2, 8, 8, 3)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(4, 4, 3, 5)), jnp.float32)
+  padding = ((1, 1), (1, 1))
+
+  def both(x, kernel):
+    return conv.conv2d(x, kernel, 2, padding), conv.conv_transpose_4x4_s2(x, kernel)
+
+  def gradients(x, kernel):
+    return jax.grad(lambda x, k: sum(jnp.sum(jnp.sin(y)) for y in both(x, k)), (0, 1))(x, kernel)
+
+  with conv.convolutions_by("xla"):
+    jaxpr = str(jax.make_jaxpr(both)(x, kernel))
+    by_xla, grads_by_xla = both(x, kernel), gradients(x, kernel)
+  assert "conv_general_dilated" in jaxpr and "dot_general" not in jaxpr
+  # Reset on exit (a fresh function: JAX caches a function's trace, whose choice it keeps).
+  assert "conv_general_dilated" not in str(jax.make_jaxpr(lambda x, k: both(x, k))(x, kernel))
+  ours = (*both(x, kernel), *gradients(x, kernel))
+  for mine, xla in zip(ours, (*by_xla, *grads_by_xla), strict=True):
+    np.testing.assert_allclose(mine, xla, rtol=1e-3, atol=1e-4)
+  with pytest.raises(ValueError, match="unknown convolution implementation 'cudnn': use one of"):
+    with conv.convolutions_by("cudnn"):
+      pass
+
+
 def test_spectral_norm_divides_by_the_largest_singular_value(rng):
   kernel = jnp.asarray(rng.normal(size=(3, 3, 4, 8)), jnp.float32)
   sigma = np.linalg.svd(np.asarray(kernel).reshape(-1, 8), compute_uv=False)[0]

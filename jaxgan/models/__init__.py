@@ -16,7 +16,13 @@ from typing import Any
 import flax.linen as nn
 
 from jaxgan.models.began import BEGANDiscriminator, BEGANGenerator
-from jaxgan.models.conv import SpectralNorm, conv2d, conv_transpose_4x4_s2
+from jaxgan.models.conv import (
+  CONVOLUTION_IMPLEMENTATIONS,
+  SpectralNorm,
+  conv2d,
+  conv_transpose_4x4_s2,
+  convolutions_by,
+)
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.gan_layers import (
   ConditionalBatchNorm,
@@ -50,8 +56,10 @@ __all__ = [
   "MinibatchStdDev",
   "Projection",
   "SpectralNorm",
+  "CONVOLUTION_IMPLEMENTATIONS",
   "conv2d",
   "conv_transpose_4x4_s2",
+  "convolutions_by",
   "ACTIVATIONS",
   "BEGANDiscriminator",
   "BEGANGenerator",

@@ -30,11 +30,18 @@ multiplies them too (4× the work). All are tested against
 
 Every one of these ends in `weight_matmul`, a matrix product whose weight
 gradient XLA:CPU sends to its fast matrix library (see its docstring).
+
+`convolutions_by("xla")` switches conv2d and the transposed convolution to
+XLA's own convolutions (cuDNN's on a GPU) while a model is traced, for
+comparing the two on an accelerator (`benchmarks/step.py --conv=xla`); the
+matrix products are the default everywhere, measured on the CPU.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 
 import flax.linen as nn
 import jax
@@ -78,6 +85,35 @@ def _weight_matmul_jvp(primals, tangents):
   return y, dx @ weights + x_dweights
 
 
+CONVOLUTION_IMPLEMENTATIONS = ("matmul", "xla")
+_implementation = contextvars.ContextVar("convolution_implementation", default="matmul")
+
+
+@contextlib.contextmanager
+def convolutions_by(implementation: str) -> Iterator[None]:
+  """Within the block, conv2d and conv_transpose_4x4_s2 trace as `implementation`.
+
+  "matmul" (the default): the patch and contribution matrix products of this
+  module. "xla": `lax.conv_general_dilated` and `lax.conv_transpose`. Only
+  tracing reads it: enter it around the first call (or `.lower`) of a jitted
+  step, whose compiled program then keeps the choice.
+  """
+  if implementation not in CONVOLUTION_IMPLEMENTATIONS:
+    raise ValueError(
+      f"unknown convolution implementation {implementation!r}: "
+      f"use one of {', '.join(CONVOLUTION_IMPLEMENTATIONS)}"
+    )
+  token = _implementation.set(implementation)
+  try:
+    yield
+  finally:
+    _implementation.reset(token)
+
+
+def _by_xla() -> bool:
+  return _implementation.get() == "xla"
+
+
 Padding = tuple[tuple[int, int], tuple[int, int]]
 LARGEST_IM2COL_KERNEL = 16  # taps; larger kernels (CycleGAN's 7×7) go to XLA's convolution
 
@@ -94,7 +130,7 @@ def conv2d(x: Array, kernel: Array, stride: int = 1, padding: Padding = ((0, 0),
   cols = (x.shape[2] - kw) // stride + 1
   if kh == kw == 1 and stride == 1:
     return weight_matmul(x, kernel.reshape(c, o))
-  if kh * kw > LARGEST_IM2COL_KERNEL:  # XLA's convolution: see the module doc
+  if kh * kw > LARGEST_IM2COL_KERNEL or _by_xla():  # XLA's convolution: see the module doc
     return jax.lax.conv_general_dilated(
       x, kernel, (stride, stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
     )
@@ -130,8 +166,10 @@ def conv_transpose_4x4_s2(x: Array, kernel: Array) -> Array:
   [i, o, kh, kw], transposed). Two exact ways to compute it, chosen by which
   moves less memory on a CPU: `_by_contributions` when O ≤ I (every DCGAN
   generator layer; 50× faster than the phases for the 64 → 3 output layer),
-  `_by_phases` otherwise.
+  `_by_phases` otherwise; `conv_transpose_reference` under convolutions_by("xla").
   """
+  if _by_xla():
+    return conv_transpose_reference(x, kernel)
   if kernel.shape[-1] <= kernel.shape[-2]:
     return conv_transpose_by_contributions(x, kernel)
   return conv_transpose_by_phases(x, kernel)
