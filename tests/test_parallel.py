@@ -6,8 +6,11 @@ processes joined through jax.distributed on 127.0.0.1 (gloo collectives).
 """
 
 import os
+import re
+import signal
 import socket
 import threading
+import time
 
 import chex
 import jax
@@ -310,6 +313,61 @@ def test_two_processes_agree_with_one(tmp_path):
   assert "training" not in outputs[1][0]  # only process 0 logs
   assert sorted(os.listdir(os.path.join(two, "checkpoints"))) == ["10", "5"]
   np.testing.assert_allclose(sample_with_the_cli(two), sample(one), atol=1e-3)
+
+
+def test_a_signal_to_one_process_stops_both_at_one_checkpoint(tmp_path):
+  """SIGTERM to process 1 of 2 (a preempted worker VM): at the next sync point both processes
+  agree to stop, write one checkpoint of the same step together and exit with 128 + 15; the
+  checkpoint reads back, and the two processes resume from it."""
+  workdir = str(tmp_path / "run")
+
+  def start(num_steps):
+    address = f"127.0.0.1:{free_port()}"
+    return [
+      run(
+        [
+          "experiments/wgan_gp.py",
+          f"--workdir={workdir}",
+          "--dataset=ring8",
+          f"--num_steps={num_steps}",
+          "--checkpoint_every=100000",
+          *TINY,
+          f"--coordinator_address={address}",
+          "--num_processes=2",
+          f"--process_id={i}",
+          "--coordinator_timeout=60",
+        ],
+        env=fake_devices(2),
+        background=True,
+      )
+      for i in range(2)
+    ]
+
+  procs = start(1_000_000)
+  metrics = os.path.join(workdir, "metrics.jsonl")  # process 0's, from the first sync point on
+  deadline = time.time() + 180
+  while not (os.path.exists(metrics) and os.path.getsize(metrics)) and time.time() < deadline:
+    time.sleep(0.2)
+  assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+  procs[1].send_signal(signal.SIGTERM)
+  outputs = [p.communicate(timeout=120) for p in procs]
+  stopped_at = set()
+  for p, (out, err) in zip(procs, outputs, strict=True):
+    assert p.returncode == 128 + signal.SIGTERM, out[-2000:] + err[-3000:]
+    stopped_at.add(int(re.search(r"stopped by SIGTERM after step (\d+)", err).group(1)))
+  assert len(stopped_at) == 1, stopped_at  # the same step in both
+  (step,) = stopped_at
+  assert os.listdir(os.path.join(workdir, "checkpoints")) == [str(step)]
+  assert np.isfinite(sample(workdir)).all()
+
+  procs = start(step + 2)
+  outputs = [p.communicate(timeout=240) for p in procs]
+  for p, (out, err) in zip(procs, outputs, strict=True):
+    assert p.returncode == 0, out[-2000:] + err[-3000:]
+  assert f"resuming from the checkpoint at step {step}" in outputs[0][0]
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == sorted(
+    [str(step), str(step + 2)]
+  )
 
 
 @pytest.mark.parametrize(
