@@ -278,6 +278,25 @@ def test_experiment_on_1_and_8_devices(tmp_path, g_norm):
   assert np.abs(one).max() > 0.01  # the generator is not trivially zero
 
 
+def start_two_processes(args):
+  """python ARGS as processes 0 and 1 of a jax.distributed run on 127.0.0.1, 2 devices each."""
+  address = f"127.0.0.1:{free_port()}"
+  return [
+    run(
+      [
+        *args,
+        f"--coordinator_address={address}",
+        "--num_processes=2",
+        f"--process_id={i}",
+        "--coordinator_timeout=60",
+      ],
+      env=fake_devices(2),
+      background=True,
+    )
+    for i in range(2)
+  ]
+
+
 def test_two_processes_agree_with_one(tmp_path):
   """2 processes × 2 devices on 127.0.0.1 vs 1 process × 4 devices; the checkpoint is readable."""
   common = [
@@ -290,22 +309,7 @@ def test_two_processes_agree_with_one(tmp_path):
   one = str(tmp_path / "one")
   assert_ok(run([*common, f"--workdir={one}"], env=fake_devices(4)))
   two = str(tmp_path / "two")
-  address = f"127.0.0.1:{free_port()}"
-  procs = [
-    run(
-      [
-        *common,
-        f"--workdir={two}",
-        f"--coordinator_address={address}",
-        "--num_processes=2",
-        f"--process_id={i}",
-        "--coordinator_timeout=60",
-      ],
-      env=fake_devices(2),
-      background=True,
-    )
-    for i in range(2)
-  ]
+  procs = start_two_processes([*common, f"--workdir={two}"])
   outputs = [p.communicate(timeout=240) for p in procs]
   for p, (out, err) in zip(procs, outputs, strict=True):
     assert p.returncode == 0, out[-2000:] + err[-3000:]
@@ -322,26 +326,16 @@ def test_a_signal_to_one_process_stops_both_at_one_checkpoint(tmp_path):
   workdir = str(tmp_path / "run")
 
   def start(num_steps):
-    address = f"127.0.0.1:{free_port()}"
-    return [
-      run(
-        [
-          "experiments/wgan_gp.py",
-          f"--workdir={workdir}",
-          "--dataset=ring8",
-          f"--num_steps={num_steps}",
-          "--checkpoint_every=100000",
-          *TINY,
-          f"--coordinator_address={address}",
-          "--num_processes=2",
-          f"--process_id={i}",
-          "--coordinator_timeout=60",
-        ],
-        env=fake_devices(2),
-        background=True,
-      )
-      for i in range(2)
-    ]
+    return start_two_processes(
+      [
+        "experiments/wgan_gp.py",
+        f"--workdir={workdir}",
+        "--dataset=ring8",
+        f"--num_steps={num_steps}",
+        "--checkpoint_every=100000",
+        *TINY,
+      ]
+    )
 
   procs = start(1_000_000)
   metrics = os.path.join(workdir, "metrics.jsonl")  # process 0's, from the first sync point on
