@@ -31,7 +31,7 @@ def test_step_benchmark_prints_compare_json():
   assert result["steps_per_s"] > 0
   assert result["conv"] == "matmul" and result["trace_s"] > 0 and result["compile_s"] > 0
   # The first step holds tracing and compilation, and one step.
-  assert result["first_step_s"] >= result["trace_s"] + result["compile_s"]
+  assert result["first_step_s"] >= result["trace_s"] + result["compile_s"] - 0.02  # rounding
   assert result["first_step_s"] > 1 / result["steps_per_s"]
   assert (
     abs(result["items_per_s"] - 16 * result["steps_per_s"]) < 1e-2 * result["items_per_s"] + 0.1
