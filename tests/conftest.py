@@ -1,6 +1,8 @@
 """Shared test helpers. Tests run on the CPU; numpy float64 is the reference."""
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,7 +28,11 @@ jax.config.update("jax_num_cpu_devices", NUM_FAKE_DEVICES)
 
 # One XLA compilation cache for the session and the scripts it starts (they inherit the
 # environment): the many short runs of the same tiny models then compile each program once.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jaxgan_xla_cache_"))
+# The process that makes it (pytest's main process; xdist's workers inherit it) removes it
+# at exit: it grows to ~150 MB.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxgan_xla_cache_")
+  atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
