@@ -21,6 +21,7 @@ by SIGTERM or Ctrl-C writes a checkpoint and exits with 128 + the signal number.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 import os
 import sys
@@ -91,7 +92,8 @@ def define_loop_flags(
     "compilation_cache",
     os.path.join("~", ".cache", "jaxgan", "xla"),
     "Keep compiled XLA programs here, so that rerunning a configuration starts at once "
-    "(JAX's persistent cache; empty: off). JAX_COMPILATION_CACHE_DIR, when set, wins.",
+    "(JAX's persistent cache, at most 4 GiB: the least recently used go first; empty: off). "
+    "JAX_COMPILATION_CACHE_DIR, when set, wins.",
   )
   define_parallel_flags()
 
@@ -491,8 +493,13 @@ def run_config(experiment: str) -> dict:
   return {"experiment": experiment, "flags": FLAGS.flag_values_dict()}
 
 
+COMPILATION_CACHE_MAX_BYTES = 4 * 2**30
+
+
 def use_compilation_cache(directory: str) -> None:
-  """JAX's persistent compilation cache in directory (programs that took ≥ 1 s to compile)."""
+  """JAX's persistent compilation cache in directory (programs that took ≥ 1 s to compile),
+  kept under COMPILATION_CACHE_MAX_BYTES by evicting the least recently used programs (JAX
+  does that with a file lock from the filelock package; without it the cache is unbounded)."""
   if os.environ.get("JAX_COMPILATION_CACHE_DIR") or not directory:
     return
   path = os.path.expanduser(directory)
@@ -501,6 +508,8 @@ def use_compilation_cache(directory: str) -> None:
   except OSError:
     return  # a read-only home: run without the cache
   jax.config.update("jax_compilation_cache_dir", path)
+  if importlib.util.find_spec("filelock") is not None:
+    jax.config.update("jax_compilation_cache_max_size", COMPILATION_CACHE_MAX_BYTES)
 
 
 def _parse_flags_or_exit(argv: list[str]) -> list[str]:

@@ -457,3 +457,28 @@ def test_evaluate_a_toy_run(trained):
   assert re.search(r"\d+/8 modes, [\d.]+% high quality", proc.stdout), proc.stdout
   with open(os.path.join(workdir, "evaluation.json")) as f:
     assert json.load(f)["num_modes"] == 8
+
+
+def test_compilation_cache_is_made_and_bounded(tmp_path, monkeypatch):
+  """--compilation_cache: the folder is made and JAX's cache kept there under 4 GiB (least
+  recently used programs evicted); JAX_COMPILATION_CACHE_DIR, or an empty flag, leaves JAX's
+  settings as they are."""
+  from jaxgan import cli
+
+  before = (jax.config.jax_compilation_cache_dir, jax.config.jax_compilation_cache_max_size)
+  try:
+    cli.use_compilation_cache(str(tmp_path / "ignored"))  # conftest sets the variable
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")
+    cli.use_compilation_cache("")
+    assert (
+      jax.config.jax_compilation_cache_dir,
+      jax.config.jax_compilation_cache_max_size,
+    ) == before
+    assert not os.path.exists(tmp_path / "ignored")
+    cli.use_compilation_cache(str(tmp_path / "cache"))
+    assert os.path.isdir(tmp_path / "cache")
+    assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
+    assert jax.config.jax_compilation_cache_max_size == 4 * 2**30
+  finally:
+    jax.config.update("jax_compilation_cache_dir", before[0])
+    jax.config.update("jax_compilation_cache_max_size", before[1])
