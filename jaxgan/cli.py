@@ -509,7 +509,27 @@ def use_compilation_cache(directory: str) -> None:
     return  # a read-only home: run without the cache
   jax.config.update("jax_compilation_cache_dir", path)
   if importlib.util.find_spec("filelock") is not None:
+    _date_unused_entries(path)
     jax.config.update("jax_compilation_cache_max_size", COMPILATION_CACHE_MAX_BYTES)
+
+
+def _date_unused_entries(path: str) -> None:
+  """Gives every "KEY-cache" entry without a "KEY-atime" file one (its modification time).
+
+  JAX's evicting cache reads an access time for every entry it holds; entries written
+  without eviction (an earlier jaxgan, JAX_COMPILATION_CACHE_DIR runs) or by a process
+  killed between the two writes have none, and then every later write fails.
+  """
+  try:
+    names = set(os.listdir(path))
+    for name in names:
+      key = name.removesuffix("-cache")
+      if key != name and f"{key}-atime" not in names:
+        modified = os.stat(os.path.join(path, name)).st_mtime_ns
+        with open(os.path.join(path, f"{key}-atime"), "wb") as f:
+          f.write(modified.to_bytes(8, "little"))
+  except OSError:
+    pass  # an unreadable entry: JAX warns when it meets it; the run goes on
 
 
 def _parse_flags_or_exit(argv: list[str]) -> list[str]:

@@ -475,8 +475,12 @@ def test_compilation_cache_is_made_and_bounded(tmp_path, monkeypatch):
       jax.config.jax_compilation_cache_max_size,
     ) == before
     assert not os.path.exists(tmp_path / "ignored")
+    os.makedirs(tmp_path / "cache")  # an entry written without eviction: no access time
+    (tmp_path / "cache" / "jit_step-abc-cache").write_bytes(b"program")
     cli.use_compilation_cache(str(tmp_path / "cache"))
-    assert os.path.isdir(tmp_path / "cache")
+    atime = (tmp_path / "cache" / "jit_step-abc-atime").read_bytes()
+    mtime = os.stat(tmp_path / "cache" / "jit_step-abc-cache").st_mtime_ns
+    assert int.from_bytes(atime, "little") == mtime  # what JAX's eviction reads
     assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
     assert jax.config.jax_compilation_cache_max_size == 4 * 2**30
   finally:
