@@ -17,27 +17,38 @@
 # 2. compare.py for both workloads (alternating rounds; jaxgan's runs reuse the
 #    persistent compilation cache filled by step 1);
 # 3. the same steps with XLA's (cuDNN's) convolutions: --conv=xla.
+#
+# DRY_RUN=1 prints the worst-case plan (every run taking its whole limit) and runs nothing.
 set -u
 bench=${1:?usage: gpu_check.sh BENCH_DIR [OUT_DIR]}
 out=${2:-/tmp/jaxgan_gpu_check}
 mkdir -p "$out"
 log=$out/gpu_check.log
+: >"$log"
+: >"$out/gpu_check.jsonl"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jaxgan_xla_cache}
 STEPS=${STEPS:-200}
 BUDGET_S=${BUDGET_S:-540}
 
+dry_clock=0
+elapsed() { if [[ -n ${DRY_RUN:-} ]]; then echo "$dry_clock"; else echo "$SECONDS"; fi; }
+
 # run LIMIT_S COMMAND...: the command's JSON lines and last lines, or what stopped it.
 run() {
   local limit=$1
   shift
-  local left=$((BUDGET_S - SECONDS))
+  local left=$((BUDGET_S - $(elapsed)))
   if ((left < 20)); then
     echo "skipped (${left} s left): $*" | tee -a "$log"
     return
   fi
   ((limit > left)) && limit=$left
   echo "\$ $* (limit ${limit} s)" | tee -a "$log"
+  if [[ -n ${DRY_RUN:-} ]]; then
+    dry_clock=$((dry_clock + limit))
+    return
+  fi
   local started=$SECONDS
   timeout "$limit" "$@" >"$out/last.txt" 2>&1
   local rc=$?
@@ -47,7 +58,7 @@ run() {
   echo "  rc $rc after $((SECONDS - started)) s" | tee -a "$log"
 }
 
-{
+[[ -z ${DRY_RUN:-} ]] && {
   date -u
   nvidia-smi -L
   python3 -c 'import jax, torch; print("jax", jax.__version__, jax.devices(), "torch", torch.__version__)'
@@ -58,7 +69,7 @@ for workload in dcgan32 dcgan32_wgan_gp; do
   if [[ $workload == dcgan32 ]] && ! grep -q '"framework": "jaxgan"' "$out/gpu_check.jsonl" 2>/dev/null; then
     # No step in 150 s: XLA's autotuning (every matrix product's kernels compiled and timed) is
     # the first suspect; the rest of the call runs without it, and says so.
-    export XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0"
+    export XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_autotune_level=0"
     echo "from here on XLA_FLAGS=$XLA_FLAGS" | tee -a "$log"
     run 120 python3 benchmarks/step.py --workload=$workload --steps="$STEPS" --warmup=2
   fi
@@ -72,4 +83,4 @@ for workload in dcgan32 dcgan32_wgan_gp; do
   run 120 python3 benchmarks/step.py --workload=$workload --conv=xla --steps="$STEPS" --warmup=2
 done
 rm -f "$out/last.txt"
-echo "done in $SECONDS s" | tee -a "$log"
+echo "done in $(elapsed) s" | tee -a "$log"

@@ -36,3 +36,39 @@ def test_step_benchmark_prints_compare_json():
   assert (
     abs(result["items_per_s"] - 16 * result["steps_per_s"]) < 1e-2 * result["items_per_s"] + 0.1
   )
+
+
+def gpu_check_plan(tmp_path, budget_s):
+  """benchmarks/gpu_check.sh's worst-case plan (DRY_RUN: every run taking its whole limit)."""
+  proc = subprocess.run(
+    ["bash", os.path.join(ROOT, "benchmarks", "gpu_check.sh"), "BENCH", str(tmp_path)],
+    capture_output=True,
+    text=True,
+    cwd=ROOT,
+    env={**os.environ, "DRY_RUN": "1", "BUDGET_S": str(budget_s)},
+    timeout=60,
+  )
+  assert proc.returncode == 0, proc.stderr
+  return proc.stdout.splitlines()
+
+
+def test_gpu_check_runs_in_order_within_its_budget(tmp_path):
+  """The one-call GPU check: cold steps beside PyTorch first, then compare.py, then --conv=xla;
+  without a first dcgan32 step it goes on with XLA's autotuning off; nothing outlasts the
+  budget (in the worst case compare.py and the --conv=xla runs are what gets skipped)."""
+  plan = gpu_check_plan(tmp_path, 2000)
+  ran = [line for line in plan if line.startswith("$ ")]
+  assert [line.split()[2].split("/")[-1] for line in ran] == [
+    *["step.py", "step.py", "torch_reference.py", "step.py", "torch_reference.py"],
+    *["compare.py", "compare.py", "step.py", "step.py"],
+  ]
+  assert "--workload=dcgan32 " in ran[0] and "(limit 150 s)" in ran[0]
+  assert plan[1].startswith("from here on XLA_FLAGS=")
+  assert plan[1].endswith("--xla_gpu_autotune_level=0")
+  assert all("--conv=xla" in line for line in ran[-2:])
+  assert plan[-1] == "done in 980 s"
+
+  plan = gpu_check_plan(tmp_path, 540)
+  assert plan[-1] == "done in 540 s"
+  skipped = [line for line in plan if line.startswith("skipped")]
+  assert len(skipped) == 4 and all("compare.py" in s or "--conv=xla" in s for s in skipped)
