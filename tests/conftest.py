@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import jax
 import numpy as np
@@ -72,6 +73,15 @@ def run(args, *, env=None, background=False):
       command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
     )
   return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+
+def wait_for_first_metrics(workdir, timeout):
+  """Waits until a run started in the background has written its first metrics record (its
+  loop is running) or `timeout` seconds have passed."""
+  metrics = os.path.join(workdir, "metrics.jsonl")
+  deadline = time.time() + timeout
+  while not (os.path.exists(metrics) and os.path.getsize(metrics)) and time.time() < deadline:
+    time.sleep(0.2)
 
 
 def fake_devices(n):

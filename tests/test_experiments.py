@@ -11,7 +11,15 @@ import time
 import jax
 import numpy as np
 import pytest
-from conftest import ROOT, TINY, assert_ok, fake_devices, one_line_error, run
+from conftest import (
+  ROOT,
+  TINY,
+  assert_ok,
+  fake_devices,
+  one_line_error,
+  run,
+  wait_for_first_metrics,
+)
 from PIL import Image
 
 from jaxgan.checkpoint import Checkpointer
@@ -407,10 +415,7 @@ def test_sigterm_checkpoints_and_the_rerun_resumes(tmp_path):
   proc = run(
     [os.path.join("experiments", "wgan_gp.py"), "--num_steps=1000000", *args], background=True
   )
-  metrics = os.path.join(workdir, "metrics.jsonl")
-  deadline = time.time() + 120
-  while not (os.path.exists(metrics) and os.path.getsize(metrics)) and time.time() < deadline:
-    time.sleep(0.2)
+  wait_for_first_metrics(workdir, timeout=120)
   assert proc.poll() is None, proc.communicate()
   signalled = time.time()
   proc.send_signal(signal.SIGTERM)

@@ -10,7 +10,6 @@ import re
 import signal
 import socket
 import threading
-import time
 
 import chex
 import jax
@@ -18,7 +17,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import NUM_FAKE_DEVICES, TINY, assert_ok, fake_devices, one_line_error, run
+from conftest import (
+  NUM_FAKE_DEVICES,
+  TINY,
+  assert_ok,
+  fake_devices,
+  one_line_error,
+  run,
+  wait_for_first_metrics,
+)
 
 import jaxgan.runs
 from jaxgan import data, models, parallel, penalties, train
@@ -297,6 +304,14 @@ def start_two_processes(args):
   ]
 
 
+def finish_two_processes(procs):
+  """(stdout, stderr) of both processes, once both exited with status 0."""
+  outputs = [p.communicate(timeout=240) for p in procs]
+  for p, (out, err) in zip(procs, outputs, strict=True):
+    assert p.returncode == 0, out[-2000:] + err[-3000:]
+  return outputs
+
+
 def test_two_processes_agree_with_one(tmp_path):
   """2 processes × 2 devices on 127.0.0.1 vs 1 process × 4 devices; the checkpoint is readable."""
   common = [
@@ -309,10 +324,7 @@ def test_two_processes_agree_with_one(tmp_path):
   one = str(tmp_path / "one")
   assert_ok(run([*common, f"--workdir={one}"], env=fake_devices(4)))
   two = str(tmp_path / "two")
-  procs = start_two_processes([*common, f"--workdir={two}"])
-  outputs = [p.communicate(timeout=240) for p in procs]
-  for p, (out, err) in zip(procs, outputs, strict=True):
-    assert p.returncode == 0, out[-2000:] + err[-3000:]
+  outputs = finish_two_processes(start_two_processes([*common, f"--workdir={two}"]))
   assert "on 4 cpu device(s) in 2 processes" in outputs[0][0]
   assert "training" not in outputs[1][0]  # only process 0 logs
   assert sorted(os.listdir(os.path.join(two, "checkpoints"))) == ["10", "5"]
@@ -338,10 +350,7 @@ def test_a_signal_to_one_process_stops_both_at_one_checkpoint(tmp_path):
     )
 
   procs = start(1_000_000)
-  metrics = os.path.join(workdir, "metrics.jsonl")  # process 0's, from the first sync point on
-  deadline = time.time() + 180
-  while not (os.path.exists(metrics) and os.path.getsize(metrics)) and time.time() < deadline:
-    time.sleep(0.2)
+  wait_for_first_metrics(workdir, timeout=180)  # process 0 writes them, at the first sync point
   assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
   procs[1].send_signal(signal.SIGTERM)
   outputs = [p.communicate(timeout=120) for p in procs]
@@ -354,10 +363,7 @@ def test_a_signal_to_one_process_stops_both_at_one_checkpoint(tmp_path):
   assert os.listdir(os.path.join(workdir, "checkpoints")) == [str(step)]
   assert np.isfinite(sample(workdir)).all()
 
-  procs = start(step + 2)
-  outputs = [p.communicate(timeout=240) for p in procs]
-  for p, (out, err) in zip(procs, outputs, strict=True):
-    assert p.returncode == 0, out[-2000:] + err[-3000:]
+  outputs = finish_two_processes(start(step + 2))
   assert f"resuming from the checkpoint at step {step}" in outputs[0][0]
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == sorted(
     [str(step), str(step + 2)]
