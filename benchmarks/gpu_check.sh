@@ -29,6 +29,7 @@ log=$out/gpu_check.log
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jaxgan_xla_cache}
 STEPS=${STEPS:-200}
+WORKLOADS=(dcgan32 dcgan32_wgan_gp)
 BUDGET_S=${BUDGET_S:-540}
 
 dry_clock=0
@@ -64,7 +65,7 @@ run() {
   python3 -c 'import jax, torch; print("jax", jax.__version__, jax.devices(), "torch", torch.__version__)'
 } 2>&1 | tee -a "$log"
 
-for workload in dcgan32 dcgan32_wgan_gp; do
+for workload in "${WORKLOADS[@]}"; do
   run 150 python3 benchmarks/step.py --workload=$workload --steps="$STEPS" --warmup=2
   if [[ $workload == dcgan32 ]] && ! grep -q '"framework": "jaxgan"' "$out/gpu_check.jsonl" 2>/dev/null; then
     # No step in 150 s: XLA's autotuning (every matrix product's kernels compiled and timed) is
@@ -75,11 +76,11 @@ for workload in dcgan32 dcgan32_wgan_gp; do
   fi
   run 60 python3 "$bench/torch_reference.py" --workload=$workload --steps="$STEPS"
 done
-for workload in dcgan32 dcgan32_wgan_gp; do
+for workload in "${WORKLOADS[@]}"; do
   run 100 python3 "$bench/compare.py" --workload=$workload --steps="$STEPS" --rounds=3 \
     --project="python3 benchmarks/step.py"
 done
-for workload in dcgan32 dcgan32_wgan_gp; do
+for workload in "${WORKLOADS[@]}"; do
   run 120 python3 benchmarks/step.py --workload=$workload --conv=xla --steps="$STEPS" --warmup=2
 done
 rm -f "$out/last.txt"
