@@ -28,7 +28,7 @@ are paired class by class (and gradient penalties see one label per pair).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import flax
@@ -369,14 +369,57 @@ def _split_variables(variables) -> tuple[Any, dict]:
   return params, variables
 
 
+def check_batch(spec: GANSpec, batch: dict[str, Array]) -> None:
+  """A ConfigError naming what is wrong with a batch the step cannot take.
+
+  A batch is {"x": [n_critic, B, ...example shape] floats} and, for a
+  class-conditional spec, {"label": [n_critic, B] integers}. Checked on shapes
+  only, when the step is traced: nothing per step.
+  """
+  if not isinstance(batch, Mapping) or "x" not in batch:
+    got = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
+    raise ConfigError(
+      f"a batch is a dict with the real examples under 'x' ([n_critic, B, ...]), got {got}"
+    )
+  x = batch["x"]
+  if x.ndim < 2 or x.shape[0] != spec.n_critic:
+    raise ConfigError(
+      f"batch['x'] must have a leading n_critic={spec.n_critic} axis, got shape "
+      f"{tuple(x.shape)}: one batch of B examples per critic update, [n_critic, B, ...]"
+    )
+  if not jnp.issubdtype(x.dtype, jnp.floating):
+    raise ConfigError(
+      f"batch['x'] holds {x.dtype}: give the real examples as floats (jaxgan.data scales "
+      "images to [-1, 1])"
+    )
+  if spec.num_classes:
+    labels = batch.get("label")
+    if labels is None:
+      raise ConfigError("a class-conditional GAN needs batches with labels ('label')")
+    if tuple(labels.shape) != tuple(x.shape[:2]) or not jnp.issubdtype(labels.dtype, jnp.integer):
+      raise ConfigError(
+        f"batch['label'] must be integers of shape {tuple(x.shape[:2])} (one class per "
+        f"example of batch['x']), got {labels.dtype}{list(labels.shape)}"
+      )
+
+
+def check_generator_output(fake_shape: tuple[int, ...], real_shape: tuple[int, ...]) -> None:
+  """A ConfigError when G's examples and the data's differ in shape (D sees both)."""
+  if tuple(fake_shape) != tuple(real_shape):
+    raise ConfigError(
+      f"the generator makes examples of shape {tuple(fake_shape)} but the data's are "
+      f"{tuple(real_shape)}: give the generator output_shape={tuple(real_shape)} (or the image "
+      "size and channels of the data)"
+    )
+
+
 def init_state(spec: GANSpec, key: Array, example_batch: dict[str, Array]) -> GANState:
   """Fresh parameters and optimizer states, as one compiled program on the default device.
 
   example_batch: a batch as the step receives it; only its shapes are read.
   """
+  check_batch(spec, example_batch)
   x_shape = jax.ShapeDtypeStruct(example_batch["x"].shape[1:], example_batch["x"].dtype)
-  if spec.num_classes and "label" not in example_batch:
-    raise ConfigError("a class-conditional GAN needs batches with labels ('label')")
 
   def init(key):
     g_key, d_key = jax.random.split(key)
@@ -385,6 +428,10 @@ def init_state(spec: GANSpec, key: Array, example_batch: dict[str, Array]) -> GA
     labels = jnp.zeros((batch,), jnp.int32) if spec.num_classes else None
     z = sample_latent(spec, jax.random.key(0), (batch,), labels).z
     g_variables = spec.generator.init({"params": g_key}, *_model_inputs(z, labels), train=False)
+    fake = jax.eval_shape(
+      lambda: spec.generator.apply(g_variables, *_model_inputs(z, labels), train=False)
+    )
+    check_generator_output(fake.shape[1:], x.shape[1:])
     d_labels = labels if spec.label_to_discriminator else None
     d_variables = spec.discriminator.init(
       {"params": d_key}, *_model_inputs(x, d_labels), train=False
@@ -670,11 +717,8 @@ def train_step(
   With a mesh, the noise is split over its 'data' axis like the real batch, so
   that every device generates and discriminates its own examples.
   """
+  check_batch(spec, batch)
   real = batch["x"]
-  if real.shape[0] != spec.n_critic:
-    raise ValueError(
-      f"batch['x'] must have a leading n_critic={spec.n_critic} axis, got shape {real.shape}"
-    )
   labels = batch.get("label") if spec.num_classes else None
   batch_size = real.shape[1]
   key = jax.random.fold_in(key, state.step)
@@ -684,6 +728,7 @@ def train_step(
     sample_latent(spec, zd_key, (spec.n_critic, batch_size), labels), mesh, 1
   )
   fakes = _generate_for_critic(spec, state.generator, critic_latent)
+  check_generator_output(fakes.shape[2:], real.shape[2:])
 
   def critic(carry, xs):
     d, loss_state = carry
@@ -720,6 +765,15 @@ def _split_latent(latent: Latent, mesh: Mesh | None, batch_axis: int) -> Latent:
     return latent
   sharding = parallel.sharded_along(mesh, batch_axis)
   return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), latent)
+
+
+def _check_key(key) -> None:
+  dtype = getattr(key, "dtype", None)
+  if dtype is None or not (jnp.issubdtype(dtype, jax.dtypes.prng_key) or dtype == jnp.uint32):
+    raise ConfigError(
+      f"the step's key must be a JAX random key such as jax.random.key(0), got "
+      f"{dtype}{list(getattr(key, 'shape', []))}"
+    )
 
 
 class RecompilationError(RuntimeError):
@@ -763,17 +817,30 @@ def compile_step(
   buffers donated, under a mesh the state, key and metrics replicated and the batch laid out
   by batch_sharding, and a RecompilationError when it is traced more than max_traces times."""
   traces = 0
+  first_batch = None  # the shapes and dtypes of the batch of the first trace
 
   def step(state, batch, key):
-    nonlocal traces
-    traces += 1
+    nonlocal traces, first_batch
+    _check_key(key)
+    out = step_fn(state, batch, key)  # a batch the step cannot take fails here, with its reason
+    shapes = {
+      f"batch{jax.tree_util.keystr(path)}": f"{x.dtype}{list(x.shape)}"
+      for path, x in jax.tree_util.tree_flatten_with_path(batch)[0]
+    }
+    traces += 1  # only traces that succeeded count
+    first_batch = shapes if first_batch is None else first_batch
     if max_traces is not None and traces > max_traces:
-      shapes = jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), batch)
+      changes = [
+        f"{name} {first_batch.get(name, 'absent')} → {shapes.get(name, 'absent')}"
+        for name in sorted(set(first_batch) | set(shapes))
+        if first_batch.get(name) != shapes.get(name)
+      ]
+      changed = ", ".join(changes) if changes else "the state"
       raise RecompilationError(
-        f"the train step was traced {traces} times (limit {max_traces}): the batch or state "
-        f"changed shape or dtype (batch now {shapes}); keep them fixed, or pass max_traces=None"
+        f"the train step was traced {traces} times (limit {max_traces}): {changed} changed "
+        "shape or dtype; keep them fixed, or pass max_traces=None"
       )
-    return step_fn(state, batch, key)
+    return out
 
   donate_argnums = (0,) if donate else ()
   if mesh is None:

@@ -148,6 +148,7 @@ def init_pix2pix_state(spec: Pix2PixSpec, key: Array, example_batch: dict[str, A
 
 def pix2pix_step(spec: Pix2PixSpec, state: Pix2PixState, batch, key: Array, mesh=None):
   """One D update on (a, b) vs (a, G(a)), then one G update against the new D → (state, metrics)."""
+  _check_batch(batch)
   a, b = batch["a"], batch["b"]
   key = jax.random.fold_in(key, state.step)
   g, d = state.generator, state.discriminator
@@ -385,6 +386,7 @@ def cyclegan_generator_objective(spec: CycleGANSpec, g_params, state: CycleGANSt
 
 def cyclegan_step(spec: CycleGANSpec, state: CycleGANState, batch, key: Array, mesh=None):
   """Both generators' update, then both discriminators' on pooled fakes → (state, metrics)."""
+  _check_batch(batch)
   a, b = batch["a"], batch["b"]
   key = jax.random.fold_in(key, state.step)
   pool_a_key, pool_b_key = jax.random.split(key)

@@ -1,5 +1,7 @@
 """The compiled train step: what it computes; it compiles once, donates, repeats exactly."""
 
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -127,8 +129,9 @@ def test_recompilation_is_an_error():
   state = init(spec)
   state, _ = step(state, stream(spec).batch_at(0), jax.random.key(0))
   other = data.ToyStream(data.get_toy("ring8"), BATCH * 2, 1, jax.random.key(0)).batch_at(0)
-  with pytest.raises(train.RecompilationError, match="traced 2 times"):
+  with pytest.raises(train.RecompilationError, match="traced 2 times") as error:
     step(state, other, jax.random.key(0))
+  assert f"float32[1, {BATCH}, 2] → float32[1, {2 * BATCH}, 2]" in str(error.value)
 
 
 def test_state_buffers_are_donated():
@@ -240,11 +243,50 @@ def test_bad_specs_are_config_errors():
     )
 
 
-def test_batch_without_the_critic_axis_is_rejected():
+@pytest.mark.parametrize(
+  "batch, key, fragments",
+  [
+    ({"x": jnp.zeros((BATCH, 2))}, 0, ["leading n_critic=2 axis", f"({BATCH}, 2)"]),
+    ({"x": jnp.zeros((3, BATCH, 2))}, 0, ["leading n_critic=2 axis", f"(3, {BATCH}, 2)"]),
+    ({"y": jnp.zeros((2, BATCH, 2))}, 0, ["under 'x'", "['y']"]),
+    ({"x": jnp.zeros((2, BATCH, 2), jnp.int32)}, 0, ["holds int32", "floats"]),
+    ({"x": jnp.zeros((2, BATCH, 3))}, 0, ["generator makes examples of shape (2,)", "are (3,)"]),
+    ({"x": jnp.zeros((2, BATCH, 2))}, 7, ["must be a JAX random key", "int32[]"]),
+  ],
+  ids=["no critic axis", "other n_critic", "no x", "integers", "other example shape", "int key"],
+)
+def test_a_batch_the_step_cannot_take_gets_a_config_error(batch, key, fragments):
+  """Checked on shapes when the step is traced; the message names the problem, not JAX's
+  internals."""
   spec = small_spec(n_critic=2)
   state = init(spec)
-  with pytest.raises(ValueError, match="leading n_critic=2 axis"):
-    train.make_train_step(spec)(state, {"x": jnp.zeros((BATCH, 2))}, jax.random.key(0))
+  step = train.make_train_step(spec)
+  key = jax.random.key(0) if key == 0 else key
+  with pytest.raises(ConfigError) as error:
+    step(state, batch, key)
+  for fragment in fragments:
+    assert fragment in str(error.value)
+  # a failed trace does not count towards max_traces: the right batch still compiles
+  step(state, stream(spec).batch_at(0), jax.random.key(0))
+
+
+def test_init_state_checks_the_generator_against_the_data():
+  spec = small_spec(n_critic=1)
+  with pytest.raises(ConfigError, match=r"makes examples of shape \(2,\) but the data's are"):
+    train.init_state(spec, jax.random.key(0), {"x": jnp.zeros((1, BATCH, 5))})
+
+
+def test_conditional_batches_need_integer_labels_per_example():
+  spec = dataclasses.replace(small_spec(n_critic=1), num_classes=3)
+  x = jnp.zeros((1, BATCH, 2))
+  with pytest.raises(ConfigError, match="needs batches with labels"):
+    train.init_state(spec, jax.random.key(0), {"x": x})
+  state = train.init_state(spec, jax.random.key(0), {"x": x, "label": jnp.zeros((1, BATCH), int)})
+  for labels in (jnp.zeros((BATCH,), int), jnp.zeros((1, BATCH), jnp.float32)):
+    with pytest.raises(
+      ConfigError, match=rf"batch\['label'\] must be integers of shape \(1, {BATCH}\)"
+    ):
+      train.make_train_step(spec)(state, {"x": x, "label": labels}, jax.random.key(0))
 
 
 def test_generator_params_prefers_the_ema():

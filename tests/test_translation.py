@@ -228,6 +228,18 @@ def pix2pix_spec(generator_optimizer=None, normalization="none"):
   )
 
 
+def test_steps_check_their_batches():
+  """A batch of another layout than init's is named in a ConfigError, not a JAX error."""
+  spec = pix2pix_spec()
+  state = translation.init_pix2pix_state(spec, jax.random.key(0), batch_of(size=16))
+  step = translation.make_pix2pix_step(spec)
+  flat = {"a": jnp.zeros((4, 16, 16)), "b": jnp.zeros((4, 16, 16))}
+  with pytest.raises(ConfigError, match=r"'a' and 'b' of shape \[B, H, W, C\]"):
+    step(state, flat, jax.random.key(0))
+  with pytest.raises(ConfigError, match="one size"):
+    step(state, {"a": jnp.zeros((4, 16, 16, 1)), "b": jnp.zeros((4, 8, 8, 1))}, jax.random.key(0))
+
+
 def test_pix2pix_generator_gradient_is_that_of_its_loss_under_the_updated_discriminator():
   """With SGD(lr = 1), G's update is minus the gradient of −E log D(a, G(a)) + 100·E|b − G(a)|
   under the discriminator after its update, with the same dropout: the step's single
