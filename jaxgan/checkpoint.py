@@ -170,6 +170,12 @@ class Checkpointer:
     step = self.latest_step() if step is None else step
     if step is None:
       raise ConfigError(f"no checkpoint in {self.directory}: train first, or check --workdir")
+    steps = sorted(self.all_steps())
+    if step not in steps:
+      raise ConfigError(
+        f"no checkpoint {step} in {self.directory}: it holds step(s) "
+        f"{', '.join(map(str, steps)) or 'none'}"
+      )
     return step
 
 

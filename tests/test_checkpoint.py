@@ -27,6 +27,10 @@ def test_round_trip_and_retention(tmp_path):
   assert meta == {"data_position": 3}
   older, _ = ckpt.restore(state(0.0), step=2)
   np.testing.assert_array_equal(older["params"]["w"], np.full((3, 2), 2.0))
+  for restore in (ckpt.restore, ckpt.restore_raw):
+    args = (state(0.0),) if restore == ckpt.restore else ()
+    with pytest.raises(ConfigError, match=r"no checkpoint 1 in .*: it holds step\(s\) 2, 3$"):
+      restore(*args, step=1)  # retention removed it
   raw, _ = ckpt.restore_raw()
   np.testing.assert_array_equal(raw["params"]["b"], [0.0, 1.0])
   ckpt.close()
