@@ -64,6 +64,11 @@ def gradient_penalty(
   penalizes only norms above the target, E[max(0, ‖∇D(x̂)‖₂ − target)²]
   (the one-sided variant of the same paper's appendix; Petzka et al. 2018).
   """
+  if real.shape != fake.shape:
+    raise ValueError(
+      f"gradient_penalty interpolates between real and fake examples, which must have one "
+      f"shape: got real {tuple(real.shape)} and fake {tuple(fake.shape)}"
+    )
   alpha = jax.random.uniform(key, _per_example_shape(real), dtype=real.dtype)
   interpolates = alpha * real + (1.0 - alpha) * fake
   norms = per_example_norm(input_gradients(d_fn, interpolates))

@@ -5,6 +5,8 @@ hand: linear (constant gradient), quadratic (gradient 2a⊙x) and a one-hidden-
 layer tanh network backpropagated in float64.
 """
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -113,6 +115,16 @@ def test_gradient_penalty_of_constant_critic_has_finite_gradient():
 
   assert float(penalty(1.0)) == 1.0
   assert np.isfinite(float(jax.grad(penalty)(1.0)))
+
+
+@pytest.mark.parametrize("fake_shape", [(4, 3), (5, 2)])
+def test_gradient_penalty_needs_real_and_fake_of_one_shape(fake_shape):
+  def critic(x):
+    return jnp.sum(x, axis=-1)
+
+  message = re.escape(f"got real (4, 2) and fake {fake_shape}")
+  with pytest.raises(ValueError, match=message):
+    penalties.gradient_penalty(critic, jnp.zeros((4, 2)), jnp.zeros(fake_shape), jax.random.key(0))
 
 
 def test_dragan_penalty_matches_formula(rng):
