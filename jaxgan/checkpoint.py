@@ -167,14 +167,14 @@ class Checkpointer:
     self._manager.close()
 
   def _resolve(self, step: int | None) -> int:
-    step = self.latest_step() if step is None else step
-    if step is None:
-      raise ConfigError(f"no checkpoint in {self.directory}: train first, or check --workdir")
     steps = sorted(self.all_steps())
+    if not steps:
+      raise ConfigError(f"no checkpoint in {self.directory}: train first, or check --workdir")
+    if step is None:
+      return steps[-1]
     if step not in steps:
       raise ConfigError(
-        f"no checkpoint {step} in {self.directory}: it holds step(s) "
-        f"{', '.join(map(str, steps)) or 'none'}"
+        f"no checkpoint {step} in {self.directory}: it holds step(s) {', '.join(map(str, steps))}"
       )
     return step
 

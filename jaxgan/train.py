@@ -427,9 +427,8 @@ def init_state(spec: GANSpec, key: Array, example_batch: dict[str, Array]) -> GA
     batch = x.shape[0]
     labels = jnp.zeros((batch,), jnp.int32) if spec.num_classes else None
     z = sample_latent(spec, jax.random.key(0), (batch,), labels).z
-    g_variables = spec.generator.init({"params": g_key}, *_model_inputs(z, labels), train=False)
-    fake = jax.eval_shape(
-      lambda: spec.generator.apply(g_variables, *_model_inputs(z, labels), train=False)
+    fake, g_variables = spec.generator.init_with_output(
+      {"params": g_key}, *_model_inputs(z, labels), train=False
     )
     check_generator_output(fake.shape[1:], x.shape[1:])
     d_labels = labels if spec.label_to_discriminator else None
