@@ -53,22 +53,26 @@ def gpu_check_plan(tmp_path, budget_s):
 
 
 def test_gpu_check_runs_in_order_within_its_budget(tmp_path):
-  """The one-call GPU check: cold steps beside PyTorch first, then compare.py, then --conv=xla;
-  without a first dcgan32 step it goes on with XLA's autotuning off; nothing outlasts the
-  budget (in the worst case compare.py and the --conv=xla runs are what gets skipped)."""
+  """The one-call GPU check, one workload after the other: both convolutions cold, PyTorch, then
+  compare.py with the faster convolution; without a first dcgan32 step it goes on with XLA's
+  autotuning off; nothing outlasts the budget (in the worst case the second workload's runs are
+  what gets skipped, so dcgan32's figure is whole)."""
   plan = gpu_check_plan(tmp_path, 2000)
   ran = [line for line in plan if line.startswith("$ ")]
+  one_workload = ["step.py", "step.py", "torch_reference.py", "compare.py"]
   assert [line.split()[2].split("/")[-1] for line in ran] == [
-    *["step.py", "step.py", "torch_reference.py", "step.py", "torch_reference.py"],
-    *["compare.py", "compare.py", "step.py", "step.py"],
+    *["step.py", *one_workload, *one_workload, "torch_reference.py"]
   ]
-  assert "--workload=dcgan32 " in ran[0] and "(limit 150 s)" in ran[0]
+  assert "--workload=dcgan32 " in ran[0] and "(limit 130 s)" in ran[0]
   assert plan[1].startswith("from here on XLA_FLAGS=")
   assert plan[1].endswith("--xla_gpu_autotune_level=0")
-  assert all("--conv=xla" in line for line in ran[-2:])
-  assert plan[-1] == "done in 980 s"
+  assert [("--conv=xla" in line) for line in ran[:3]] == [False, False, True]
+  assert "--workload=dcgan32 " in ran[4] and "--conv=matmul" in ran[4]  # no cold run: matmul
+  assert all("--workload=dcgan32_wgan_gp" in line for line in ran[5:9])
+  assert "--compile" in ran[-1] and "--workload=dcgan32 " in ran[-1]
+  assert plan[-1] == "done in 1010 s"
 
-  plan = gpu_check_plan(tmp_path, 540)
-  assert plan[-1] == "done in 540 s"
+  plan = gpu_check_plan(tmp_path, 560)
+  assert plan[-1] == "done in 560 s"
   skipped = [line for line in plan if line.startswith("skipped")]
-  assert len(skipped) == 4 and all("compare.py" in s or "--conv=xla" in s for s in skipped)
+  assert len(skipped) == 4 and all("dcgan32_wgan_gp" in s or "--compile" in s for s in skipped)
