@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# jaxgan's correctness on a lent GPU, in one call (about 5 minutes), and the toy workload's figure.
+#
+#   bash benchmarks/gpu_tests.sh BENCH_DIR [OUT_DIR]
+#
+# The CPU suite's tests that need no TFDS and no fake CPU devices, run with the GPU
+# as JAX's default device:
+# 1. exact: every loss, penalty, layer and step against numpy, with float32 products
+#    computed as float32 (JAX_DEFAULT_MATMUL_PRECISION=highest; by default an H100/H200
+#    multiplies float32 as TF32, whose 10-bit mantissa the numpy tolerances don't allow);
+# 2. training at the GPU's default precision: the 2-D mixtures' modes are found, the
+#    dynamics tests' figures hold.
+# BENCH_DIR holds shared/bench's compare.py and torch_reference.py (for toy_wgan_gp).
+set -u
+bench=${1:?usage: gpu_tests.sh BENCH_DIR [OUT_DIR]}
+out=${2:-/tmp/jaxgan_gpu_tests}
+mkdir -p "$out"
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+workers=${WORKERS:-8}
+started=$SECONDS
+
+timeout 100 python3 "$bench/compare.py" --workload=toy_wgan_gp --steps=200 --rounds=3 \
+  --project="python3 benchmarks/step.py" 2>&1 | tail -n 2 | tee "$out/toy.txt"
+echo "toy compare: $((SECONDS - started)) s"
+
+JAX_DEFAULT_MATMUL_PRECISION=highest timeout 200 python3 -m pytest -q -n "$workers" \
+  -p no:cacheprovider tests/test_losses.py tests/test_penalties.py tests/test_models.py \
+  tests/test_features.py tests/test_optim.py tests/test_train.py >"$out/exact.txt" 2>&1
+echo "exact: rc $? after $((SECONDS - started)) s"
+tail -n 25 "$out/exact.txt"
+
+timeout 200 python3 -m pytest -q -n "$workers" -p no:cacheprovider \
+  tests/test_toy_training.py tests/test_dynamics.py >"$out/training.txt" 2>&1
+echo "training: rc $? after $((SECONDS - started)) s"
+tail -n 25 "$out/training.txt"
