@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# jaxgan's correctness on a lent GPU, in one call (about 5 minutes), and the toy workload's figure.
+# jaxgan's correctness on a lent GPU, in one call (about 3 minutes on an H200), and the toy workload's figure.
 #
 #   bash benchmarks/gpu_tests.sh BENCH_DIR [OUT_DIR]
 #
@@ -7,7 +7,8 @@
 # as JAX's default device:
 # 1. exact: every loss, penalty, layer and step against numpy, with float32 products
 #    computed as float32 (JAX_DEFAULT_MATMUL_PRECISION=highest; by default an H100/H200
-#    multiplies float32 as TF32, whose 10-bit mantissa the numpy tolerances don't allow);
+#    multiplies float32 as TF32, whose 10-bit mantissa the numpy tolerances don't allow),
+#    and orbax checkpoints of GPU arrays;
 # 2. training at the GPU's default precision: the 2-D mixtures' modes are found, the
 #    dynamics tests' figures hold.
 # BENCH_DIR holds shared/bench's compare.py and torch_reference.py (for toy_wgan_gp).
@@ -25,7 +26,7 @@ echo "toy compare: $((SECONDS - started)) s"
 
 JAX_DEFAULT_MATMUL_PRECISION=highest timeout 200 python3 -m pytest -q -n "$workers" \
   -p no:cacheprovider tests/test_losses.py tests/test_penalties.py tests/test_models.py \
-  tests/test_features.py tests/test_optim.py tests/test_train.py >"$out/exact.txt" 2>&1
+  tests/test_features.py tests/test_optim.py tests/test_train.py tests/test_checkpoint.py >"$out/exact.txt" 2>&1
 echo "exact: rc $? after $((SECONDS - started)) s"
 tail -n 25 "$out/exact.txt"
 
