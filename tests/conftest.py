@@ -2,6 +2,7 @@
 
 import atexit
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -73,6 +74,15 @@ def run(args, *, env=None, background=False):
       command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
     )
   return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+
+def defined_flag_names(script):
+  """The flags experiments/`script` and jaxgan.cli define (read from the source), plus absl's."""
+  names = {"flagfile", "helpshort", "helpfull"}
+  for path in (os.path.join(ROOT, "experiments", script), os.path.join(ROOT, "jaxgan", "cli.py")):
+    with open(path) as f:
+      names |= set(re.findall(r'DEFINE_\w+\(\s*"(\w+)"', f.read()))
+  return names
 
 
 def wait_for_first_metrics(workdir, timeout):

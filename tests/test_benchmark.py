@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, defined_flag_names
 
 
 def test_step_benchmark_prints_compare_json():
@@ -87,3 +87,15 @@ def test_gpu_tests_names_test_files_that_exist():
   assert len(named) >= 9
   missing = [name for name in named if not os.path.isfile(os.path.join(ROOT, name))]
   assert missing == []
+
+
+def test_gpu_loop_passes_flags_its_experiments_define():
+  """benchmarks/gpu_loop.sh runs wgan_gp.py and dcgan.py on a lent GPU: a flag renamed here would
+  cost that call its run, so every flag it passes must be one those scripts define."""
+  with open(os.path.join(ROOT, "benchmarks", "gpu_loop.sh")) as script:
+    text = script.read()
+  passed = set(re.findall(r"--(\w+)=", text))
+  assert {"g_hidden", "num_steps", "eval_every", "flagfile"} <= passed
+  defined = defined_flag_names("wgan_gp.py") | defined_flag_names("dcgan.py")
+  assert sorted(passed - defined) == []
+  assert os.path.isfile(os.path.join(ROOT, "experiments", "configs", "dcgan_digits.flags"))

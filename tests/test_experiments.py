@@ -15,6 +15,7 @@ from conftest import (
   ROOT,
   TINY,
   assert_ok,
+  defined_flag_names,
   fake_devices,
   one_line_error,
   run,
@@ -201,15 +202,6 @@ def read_flagfile(path):
   header = "".join(line for line in text.splitlines(True) if line.startswith("#"))
   flags = [line.strip() for line in text.splitlines() if line.startswith("--")]
   return script, header, flags
-
-
-def defined_flag_names(script):
-  """The flags `script` and jaxgan.cli define (read from the source), plus absl's own."""
-  names = {"flagfile", "helpshort", "helpfull"}
-  for path in (os.path.join(ROOT, "experiments", script), os.path.join(ROOT, "jaxgan", "cli.py")):
-    with open(path) as f:
-      names |= set(re.findall(r'DEFINE_\w+\(\s*"(\w+)"', f.read()))
-  return names
 
 
 def toy_recipes_run():
