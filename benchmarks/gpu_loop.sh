@@ -16,19 +16,22 @@ out=${1:-/tmp/jaxgan_gpu_loop}
 mkdir -p "$out"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 quiet=(--log_every=1000 --eval_every=100000 --checkpoint_every=100000)
+# Fresh workdirs: a rerun into the last ones would resume from their final checkpoint and
+# train nothing.
+runs=$(mktemp -d /tmp/jaxgan_loop.XXXX)
 
 timeout 60 python3 -m cProfile -o "$out/loop.prof" experiments/wgan_gp.py --g_hidden=8 \
   --d_hidden=8 --batch_size=8 --n_critic=1 --num_steps=8000 "${quiet[@]}" \
-  --workdir=/tmp/jaxgan_loop/tiny >"$out/tiny.log" 2>&1
+  --workdir="$runs"/tiny >"$out/tiny.log" 2>&1
 python3 - "$out/loop.prof" "$out/loop_profile.txt" <<'PY'
 import pstats, sys
 with open(sys.argv[2], "w") as report:
   pstats.Stats(sys.argv[1], stream=report).sort_stats("tottime").print_stats(40)
 PY
 timeout 60 python3 experiments/wgan_gp.py --num_steps=8000 "${quiet[@]}" \
-  --workdir=/tmp/jaxgan_loop/wgan_gp >"$out/wgan_gp.log" 2>&1
+  --workdir="$runs"/wgan_gp >"$out/wgan_gp.log" 2>&1
 timeout 60 python3 experiments/dcgan.py --flagfile=experiments/configs/dcgan_digits.flags \
-  --num_steps=4000 "${quiet[@]}" --workdir=/tmp/jaxgan_loop/dcgan >"$out/dcgan.log" 2>&1
+  --num_steps=4000 "${quiet[@]}" --workdir="$runs"/dcgan >"$out/dcgan.log" 2>&1
 for run in tiny wgan_gp dcgan; do
   echo "== $run"
   grep -E '^(training|compiled)|steps/s' "$out/$run.log" | cut -c1-64
