@@ -33,7 +33,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import jax  # noqa: E402
 import optax  # noqa: E402
 
-from jaxgan import data, models, parallel, penalties, train  # noqa: E402
+from jaxgan import data, models, parallel, penalties  # noqa: E402
+from jaxgan.kinds import gan  # noqa: E402
+from jaxgan.loss_pairs import loss_pair  # noqa: E402
 
 WORKLOADS = ("toy_wgan_gp", "dcgan32", "dcgan32_wgan_gp")
 
@@ -56,22 +58,22 @@ FLAGS = flags.FLAGS
 DATA_POOL = 8  # distinct real batches made in advance and cycled through
 
 
-def gradient_penalty(weight: float) -> train.Regularizer:
+def gradient_penalty(weight: float) -> gan.Regularizer:
   """WGAN-GP's two-sided penalty on random interpolates, weighted by λ = weight."""
-  return train.Regularizer(
+  return gan.Regularizer(
     "gradient_penalty",
     weight,
     lambda i: penalties.gradient_penalty(i.d_fn, i.real, i.fake, i.key),
   )
 
 
-def toy_wgan_gp_spec() -> train.GANSpec:
+def toy_wgan_gp_spec() -> gan.GANSpec:
   """MLP 2→512→512→512→out, WGAN loss + GP (λ = 0.1), n_critic 5, Adam(1e-4, β = (0.5, 0.9))."""
-  return train.GANSpec(
+  return gan.GANSpec(
     generator=models.MLPGenerator(hidden_dims=(512, 512, 512), output_shape=(2,)),
     discriminator=models.MLPDiscriminator(hidden_dims=(512, 512, 512)),
     latent_dim=2,
-    loss=train.loss_pair("wasserstein"),
+    loss=loss_pair("wasserstein"),
     discriminator_regularizers=(gradient_penalty(0.1),),
     generator_optimizer=optax.adam(1e-4, b1=0.5, b2=0.9),
     discriminator_optimizer=optax.adam(1e-4, b1=0.5, b2=0.9),
@@ -79,7 +81,7 @@ def toy_wgan_gp_spec() -> train.GANSpec:
   )
 
 
-def dcgan32_spec(wgan_gp: bool) -> train.GANSpec:
+def dcgan32_spec(wgan_gp: bool) -> gan.GANSpec:
   """DCGAN 32×32×3 of WORKLOADS.md (z ∈ R^128, widths 256-128-64, BN in G only).
 
   dcgan32: 1 D update (non-saturating loss) + 1 G update, Adam(2e-4, β = (0.5, 0.999)).
@@ -88,20 +90,20 @@ def dcgan32_spec(wgan_gp: bool) -> train.GANSpec:
   generator = models.DCGANGenerator(image_size=32, channels=3, width=64)
   discriminator = models.DCGANDiscriminator(image_size=32, width=64, normalization="none")
   if not wgan_gp:
-    return train.GANSpec(
+    return gan.GANSpec(
       generator=generator,
       discriminator=discriminator,
       latent_dim=128,
-      loss=train.loss_pair("non_saturating"),
+      loss=loss_pair("non_saturating"),
       generator_optimizer=optax.adam(2e-4, b1=0.5, b2=0.999),
       discriminator_optimizer=optax.adam(2e-4, b1=0.5, b2=0.999),
       n_critic=1,
     )
-  return train.GANSpec(
+  return gan.GANSpec(
     generator=generator,
     discriminator=discriminator,
     latent_dim=128,
-    loss=train.loss_pair("wasserstein"),
+    loss=loss_pair("wasserstein"),
     discriminator_regularizers=(gradient_penalty(10.0),),
     generator_optimizer=optax.adam(1e-4, b1=0.5, b2=0.9),
     discriminator_optimizer=optax.adam(1e-4, b1=0.5, b2=0.9),
@@ -109,7 +111,7 @@ def dcgan32_spec(wgan_gp: bool) -> train.GANSpec:
   )
 
 
-def image_batches(spec: train.GANSpec, batch: int, mesh=None) -> list:
+def image_batches(spec: gan.GANSpec, batch: int, mesh=None) -> list:
   """Synthetic "real" images in [−1, 1], made in advance like the reference's pool."""
   sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
   shape = (spec.n_critic, batch, 32, 32, 3)
@@ -131,7 +133,7 @@ def workload(name: str, batch: int | None, mesh):
   return spec, batch, image_batches(spec, batch, mesh)
 
 
-def toy_batches(spec: train.GANSpec, batch: int, mesh=None) -> list:
+def toy_batches(spec: gan.GANSpec, batch: int, mesh=None) -> list:
   sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
   stream = data.ToyStream(data.get_toy("grid25"), batch, spec.n_critic, jax.random.key(1), sharding)
   return [stream.batch_at(i) for i in range(DATA_POOL)]
@@ -143,12 +145,12 @@ def run_workload(
   mesh = parallel.make_mesh(num_devices) if num_devices else None
   spec, batch, batches = workload(name, batch, mesh)
   key = jax.random.key(0)
-  state = train.init_state(spec, key, batches[0])
+  state = gan.init_state(spec, key, batches[0])
   if mesh is not None:
     state = parallel.replicate(state, mesh)
   began = time.perf_counter()
   with models.convolutions_by(conv):
-    lowered = train.make_train_step(spec, mesh=mesh).lower(state, batches[0], key)
+    lowered = gan.make_train_step(spec, mesh=mesh).lower(state, batches[0], key)
   traced = time.perf_counter()
   step = lowered.compile()
   compiled = time.perf_counter()

@@ -9,48 +9,50 @@ loss + L_C(fake), with L_C = −E[log P(C = c | X)] (eq. 2). Non-saturating
 GAN loss, Adam 2e-4 with β1 = 0.5.
 """
 
-from absl import flags
+import dataclasses
 
-from jaxgan import cli, losses, train
+from jaxgan import builders, cli, losses
+from jaxgan.config import ImageGANConfig, option
+from jaxgan.kinds import gan
+from jaxgan.loss_pairs import loss_pair
 
-cli.define_training_flags(**cli.IMAGE_DEFAULTS)
-flags.DEFINE_float("class_weight", 1.0, "Weight of the auxiliary classification loss.")
-FLAGS = flags.FLAGS
+
+@dataclasses.dataclass(frozen=True)
+class Config(ImageGANConfig):
+  class_weight: float = option(1.0, "Weight of the auxiliary classification loss.")
 
 
-def class_loss_both(inputs: train.RegularizerInputs):
+def class_loss_both(inputs: gan.RegularizerInputs):
   """D's L_C on real and fake examples (fakes were generated for the real batch's labels)."""
   real = losses.auxiliary_classifier_loss(inputs.real_out["class_logits"], inputs.labels)
   fake = losses.auxiliary_classifier_loss(inputs.fake_out["class_logits"], inputs.latent.labels)
   return real + fake
 
 
-def class_loss_fake(inputs: train.RegularizerInputs):
+def class_loss_fake(inputs: gan.RegularizerInputs):
   """G's L_C: the classes it was asked for, as D's classifier sees them."""
   return losses.auxiliary_classifier_loss(inputs.fake_out["class_logits"], inputs.latent.labels)
 
 
-def make_spec(dataset) -> train.GANSpec:
-  classes = cli.require_labels(dataset, "acgan")
-  return cli.gan_spec(
+def make_spec(config: Config, dataset) -> gan.GANSpec:
+  classes = builders.require_labels(dataset, "acgan")
+  return builders.gan_spec(
+    config,
     dataset,
-    generator=cli.generator(dataset, num_classes=classes),
-    discriminator=cli.discriminator(dataset, aux_classes=classes),
-    loss=train.loss_pair("non_saturating"),
+    generator=builders.generator(config, dataset, num_classes=classes),
+    discriminator=builders.discriminator(config, dataset, aux_classes=classes),
+    loss=loss_pair("non_saturating"),
     discriminator_regularizers=(
-      train.Regularizer("d_class_loss", FLAGS.class_weight, class_loss_both),
+      gan.Regularizer("d_class_loss", config.class_weight, class_loss_both),
     ),
-    generator_regularizers=(
-      train.Regularizer("g_class_loss", FLAGS.class_weight, class_loss_fake),
-    ),
+    generator_regularizers=(gan.Regularizer("g_class_loss", config.class_weight, class_loss_fake),),
     num_classes=classes,
   )
 
 
-def main(argv):
-  del argv
-  cli.train_from_flags("acgan", make_spec)
+def main(config: Config):
+  gan.run_experiment("acgan", config, make_spec)
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, Config)

@@ -14,37 +14,43 @@ classifier (logistic regression on real digits) sees the class that was
 asked for.
 """
 
-from absl import flags
+import dataclasses
 
-from jaxgan import cli, train
-
-cli.define_training_flags(**cli.IMAGE_DEFAULTS)
-flags.DEFINE_enum("conditioning", "concat", ["concat", "projection"], "How the label enters.")
-flags.DEFINE_enum(
-  "loss",
-  "non_saturating",
-  ["non_saturating", "hinge"],
-  "Adversarial loss (hinge: Miyato & Koyama).",
-)
-FLAGS = flags.FLAGS
+from jaxgan import builders, cli
+from jaxgan.config import ImageGANConfig, option
+from jaxgan.kinds import gan
+from jaxgan.loss_pairs import loss_pair
 
 
-def make_spec(dataset) -> train.GANSpec:
-  classes = cli.require_labels(dataset, "cgan")
-  return cli.gan_spec(
+@dataclasses.dataclass(frozen=True)
+class Config(ImageGANConfig):
+  conditioning: str = option("concat", "How the label enters.", choices=("concat", "projection"))
+  loss: str = option(
+    "non_saturating",
+    "Adversarial loss (hinge: Miyato & Koyama).",
+    choices=("non_saturating", "hinge"),
+  )
+
+
+def make_spec(config: Config, dataset) -> gan.GANSpec:
+  classes = builders.require_labels(dataset, "cgan")
+  conditioning = config.conditioning
+  return builders.gan_spec(
+    config,
     dataset,
-    generator=cli.generator(dataset, num_classes=classes, conditioning=FLAGS.conditioning),
-    discriminator=cli.discriminator(dataset, num_classes=classes, conditioning=FLAGS.conditioning),
-    loss=train.loss_pair(FLAGS.loss),
+    generator=builders.generator(config, dataset, num_classes=classes, conditioning=conditioning),
+    discriminator=builders.discriminator(
+      config, dataset, num_classes=classes, conditioning=conditioning
+    ),
+    loss=loss_pair(config.loss),
     num_classes=classes,
     label_to_discriminator=True,
   )
 
 
-def main(argv):
-  del argv
-  cli.train_from_flags("cgan", make_spec)
+def main(config: Config):
+  gan.run_experiment("cgan", config, make_spec)
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, Config)

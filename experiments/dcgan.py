@@ -13,36 +13,41 @@ one-sided label smoothing, feature matching, minibatch discrimination and
 minibatch standard deviation; --ema_decay averages G's weights.
 """
 
-from absl import flags
+import dataclasses
 
-from jaxgan import cli, train
-
-cli.define_training_flags(**cli.IMAGE_DEFAULTS)
-flags.DEFINE_float("label_smoothing", 0.0, "One-sided: D's target for real images is 1 − this.")
-flags.DEFINE_bool("feature_matching", False, "G matches the mean of D's last features.")
-flags.DEFINE_integer("minibatch_discrimination", 0, "Kernels of minibatch discrimination (0: off).")
-flags.DEFINE_bool("minibatch_stddev", False, "Append the batch's standard deviation to D.")
-FLAGS = flags.FLAGS
+from jaxgan import builders, cli
+from jaxgan.config import ImageGANConfig, option
+from jaxgan.kinds import gan
+from jaxgan.loss_pairs import loss_pair
 
 
-def make_spec(dataset) -> train.GANSpec:
-  loss = "feature_matching" if FLAGS.feature_matching else "non_saturating"
-  return cli.gan_spec(
+@dataclasses.dataclass(frozen=True)
+class Config(ImageGANConfig):
+  label_smoothing: float = option(0.0, "One-sided: D's target for real images is 1 − this.")
+  feature_matching: bool = option(False, "G matches the mean of D's last features.")
+  minibatch_discrimination: int = option(0, "Kernels of minibatch discrimination (0: off).")
+  minibatch_stddev: bool = option(False, "Append the batch's standard deviation to D.")
+
+
+def make_spec(config: Config, dataset) -> gan.GANSpec:
+  loss = "feature_matching" if config.feature_matching else "non_saturating"
+  return builders.gan_spec(
+    config,
     dataset,
-    discriminator=cli.discriminator(
+    discriminator=builders.discriminator(
+      config,
       dataset,
-      return_features=FLAGS.feature_matching,
-      minibatch_discrimination=FLAGS.minibatch_discrimination,
-      minibatch_stddev=FLAGS.minibatch_stddev,
+      return_features=config.feature_matching,
+      minibatch_discrimination=config.minibatch_discrimination,
+      minibatch_stddev=config.minibatch_stddev,
     ),
-    loss=train.loss_pair(loss, label_smoothing=FLAGS.label_smoothing),
+    loss=loss_pair(loss, label_smoothing=config.label_smoothing),
   )
 
 
-def main(argv):
-  del argv
-  cli.train_from_flags("dcgan", make_spec)
+def main(config: Config):
+  gan.run_experiment("dcgan", config, make_spec)
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, Config)

@@ -9,44 +9,43 @@ begins (λ = 10, c = 0.5, the authors' code). G: the non-saturating loss.
 D has no BatchNorm (the penalty is per example); Adam 1e-4, β = (0.5, 0.9).
 """
 
-from absl import flags
+import dataclasses
 
-from jaxgan import cli, penalties, train
-
-cli.define_training_flags(
-  **{
-    **cli.IMAGE_DEFAULTS,
-    "g_lr": 1e-4,
-    "d_lr": 1e-4,
-    "beta2": 0.9,
-    "d_normalization": "none",
-  }
-)
-flags.DEFINE_float("dragan_weight", 10.0, "λ, the weight of the DRAGAN penalty.")
-flags.DEFINE_float("perturbation", 0.5, "c: perturbations of c·std(x) around the data.")
-FLAGS = flags.FLAGS
+from jaxgan import builders, cli, penalties
+from jaxgan.config import ImageGANConfig, option
+from jaxgan.kinds import gan
+from jaxgan.loss_pairs import loss_pair
 
 
-def dragan_penalty(inputs: train.RegularizerInputs):
-  return penalties.dragan_penalty(
-    inputs.d_fn, inputs.real, inputs.key, perturbation_scale=FLAGS.perturbation
-  )
+@dataclasses.dataclass(frozen=True)
+class Config(ImageGANConfig):
+  g_lr: float = 1e-4
+  d_lr: float = 1e-4
+  beta2: float = 0.9
+  d_normalization: str = "none"
+  dragan_weight: float = option(10.0, "λ, the weight of the DRAGAN penalty.")
+  perturbation: float = option(0.5, "c: perturbations of c·std(x) around the data.")
 
 
-def make_spec(dataset) -> train.GANSpec:
-  return cli.gan_spec(
+def make_spec(config: Config, dataset) -> gan.GANSpec:
+  def dragan_penalty(inputs: gan.RegularizerInputs):
+    return penalties.dragan_penalty(
+      inputs.d_fn, inputs.real, inputs.key, perturbation_scale=config.perturbation
+    )
+
+  return builders.gan_spec(
+    config,
     dataset,
-    train.loss_pair("non_saturating"),
+    loss_pair("non_saturating"),
     discriminator_regularizers=(
-      train.Regularizer("dragan_penalty", FLAGS.dragan_weight, dragan_penalty),
+      gan.Regularizer("dragan_penalty", config.dragan_weight, dragan_penalty),
     ),
   )
 
 
-def main(argv):
-  del argv
-  cli.train_from_flags("dragan", make_spec)
+def main(config: Config):
+  gan.run_experiment("dragan", config, make_spec)
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, Config)

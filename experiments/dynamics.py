@@ -13,32 +13,45 @@ lab, the Unrolled GAN on the toy mixtures, is a full training run:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import flags
 
 from jaxgan import cli, dynamics, plots
+from jaxgan.config import Config as BaseConfig
+from jaxgan.config import option
 from jaxgan.errors import ConfigError
 
-flags.DEFINE_enum("game", "bilinear", ["bilinear", "dirac", "gaussian"], "Which experiment.")
-flags.DEFINE_string("workdir", None, "Where the plots go (default runs/dynamics_GAME).")
-flags.DEFINE_float("step_size", 0.1, "h of the gradient steps.")
-flags.DEFINE_integer("num_steps", 300, "Steps of each trajectory (bilinear, dirac).")
-flags.DEFINE_float("gamma", 0.3, "Dirac-GAN: the R1 weight γ compared with γ = 0.")
-flags.DEFINE_enum(
-  "generator_loss", "minimax", ["minimax", "non_saturating"], "Dirac-GAN: G's loss."
-)
-flags.DEFINE_integer("fit_steps", 6000, "Gaussian fits: training steps.")
-flags.DEFINE_integer("seed", 0, "Gaussian fits: seed.")
-FLAGS = flags.FLAGS
+
+@dataclasses.dataclass(frozen=True)
+class Config(BaseConfig):
+  game: str = option("bilinear", "Which experiment.", choices=("bilinear", "dirac", "gaussian"))
+  workdir: str | None = option(None, "Where the plots go (default runs/dynamics_GAME).")
+  step_size: float = option(0.1, "h of the gradient steps.")
+  num_steps: int = option(300, "Steps of each trajectory (bilinear, dirac).")
+  gamma: float = option(0.3, "Dirac-GAN: the R1 weight γ compared with γ = 0.")
+  generator_loss: str = option(
+    "minimax", "Dirac-GAN: G's loss.", choices=("minimax", "non_saturating")
+  )
+  fit_steps: int = option(6000, "Gaussian fits: training steps.")
+  seed: int = option(0, "Gaussian fits: seed.")
+
+  def __post_init__(self):
+    super().__post_init__()
+    if self.step_size <= 0:
+      raise ConfigError(f"--step_size must be positive, got {self.step_size}")
+    if self.num_steps < 1 or self.fit_steps < 100:
+      raise ConfigError("--num_steps must be at least 1 and --fit_steps at least 100")
+    if self.gamma < 0:
+      raise ConfigError(f"--gamma must be 0 or more, got {self.gamma}")
 
 
-def updates(game):
-  h = FLAGS.step_size
+def updates(config: Config, game):
+  h = config.step_size
   return {
     "simultaneous": dynamics.simultaneous_step(game, h),
     "alternating": dynamics.alternating_step(game, h),
@@ -53,15 +66,15 @@ def batched_field(game):
   return lambda points: field(jnp.asarray(points, jnp.float32))
 
 
-def run_updates(game, w0, equilibrium) -> tuple[dict, dict, dict]:
+def run_updates(config: Config, game, w0, equilibrium) -> tuple[dict, dict, dict]:
   """Trajectories of every update from w0, the eigenvalues of each one's Jacobian at the
   equilibrium, and their spectral radii and distances."""
   paths, results, operator_eigs = {}, {}, {}
-  for name, step in updates(game).items():
+  for name, step in updates(config, game).items():
     start, at = w0, equilibrium
     if name == "optimistic":  # its state is (w_t, w_{t−1})
       start, at = jnp.concatenate([w0, w0]), jnp.concatenate([equilibrium, equilibrium])
-    path = dynamics.trajectory(step, start, FLAGS.num_steps)[:, : len(w0)]
+    path = dynamics.trajectory(step, start, config.num_steps)[:, : len(w0)]
     paths[name] = path
     distance = np.linalg.norm(path - np.asarray(equilibrium), axis=1)
     operator_eigs[name] = dynamics.eigenvalues(jax.jacfwd(step)(at))
@@ -73,17 +86,17 @@ def run_updates(game, w0, equilibrium) -> tuple[dict, dict, dict]:
   return paths, results, operator_eigs
 
 
-def bilinear(workdir: str) -> dict:
+def bilinear(config: Config, workdir: str) -> dict:
   game = dynamics.zero_sum(lambda x, y: jnp.sum(x * y))
   zero = jnp.zeros(2)
   eig = dynamics.eigenvalues(dynamics.jacobian(game, zero))
-  paths, results, operator_eigs = run_updates(game, jnp.array([1.0, 1.0]), zero)
+  paths, results, operator_eigs = run_updates(config, game, jnp.array([1.0, 1.0]), zero)
   plots.save_trajectories(
     os.path.join(workdir, "trajectories.png"),
     paths,
     field=batched_field(game),
     labels=("x (minimizes xy)", "y (maximizes xy)"),
-    title=f"min_x max_y xy, h = {FLAGS.step_size}, {FLAGS.num_steps} steps",
+    title=f"min_x max_y xy, h = {config.step_size}, {config.num_steps} steps",
   )
   plots.save_eigenvalues(
     os.path.join(workdir, "eigenvalues.png"),
@@ -93,15 +106,15 @@ def bilinear(workdir: str) -> dict:
   return {"field_eigenvalues": [str(e) for e in eig], "updates": results}
 
 
-def dirac(workdir: str) -> dict:
+def dirac(config: Config, workdir: str) -> dict:
   out = {}
   fields, paths_by_gamma, eigs = {}, {}, {}
-  for gamma in (0.0, FLAGS.gamma):
-    game = dynamics.dirac_gan(gamma, FLAGS.generator_loss)
+  for gamma in (0.0, config.gamma):
+    game = dynamics.dirac_gan(gamma, config.generator_loss)
     zero = jnp.zeros(2)
     computed = dynamics.eigenvalues(dynamics.jacobian(game, zero))
     analytic = dynamics.dirac_gan_eigenvalues(gamma)
-    paths, results, _ = run_updates(game, jnp.array([1.0, 1.0]), zero)
+    paths, results, _ = run_updates(config, game, jnp.array([1.0, 1.0]), zero)
     label = f"γ = {gamma:g}"
     out[label] = {
       "computed_eigenvalues": [str(np.round(e, 6)) for e in computed],
@@ -119,7 +132,7 @@ def dirac(workdir: str) -> dict:
       paths,
       field=batched_field(game),
       labels=("θ (generator's point mass)", "ψ (D(x) = ψx)"),
-      title=f"Dirac-GAN, {label}, h = {FLAGS.step_size}",
+      title=f"Dirac-GAN, {label}, h = {config.step_size}",
     )
   plots.save_eigenvalues(
     os.path.join(workdir, "eigenvalues.png"),
@@ -130,14 +143,14 @@ def dirac(workdir: str) -> dict:
   return out
 
 
-def gaussian(workdir: str) -> dict:
+def gaussian(config: Config, workdir: str) -> dict:
   out = {}
   fits = {}
   for dim in (1, 2):
     for features in ("linear", "quadratic"):
       for resample in (True, False):
         fit = dynamics.gaussian_fit(
-          dim, features, resample=resample, steps=FLAGS.fit_steps, seed=FLAGS.seed
+          dim, features, resample=resample, steps=config.fit_steps, seed=config.seed
         )
         name = f"{dim}-D, {features} D, {'re-sampled' if resample else 'fixed'} minibatches"
         fits[(dim, features, resample)] = fit
@@ -170,17 +183,10 @@ def gaussian(workdir: str) -> dict:
 EXPERIMENTS = {"bilinear": bilinear, "dirac": dirac, "gaussian": gaussian}
 
 
-def main(argv):
-  del argv
-  if FLAGS.step_size <= 0:
-    raise ConfigError(f"--step_size must be positive, got {FLAGS.step_size}")
-  if FLAGS.num_steps < 1 or FLAGS.fit_steps < 100:
-    raise ConfigError("--num_steps must be at least 1 and --fit_steps at least 100")
-  if FLAGS.gamma < 0:
-    raise ConfigError(f"--gamma must be 0 or more, got {FLAGS.gamma}")
-  workdir = FLAGS.workdir or f"runs/dynamics_{FLAGS.game}"
+def main(config: Config):
+  workdir = config.workdir or f"runs/dynamics_{config.game}"
   os.makedirs(workdir, exist_ok=True)
-  results = EXPERIMENTS[FLAGS.game](workdir)
+  results = EXPERIMENTS[config.game](config, workdir)
   with open(os.path.join(workdir, "results.json"), "w") as f:
     json.dump(results, f, indent=2)
   print(json.dumps(results, indent=2))
@@ -188,4 +194,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, Config)

@@ -12,41 +12,47 @@ label smoothing, --label_smoothing=0.1); G minimizes −E[log D(G(z))]
 Adam 2e-4 with β1 = 0.5 for both players (Radford et al. 2016).
 --unroll_steps=K makes it the Unrolled GAN (Metz et al. 2017): G's loss is taken
 against D after K look-ahead updates, differentiated through them
-(jaxgan.train.unrolled_discriminator_params).
+(jaxgan.kinds.gan.unrolled_discriminator_params).
 """
 
-from absl import flags
+import dataclasses
 
-from jaxgan import cli, train
-
-cli.define_training_flags(
-  dataset="grid25", num_steps=30_000, batch_size=128, n_critic=1, g_lr=2e-4, d_lr=2e-4
-)
-flags.DEFINE_enum("loss", "non_saturating", ["non_saturating", "minimax"], "Generator loss.")
-flags.DEFINE_float("label_smoothing", 0.0, "One-sided: D's real target is 1 − this.")
-flags.DEFINE_integer(
-  "unroll_steps",
-  0,
-  "Unrolled GAN (Metz et al. 2017): G's loss against D after this many look-ahead updates "
-  "(the paper: 5 or 10); 0 is the plain GAN.",
-)
-FLAGS = flags.FLAGS
+from jaxgan import builders, cli
+from jaxgan.config import GANConfig, option
+from jaxgan.kinds import gan
+from jaxgan.loss_pairs import loss_pair
 
 
-def make_spec(dataset) -> train.GANSpec:
-  return cli.gan_spec(
-    dataset,
-    train.loss_pair(FLAGS.loss, label_smoothing=FLAGS.label_smoothing),
-    unroll_steps=FLAGS.unroll_steps,
-    # G differentiates through D's Adam steps: ε inside √v keeps that finite where v = 0.
-    discriminator_optimizer=cli.adam("discriminator", eps_root=1e-8 if FLAGS.unroll_steps else 0),
+@dataclasses.dataclass(frozen=True)
+class Config(GANConfig):
+  num_steps: int = 30_000
+  g_lr: float = 2e-4
+  d_lr: float = 2e-4
+  loss: str = option("non_saturating", "Generator loss.", choices=("non_saturating", "minimax"))
+  label_smoothing: float = option(0.0, "One-sided: D's real target is 1 − this.")
+  unroll_steps: int = option(
+    0,
+    "Unrolled GAN (Metz et al. 2017): G's loss against D after this many look-ahead updates "
+    "(the paper: 5 or 10); 0 is the plain GAN.",
   )
 
 
-def main(argv):
-  del argv
-  cli.train_from_flags("gan", make_spec)
+def make_spec(config: Config, dataset) -> gan.GANSpec:
+  return builders.gan_spec(
+    config,
+    dataset,
+    loss_pair(config.loss, label_smoothing=config.label_smoothing),
+    unroll_steps=config.unroll_steps,
+    # G differentiates through D's Adam steps: ε inside √v keeps that finite where v = 0.
+    discriminator_optimizer=builders.adam(
+      config, "discriminator", eps_root=1e-8 if config.unroll_steps else 0
+    ),
+  )
+
+
+def main(config: Config):
+  gan.run_experiment("gan", config, make_spec)
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, Config)

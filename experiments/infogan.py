@@ -8,75 +8,78 @@ continuous ones (U(−1, 1)). Q shares D's body and predicts the codes; G and Q
 both minimize −λ·L_I, L_I the variational lower bound on the mutual
 information I(c; G(z, c)) (eq. 5): cross-entropy for the categorical code,
 Gaussian negative log-likelihood (σ = 1) for the continuous ones, with
-λ = 1 and 0.1 (§6); Adam with G's rate 1e-3 and D's 2e-4 (App. C.1: with
-D's rate for G as well, the code matched the digits 22% of the time on the
-digits recipe after 2,000 steps; 78% with these, 88% after 3,000). No labels
-are used: on digits the run reports how well the categorical code matches the
-digit under the best assignment (the paper: 5% error on MNIST), and draws code
-traversals.
+λ = 1 and 0.1 (§6); Adam with G's rate 1e-3 and D's 2e-4 (App. C.1; why G's
+own rate matters is in BENCHMARKS.md). No labels are used: on digits the run
+reports how well the categorical code matches the digit under the best
+assignment (the paper: 5% error on MNIST), and draws code traversals.
 """
 
-from absl import flags
+import dataclasses
 
-from jaxgan import cli, losses, train
+from jaxgan import builders, cli, losses
+from jaxgan.config import ImageGANConfig, option
 from jaxgan.errors import ConfigError
-
-cli.define_training_flags(
-  **{
-    **cli.IMAGE_DEFAULTS,
-    "num_steps": 3000,
-    "g_lr": 1e-3,  # the paper's MNIST rates (Chen et al. 2016, App. C.1): G 1e-3, D 2e-4
-    "latent_dim": 62,
-  }
-)
-flags.DEFINE_list("categorical_codes", ["10"], "Values of each categorical code.")
-flags.DEFINE_integer("continuous_codes", 2, "Number of continuous codes.")
-flags.DEFINE_float("info_weight", 1.0, "λ for the categorical codes.")
-flags.DEFINE_float("continuous_weight", 0.1, "λ for the continuous codes.")
-FLAGS = flags.FLAGS
+from jaxgan.kinds import gan
+from jaxgan.loss_pairs import loss_pair
 
 
-def mutual_information_loss(inputs: train.RegularizerInputs):
-  """−L_I (up to constants) of the codes the fakes were generated from."""
-  latent, out = inputs.latent, inputs.fake_out
-  total = 0.0
-  for i, logits in enumerate(out.get("code_logits", ())):
-    total = total + FLAGS.info_weight * losses.infogan_categorical_loss(
-      logits, latent.categorical[:, i]
-    )
-  if "code_mean" in out:
-    total = total + FLAGS.continuous_weight * losses.infogan_continuous_loss(
-      out["code_mean"], latent.continuous
-    )
-  return total
+@dataclasses.dataclass(frozen=True)
+class Config(ImageGANConfig):
+  num_steps: int = 3000
+  g_lr: float = 1e-3  # the paper's MNIST rates (Chen et al. 2016, App. C.1): G 1e-3, D 2e-4
+  latent_dim: int = 62
+  categorical_codes: tuple[int, ...] = option((10,), "Values of each categorical code.")
+  continuous_codes: int = option(2, "Number of continuous codes.")
+  info_weight: float = option(1.0, "λ for the categorical codes.")
+  continuous_weight: float = option(0.1, "λ for the continuous codes.")
+
+  def __post_init__(self):
+    super().__post_init__()
+    if any(k < 2 for k in self.categorical_codes) or self.continuous_codes < 0:
+      raise ConfigError("each categorical code needs 2+ values; --continuous_codes ≥ 0")
 
 
-def make_spec(dataset) -> train.GANSpec:
-  try:
-    categorical = tuple(int(k) for k in FLAGS.categorical_codes)
-  except ValueError:
-    raise ConfigError(
-      f"--categorical_codes must be integers, got {FLAGS.categorical_codes}"
-    ) from None
-  if any(k < 2 for k in categorical) or FLAGS.continuous_codes < 0:
-    raise ConfigError("each categorical code needs 2+ values; --continuous_codes ≥ 0")
-  return cli.gan_spec(
+def mutual_information_loss(config: Config):
+  """−L_I (up to constants) of the codes the fakes were generated from, as a regularizer."""
+
+  def loss(inputs: gan.RegularizerInputs):
+    latent, out = inputs.latent, inputs.fake_out
+    total = 0.0
+    for i, logits in enumerate(out.get("code_logits", ())):
+      total = total + config.info_weight * losses.infogan_categorical_loss(
+        logits, latent.categorical[:, i]
+      )
+    if "code_mean" in out:
+      total = total + config.continuous_weight * losses.infogan_continuous_loss(
+        out["code_mean"], latent.continuous
+      )
+    return total
+
+  return loss
+
+
+def make_spec(config: Config, dataset) -> gan.GANSpec:
+  info = mutual_information_loss(config)
+  return builders.gan_spec(
+    config,
     dataset,
-    discriminator=cli.discriminator(
-      dataset, info_categorical=categorical, info_continuous=FLAGS.continuous_codes
+    discriminator=builders.discriminator(
+      config,
+      dataset,
+      info_categorical=config.categorical_codes,
+      info_continuous=config.continuous_codes,
     ),
-    loss=train.loss_pair("non_saturating"),
-    discriminator_regularizers=(train.Regularizer("d_mutual_info", 1.0, mutual_information_loss),),
-    generator_regularizers=(train.Regularizer("g_mutual_info", 1.0, mutual_information_loss),),
-    categorical_codes=categorical,
-    continuous_codes=FLAGS.continuous_codes,
+    loss=loss_pair("non_saturating"),
+    discriminator_regularizers=(gan.Regularizer("d_mutual_info", 1.0, info),),
+    generator_regularizers=(gan.Regularizer("g_mutual_info", 1.0, info),),
+    categorical_codes=config.categorical_codes,
+    continuous_codes=config.continuous_codes,
   )
 
 
-def main(argv):
-  del argv
-  cli.train_from_flags("infogan", make_spec)
+def main(config: Config):
+  gan.run_experiment("infogan", config, make_spec)
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, Config)

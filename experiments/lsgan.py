@@ -8,25 +8,21 @@ D minimizes ½E[(D(x) − 1)²] + ½E[D(G(z))²], G minimizes ½E[(D(G(z)) − 1
 2e-4 with β1 = 0.5 (the paper used 1e-3 on LSUN with its own deeper nets).
 """
 
-from absl import flags
+from jaxgan import builders, cli
+from jaxgan.config import ImageGANConfig
+from jaxgan.kinds import gan
+from jaxgan.loss_pairs import loss_pair
 
-from jaxgan import cli, train
-
-cli.define_training_flags(**cli.IMAGE_DEFAULTS)
-FLAGS = flags.FLAGS
-
-
-def make_spec(dataset) -> train.GANSpec:
-  return cli.gan_spec(
-    dataset,
-    train.loss_pair("least_squares"),
-  )
+Config = ImageGANConfig
 
 
-def main(argv):
-  del argv
-  cli.train_from_flags("lsgan", make_spec)
+def make_spec(config: Config, dataset) -> gan.GANSpec:
+  return builders.gan_spec(config, dataset, loss_pair("least_squares"))
+
+
+def main(config: Config):
+  gan.run_experiment("lsgan", config, make_spec)
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, Config)

@@ -12,59 +12,59 @@ often an independent classifier reads each output as the input's digit;
 plots/translations_STEP.png shows input | output | target.
 """
 
-from absl import flags
+import dataclasses
 
-from jaxgan import cli, models, train, translation
+from jaxgan import builders, cli, models
+from jaxgan.config import TranslationConfig, option
 from jaxgan.errors import ConfigError
-
-cli.define_translation_flags(
-  dataset="digits_edges",
-  num_steps=3000,
-  batch_size=32,
-  image_size=16,
-  g_width=32,
-  d_width=32,
-  d_layers=1,
-  normalization="batch",
-)
-flags.DEFINE_float("l1_weight", 100.0, "λ, the weight of the L1 term in G's loss.")
-flags.DEFINE_float("dropout", 0.5, "Dropout rate in the U-Net's decoder (G's noise).")
-flags.DEFINE_enum("direction", "AtoB", ["AtoB", "BtoA"], "Translate A to B, or B to A.")
-flags.DEFINE_enum(
-  "loss",
-  "non_saturating",
-  ["non_saturating", "least_squares"],
-  "The conditional GAN loss (the paper's; least squares is the code's lsgan option).",
-)
-FLAGS = flags.FLAGS
+from jaxgan.kinds import image_to_image, pix2pix
+from jaxgan.loss_pairs import loss_pair
 
 
-def make_spec(dataset) -> translation.Pix2PixSpec:
-  try:
-    models.translation.unet_depth(FLAGS.image_size)
-  except ValueError as e:
-    raise ConfigError(f"--image_size={FLAGS.image_size}: {e}") from None
-  return translation.Pix2PixSpec(
-    generator=models.UNetGenerator(
-      channels=dataset.channels[1],
-      width=FLAGS.g_width,
-      normalization=FLAGS.normalization,
-      dropout_rate=FLAGS.dropout,
-    ),
-    discriminator=models.PatchGANDiscriminator(
-      width=FLAGS.d_width, num_layers=FLAGS.d_layers, normalization=FLAGS.normalization
-    ),
-    loss=train.loss_pair(FLAGS.loss),
-    generator_optimizer=cli.adam("generator"),
-    discriminator_optimizer=cli.adam("discriminator"),
-    l1_weight=FLAGS.l1_weight,
+@dataclasses.dataclass(frozen=True)
+class Config(TranslationConfig):
+  l1_weight: float = option(100.0, "λ, the weight of the L1 term in G's loss.")
+  dropout: float = option(0.5, "Dropout rate in the U-Net's decoder (G's noise).")
+  direction: str = option("AtoB", "Translate A to B, or B to A.", choices=("AtoB", "BtoA"))
+  loss: str = option(
+    "non_saturating",
+    "The conditional GAN loss (the paper's; least squares is the code's lsgan option).",
+    choices=("non_saturating", "least_squares"),
   )
 
 
-def main(argv):
-  del argv
-  cli.translation_from_flags("pix2pix", make_spec, paired=True, swap=FLAGS.direction == "BtoA")
+def make_spec(config: Config, dataset) -> pix2pix.Pix2PixSpec:
+  try:
+    models.image_to_image.unet_depth(config.image_size)
+  except ValueError as e:
+    raise ConfigError(f"--image_size={config.image_size}: {e}") from None
+  return pix2pix.Pix2PixSpec(
+    generator=models.UNetGenerator(
+      channels=dataset.channels[1],
+      width=config.g_width,
+      normalization=config.normalization,
+      dropout_rate=config.dropout,
+    ),
+    discriminator=models.PatchGANDiscriminator(
+      width=config.d_width, num_layers=config.d_layers, normalization=config.normalization
+    ),
+    loss=loss_pair(config.loss),
+    generator_optimizer=builders.adam(config, "generator"),
+    discriminator_optimizer=builders.adam(config, "discriminator"),
+    l1_weight=config.l1_weight,
+  )
+
+
+def main(config: Config):
+  image_to_image.run_experiment(
+    "pix2pix",
+    config,
+    make_spec,
+    pix2pix.make_trainer,
+    paired=True,
+    swap=config.direction == "BtoA",
+  )
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, Config)

@@ -12,35 +12,31 @@ D is the paper's "standard CNN" (DCGAN-like, no BatchNorm); --model=resnet
 gives the CIFAR ResNets of Appendix B.
 """
 
-from absl import flags
+import dataclasses
 
-from jaxgan import cli, train
-
-cli.define_training_flags(
-  **{
-    **cli.IMAGE_DEFAULTS,
-    "num_steps": 1000,
-    "n_critic": 5,
-    "beta1": 0.0,
-    "beta2": 0.9,
-    "d_normalization": "none",
-    "spectral_norm": True,
-  }
-)
-FLAGS = flags.FLAGS
+from jaxgan import builders, cli
+from jaxgan.config import ImageGANConfig
+from jaxgan.kinds import gan
+from jaxgan.loss_pairs import loss_pair
 
 
-def make_spec(dataset) -> train.GANSpec:
-  return cli.gan_spec(
-    dataset,
-    train.loss_pair("hinge"),
-  )
+@dataclasses.dataclass(frozen=True)
+class Config(ImageGANConfig):
+  num_steps: int = 1000
+  n_critic: int = 5
+  beta1: float = 0.0
+  beta2: float = 0.9
+  d_normalization: str = "none"
+  spectral_norm: bool = True
 
 
-def main(argv):
-  del argv
-  cli.train_from_flags("sngan", make_spec)
+def make_spec(config: Config, dataset) -> gan.GANSpec:
+  return builders.gan_spec(config, dataset, loss_pair("hinge"))
+
+
+def main(config: Config):
+  gan.run_experiment("sngan", config, make_spec)
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, Config)

@@ -11,35 +11,42 @@ Clipping limits the critic's capacity, so WGAN finds modes but places fewer
 samples on them than WGAN-GP: compare the two in README's table.
 """
 
+import dataclasses
+
 import optax
-from absl import flags
 
-from jaxgan import cli, optim, train
-
-cli.define_training_flags(
-  dataset="grid25", num_steps=15_000, batch_size=128, n_critic=5, g_lr=5e-5, d_lr=5e-5
-)
-flags.DEFINE_float("clip_value", 0.01, "c: the critic's weights are kept in [−c, c].")
-FLAGS = flags.FLAGS
+from jaxgan import builders, cli, optim
+from jaxgan.config import GANConfig, option
+from jaxgan.kinds import gan
+from jaxgan.loss_pairs import loss_pair
 
 
-def make_spec(dataset) -> train.GANSpec:
-  return cli.gan_spec(
+@dataclasses.dataclass(frozen=True)
+class Config(GANConfig):
+  num_steps: int = 15_000
+  n_critic: int = 5
+  g_lr: float = 5e-5
+  d_lr: float = 5e-5
+  clip_value: float = option(0.01, "c: the critic's weights are kept in [−c, c].")
+
+
+def make_spec(config: Config, dataset) -> gan.GANSpec:
+  return builders.gan_spec(
+    config,
     dataset,
-    train.loss_pair("wasserstein"),
+    loss_pair("wasserstein"),
     generator_optimizer=optax.rmsprop(
-      cli.learning_rate("generator"), decay=0.99, eps=1e-8, eps_in_sqrt=False
+      builders.learning_rate(config, "generator"), decay=0.99, eps=1e-8, eps_in_sqrt=False
     ),
     discriminator_optimizer=optim.wgan_rmsprop(
-      cli.learning_rate("discriminator"), FLAGS.clip_value
+      builders.learning_rate(config, "discriminator"), config.clip_value
     ),
   )
 
 
-def main(argv):
-  del argv
-  cli.train_from_flags("wgan", make_spec)
+def main(config: Config):
+  gan.run_experiment("wgan", config, make_spec)
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, Config)

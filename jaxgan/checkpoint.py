@@ -9,19 +9,29 @@
 Each checkpoint holds the training state pytree and a small JSON dict of
 metadata. Orbax writes a step to a temporary folder and renames it when
 complete, so a crash mid-write never leaves a half checkpoint as the newest.
+
+A write that fails because the disk is full (or over its quota) raises
+DiskFullError from the `save`, `wait` or `close` that finds it out (orbax
+writes in the background): the partial STEP.orbax-checkpoint-tmp folder is
+removed, orbax's own error logs of it are held back, and the earlier
+checkpoints stay readable.
 """
 
 from __future__ import annotations
 
+import errno
+import glob
+import logging
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 
-from jaxgan.errors import ConfigError
+from jaxgan.errors import ConfigError, DiskFullError
 
 
 class Checkpointer:
@@ -29,7 +39,9 @@ class Checkpointer:
 
   def __init__(self, directory: str, *, max_to_keep: int = 3, async_save: bool = True):
     _ignore_late_orbax_callbacks()  # a failing read's siblings end after orbax's loop closed
+    _hold_back_disk_full_logs()  # DiskFullError says it once
     self.directory = os.path.abspath(directory)
+    self._disk_full = False
     options = ocp.CheckpointManagerOptions(
       max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save
     )
@@ -46,13 +58,59 @@ class Checkpointer:
     return list(self._manager.all_steps())
 
   def save(self, step: int, state: Any, metadata: dict[str, Any] | None = None) -> None:
-    """Starts writing `state` as checkpoint `step`; returns before the write ends."""
-    self._manager.save(
-      step,
-      args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(metadata or {})
-      ),
+    """Starts writing `state` as checkpoint `step`; returns before the write ends.
+
+    Raises DiskFullError when this write, or an earlier one still in the background,
+    found the disk full."""
+    args = ocp.args.Composite(
+      state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(metadata or {})
     )
+    self._guard_disk(lambda: self._manager.save(step, args=args), step)
+
+  def _guard_disk(self, write: Callable[[], Any], step: int | None = None) -> Any:
+    """write(), with a full disk turned into DiskFullError after its partial checkpoint is
+    removed (once: later calls after one have nothing more to say)."""
+    try:
+      return write()
+    except Exception as e:
+      if not is_disk_full(e):
+        raise
+      if self._disk_full:
+        return None
+      self._disk_full = True
+      self._finish_background_writes()
+      partial = self._remove_partial_checkpoints()
+      failed = partial[0] if partial else step
+      good = [s for s in self.all_steps() if s not in partial]
+      kept = "there is no earlier checkpoint"
+      if good:
+        kept = f"the earlier checkpoints (steps {', '.join(map(str, good))}) are intact"
+      raise DiskFullError(
+        f"the disk of {self.directory} is full: checkpoint {failed} could not be written and "
+        f"was removed; {kept}. Free space there (or use a --workdir on a larger disk) and run "
+        "the same command again to resume"
+      ) from None
+
+  def _finish_background_writes(self) -> None:
+    """Lets orbax's writes still in flight end (each fails on the full disk) before their
+    folders are removed."""
+    try:
+      self._manager.wait_until_finished()
+    except Exception as e:
+      if not is_disk_full(e):
+        raise
+
+  def _remove_partial_checkpoints(self) -> list[int]:
+    """Removes every STEP.orbax-checkpoint-tmp* folder (process 0); their steps, sorted."""
+    steps = []
+    for path in glob.glob(os.path.join(self.directory, "*.orbax-checkpoint-tmp*")):
+      name = os.path.basename(path).split(".", 1)[0]
+      if name.isdigit():
+        steps.append(int(name))
+      if jax.process_index() == 0:
+        shutil.rmtree(path, ignore_errors=True)
+    self._manager.reload()
+    return sorted(steps)
 
   def restore(self, template: Any, step: int | None = None) -> tuple[Any, dict[str, Any]]:
     """The state saved at `step` (default: newest), shaped like `template`.
@@ -159,12 +217,20 @@ class Checkpointer:
     self._manager.reload()
 
   def wait(self) -> None:
-    """Blocks until every started save has been written."""
-    self._manager.wait_until_finished()
+    """Blocks until every started save has been written (DiskFullError if one could not)."""
+    self._guard_disk(self._manager.wait_until_finished)
 
   def close(self) -> None:
-    self._manager.wait_until_finished()
-    self._manager.close()
+    """Waits for the saves in flight (DiskFullError if one could not be written), then
+    releases orbax's threads."""
+    try:
+      self._guard_disk(self._manager.wait_until_finished)
+    finally:
+      try:
+        self._manager.close()
+      except Exception as e:  # the background writer's failure, reported above
+        if not is_disk_full(e):
+          raise
 
   def _resolve(self, step: int | None) -> int:
     steps = sorted(self.all_steps())
@@ -200,6 +266,41 @@ def _ignore_late_orbax_callbacks() -> None:
 
   unraisablehook.drops_closed_loop_errors = True
   sys.unraisablehook = unraisablehook
+
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+DISK_FULL_TEXTS = ("No space left on device", "Disk quota exceeded")
+
+
+def is_disk_full(e: BaseException) -> bool:
+  """Whether an exception, or one it was raised from, says the disk is full: an OSError with
+  ENOSPC or EDQUOT, or orbax's and TensorStore's errors that quote the system's message."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS:
+      return True
+    if any(text in str(e) for text in DISK_FULL_TEXTS):
+      return True
+    e = e.__cause__ or e.__context__
+  return False
+
+
+class _DiskFullLogFilter(logging.Filter):
+  """Drops orbax's error logs of a write that failed on a full disk (DiskFullError reports
+  it once, in one line)."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.exc_info and is_disk_full(record.exc_info[1]):
+      return False
+    message = record.getMessage()
+    return not any(text in message for text in DISK_FULL_TEXTS)
+
+
+def _hold_back_disk_full_logs() -> None:
+  absl_logger = logging.getLogger("absl")
+  if not any(isinstance(f, _DiskFullLogFilter) for f in absl_logger.filters):
+    absl_logger.addFilter(_DiskFullLogFilter())
 
 
 class DamagedCheckpointError(ConfigError):

@@ -1,78 +1,49 @@
-"""The training loop: data → step → metrics, plots and checkpoints.
+"""The training loop every kind of training shares: resume, step, log, checkpoint, evaluate,
+draw. It knows no kind: what it trains comes as a jaxgan.trainer.Trainer.
 
-    results = loop.train_loop(spec, dataset, LoopConfig(workdir=..., num_steps=..., batch_size=...),
-                              run_config={...})
-    results = loop.train_translation_loop(spec, dataset, test_dataset, config, crop_size=256)
-
-Both build their trainer's state, step, batches and monitor and hand them to
-`run_training`, the loop they share.
+    trainer = gan.make_trainer(spec, dataset, config)        # or any kind's trainer
+    results = loop.run_training(trainer, config, run_config={...})
 
 What a run leaves in its workdir:
-  config.json      the flags and the generator's description (for jaxgan.sample)
+  config.json      the flags and the trainer's description (its kind, its networks: what
+                   jaxgan.sample, jaxgan.evaluate and jaxgan.translate rebuild)
   metrics.jsonl    one JSON record per log interval (means over the interval), and one
-                   per evaluation (mode coverage, keys prefixed "eval_")
+                   per evaluation (the evaluators' metrics, keys prefixed "eval_")
   events.out.tfevents.*  the same numbers and the pictures, for `tensorboard --logdir WORKDIR`
   checkpoints/     orbax checkpoints, the newest `max_checkpoints` kept
-  plots/           samples_STEP.png (real vs generated on D's contours), translations_STEP.png,
+  plots/           the evaluators' pictures (samples_STEP.png, translations_STEP.png, ...),
                    losses.png
-  results.json     the final evaluation (mode coverage for the mixtures)
+  results.json     the final evaluation
 
 Re-running the same command on the same workdir resumes from the newest
 checkpoint. The loop never waits on the device between log intervals: the
-step's metrics stay on the device until they are logged.
+step's metrics stay on the device until they are logged. A checkpoint that
+cannot be written because the disk is full stops the run with a DiskFullError
+(exit status 4 from the command line); the partial checkpoint is removed and
+the earlier ones stay valid.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import glob
 import json
 import os
 import struct
+import sys
 import time
 from typing import Any
 
 import jax
 import numpy as np
+from flax.serialization import to_state_dict
 from jax.sharding import Mesh
 
-from jaxgan import data, models, monitors, parallel, plots, train, translation
-from jaxgan import metrics as metrics_lib
-from jaxgan.checkpoint import Checkpointer
-from jaxgan.data import ImageDataset, ToyDataset
-from jaxgan.data.pairs import TranslationStream
-from jaxgan.errors import ConfigError, NonFiniteError
+from jaxgan import evaluators, parallel, plots
+from jaxgan.checkpoint import Checkpointer, is_disk_full
+from jaxgan.config import LoopConfig
+from jaxgan.errors import ConfigError, DiskFullError, NonFiniteError
 from jaxgan.preemption import Preempted, StopSignals
 from jaxgan.tensorboard import EventWriter
-
-
-@dataclasses.dataclass(frozen=True)
-class LoopConfig:
-  workdir: str
-  num_steps: int
-  batch_size: int
-  seed: int = 0
-  log_every: int = 100
-  checkpoint_every: int = 1000
-  plot_every: int = 1000
-  eval_every: int = 1000
-  max_checkpoints: int = 3
-  num_eval_samples: int = metrics_lib.NUM_EVAL_SAMPLES
-  fid_features: str = "auto"  # see jaxgan.features.extractor_for
-
-  def __post_init__(self):
-    for name in (
-      "num_steps",
-      "batch_size",
-      "log_every",
-      "checkpoint_every",
-      "plot_every",
-      "eval_every",
-    ):
-      if getattr(self, name) < 1:
-        raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
-    if self.max_checkpoints < 1:
-      raise ConfigError(f"--max_checkpoints must be at least 1, got {self.max_checkpoints}")
+from jaxgan.trainer import Trainer, run_keys
 
 
 def log(message: str) -> None:
@@ -194,23 +165,6 @@ def _read_jsonl(path: str) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------
 
 
-def write_run_config(workdir: str, spec: train.GANSpec, dataset, run_config: dict) -> None:
-  """config.json: the flags, and what jaxgan.sample needs to rebuild the generator."""
-  config = {
-    **run_config,
-    "dataset": dataset.name,
-    "latent_dim": spec.latent_dim,
-    "latent_space": spec.latent_space._asdict(),
-    "generator": models.describe(spec.generator),
-    "discriminator": models.describe(spec.discriminator),
-    "n_critic": spec.n_critic,
-    "ema_decay": spec.ema_decay,
-  }
-  if isinstance(dataset, ImageDataset):
-    config["image_shape"] = [dataset.image_size, dataset.image_size, dataset.channels]
-  write_config(workdir, config)
-
-
 def write_config(workdir: str, config: dict) -> None:
   """WORKDIR/config.json (process 0)."""
   if parallel.is_primary():
@@ -227,139 +181,56 @@ def _log_evaluation(run_log: RunLog, step: int, results: dict[str, Any]) -> None
   run_log.record(step, values)
 
 
-def _draw(workdir, monitor, state, step, penalty_names, run_log: RunLog) -> None:
-  """The monitor's pictures of step (also sent to TensorBoard), and losses.png."""
-  monitor.draw(workdir, state, step)
+def _close_all(checkpoints: Checkpointer, run_log: RunLog) -> None:
+  """Closes both; while an error is on its way out, a full disk met here adds nothing."""
+  leaving_with_error = sys.exc_info()[0] is not None
+  for close in (checkpoints.close, run_log.close):
+    try:
+      close()
+    except OSError as e:
+      if not (leaving_with_error and is_disk_full(e)):
+        raise
+
+
+def _draw(workdir, evaluators, state, step, log_terms, run_log: RunLog) -> None:
+  """The evaluators' pictures of step (also sent to TensorBoard), and losses.png."""
+  paths = [path for evaluator in evaluators for path in evaluator.draw(workdir, state, step)]
   if parallel.is_primary():
     plots.save_loss_curves(
-      os.path.join(workdir, "plots", "losses.png"),
-      _read_jsonl(run_log.metrics_path),
-      penalty_names,
+      os.path.join(workdir, "plots", "losses.png"), _read_jsonl(run_log.metrics_path), log_terms
     )
-    run_log.pictures(step, sorted(glob.glob(os.path.join(workdir, "plots", f"*_{step:07d}.png"))))
-
-
-def train_loop(
-  spec: train.GANSpec,
-  dataset: ToyDataset | ImageDataset,
-  config: LoopConfig,
-  *,
-  mesh: Mesh | None = None,
-  run_config: dict | None = None,
-) -> dict[str, Any]:
-  """Trains `spec` on `dataset` for config.num_steps steps; returns the final evaluation.
-
-  mesh: train data-parallel over its devices (jaxgan.parallel); every process
-  of a multi-process run calls this with the same arguments.
-  """
-  if mesh is not None:
-    parallel.check_batch_size(config.batch_size, mesh)
-  workdir = prepare_workdir(config.workdir)
-  write_run_config(workdir, spec, dataset, run_config or {})
-  init_key, step_key, eval_key = jax.random.split(jax.random.key(config.seed), 3)
-  stream = data.make_stream(dataset, config.batch_size, spec.n_critic, config.seed, mesh)
-  return run_training(
-    config,
-    workdir,
-    state=train.init_state(spec, init_key, stream.batch_at(0)),
-    step_fn=train.make_train_step(spec, mesh=mesh),
-    stream=stream,
-    monitor=monitors.make_monitor(
-      spec, dataset, eval_key, config.num_eval_samples, mesh, config.fid_features
-    ),
-    step_key=step_key,
-    mesh=mesh,
-    loss_terms=[r.name for r in (*spec.discriminator_regularizers, *spec.generator_regularizers)],
-    description=f"on {dataset.name}, batch {config.batch_size}, n_critic {spec.n_critic}",
-  )
-
-
-def train_translation_loop(
-  spec,
-  dataset,
-  test_dataset,
-  config: LoopConfig,
-  *,
-  crop_size: int,
-  flip: bool = False,
-  mesh: Mesh | None = None,
-  run_config: dict | None = None,
-) -> dict[str, Any]:
-  """Trains a pix2pix or CycleGAN spec (jaxgan.translation) on a TranslationDataset, evaluating
-  on test_dataset; images loaded at the dataset's size and cropped (jittered) to crop_size."""
-  if mesh is not None:
-    parallel.check_batch_size(config.batch_size, mesh)
-  workdir = prepare_workdir(config.workdir)
-  is_pix2pix = isinstance(spec, translation.Pix2PixSpec)
-  networks = (
-    {"generator": spec.generator, "discriminator": spec.discriminator}
-    if is_pix2pix
-    else {
-      "generator_ab": spec.generator_ab,
-      "generator_ba": spec.generator_ba,
-      "discriminator_a": spec.discriminator_a,
-      "discriminator_b": spec.discriminator_b,
-    }
-  )
-  write_config(
-    workdir,
-    {
-      **(run_config or {}),
-      "dataset": dataset.name,
-      "domains": list(dataset.names),
-      "image_shape": [crop_size, crop_size, dataset.channels[1]],
-      "channels": list(dataset.channels),
-      **{name: models.describe(module) for name, module in networks.items()},
-    },
-  )
-  init_key, step_key, eval_key = jax.random.split(jax.random.key(config.seed), 3)
-  stream = TranslationStream(dataset, config.batch_size, crop_size, config.seed, mesh, flip)
-  init, make_step = (
-    (translation.init_pix2pix_state, translation.make_pix2pix_step)
-    if is_pix2pix
-    else (translation.init_cyclegan_state, translation.make_cyclegan_step)
-  )
-  a, b = dataset.names
-  return run_training(
-    config,
-    workdir,
-    state=init(spec, init_key, stream.batch_at(0)),
-    step_fn=make_step(spec, mesh=mesh),
-    stream=stream,
-    monitor=monitors.TranslationMonitor(
-      spec, test_dataset, dataset, crop_size, eval_key, config.num_eval_samples, mesh
-    ),
-    step_key=step_key,
-    mesh=mesh,
-    loss_terms=["l1"] if is_pix2pix else ["cycle", "identity"],
-    description=f"of {'pix2pix' if is_pix2pix else 'CycleGAN'} on {dataset.name} ({a} → {b}), "
-    f"batch {config.batch_size}",
-  )
+    run_log.pictures(step, sorted(paths))
 
 
 def run_training(
+  trainer: Trainer,
   config: LoopConfig,
-  workdir: str,
   *,
-  state: Any,
-  step_fn,
-  stream,
-  monitor,
-  step_key: jax.Array,
   mesh: Mesh | None = None,
-  loss_terms: list[str] = (),
-  description: str = "",
+  run_config: dict | None = None,
 ) -> dict[str, Any]:
-  """The loop every trainer shares: resume, step, log, checkpoint, evaluate, draw.
+  """Trains `trainer` for config.num_steps steps: resume, step, log, checkpoint, evaluate, draw.
 
-  state: the fresh training state (a pytree with a `step` counter); step_fn(state, batch,
-  step_key) -> (state, metrics) with metrics["finite"]; stream: batch_at(step) and
-  iterate(start); monitor: evaluate(state) -> dict (with a "summary" line to log) and
-  draw(workdir, state, step). loss_terms: the metric names logged right after the losses.
-  Returns the final evaluation, also written to WORKDIR/results.json.
+  Args:
+    trainer: what is trained (jaxgan.trainer.Trainer, built by a kind).
+    config: the loop's settings (workdir, num_steps, seed, intervals).
+    mesh: train data-parallel over its devices (jaxgan.parallel); every process of a
+      multi-process run calls this with the same arguments.
+    run_config: written to config.json beside the trainer's description (the flags).
+
+  Returns:
+    The final evaluation, also written to WORKDIR/results.json.
   """
+  if mesh is not None:
+    parallel.check_batch_size(config.batch_size, mesh)
+  if not config.workdir:
+    raise ConfigError("the run needs a workdir: pass --workdir=A_WRITABLE_DIRECTORY")
+  workdir = prepare_workdir(config.workdir)
+  write_config(workdir, {**(run_config or {}), **trainer.describe()})
+  init_key, step_key, _ = run_keys(config.seed)
+  state = trainer.init(init_key, trainer.batches.batch_at(0))
+  step_fn, stream, log_terms = trainer.step, trainer.batches, list(trainer.log_terms)
   run_log = RunLog(workdir)
-  penalty_names = list(loss_terms)
   if mesh is not None:
     state = parallel.replicate(state, mesh)
   checkpoints = Checkpointer(
@@ -380,7 +251,7 @@ def run_training(
   devices = 1 if mesh is None else mesh.size
   processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
   log(
-    f"training {config.num_steps} steps {description}, "
+    f"training {config.num_steps} steps {trainer.summary}, "
     f"on {devices} {jax.devices()[0].platform} device(s){processes}; workdir {workdir}"
   )
 
@@ -401,7 +272,7 @@ def run_training(
     eta = format_duration((config.num_steps - step) / rate)
     log(
       f"step {step:>{len(str(config.num_steps))}}/{config.num_steps}  {rate:.1f} steps/s  "
-      f"ETA {eta}  {_format_metrics(means, penalty_names)}"
+      f"ETA {eta}  {_format_metrics(means, log_terms)}"
     )
     run_log.record(step, {"steps_per_s": rate, **means})
     pending = []
@@ -411,6 +282,7 @@ def run_training(
     flush(step)  # a checkpoint is written only after its metrics were checked finite
     checkpoints.save(step, state, {"data_position": step, "seed": config.seed})
 
+  step = start
   try:
     with StopSignals() as stop:
       batches = stream.iterate(start)
@@ -431,15 +303,23 @@ def run_training(
         if step % config.checkpoint_every == 0 or step == config.num_steps:
           save(step)
         if step % config.eval_every == 0 or step == config.num_steps:
-          results = monitor.evaluate(state)
+          results = evaluators.run_all(trainer.evaluators, to_state_dict(state))
           _log_evaluation(run_log, step, results)
         if step % config.plot_every == 0 or step == config.num_steps:
-          _draw(workdir, monitor, state, step, penalty_names, run_log)
+          _draw(workdir, trainer.evaluators, to_state_dict(state), step, log_terms, run_log)
     if start >= config.num_steps:  # the run was already complete: evaluate what it left
-      results = monitor.evaluate(state)
+      results = evaluators.run_all(trainer.evaluators, to_state_dict(state))
+  except DiskFullError:
+    raise
+  except OSError as e:  # metrics, events or pictures on a full disk
+    if not is_disk_full(e):
+      raise
+    raise DiskFullError(
+      f"the disk of {workdir} is full at step {step}: free space there (or use a --workdir on "
+      "a larger disk) and run the same command again to resume from its newest checkpoint"
+    ) from None
   finally:
-    checkpoints.close()
-    run_log.close()
+    _close_all(checkpoints, run_log)
 
   results = {"step": int(state.step), **_json_safe(results)}
   results.pop("summary", None)

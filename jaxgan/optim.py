@@ -2,8 +2,7 @@
 
 - `clip_weights`: WGAN's weight clipping as a GradientTransformation, and
   `wgan_rmsprop`, the paper's recipe (RMSProp 5e-5, then clipping to ±0.01).
-- `adam_pair`, `adam_preset`: one Adam chain per player, with separate learning
-  rates when asked (TTUR), and the published settings by name.
+- `learning_rate_schedule`: constant, linear decay to 0, or constant then linear.
 - `parameter_ema`: an exponential moving average of the generator's weights.
 - `historical_averaging`: Salimans et al.'s penalty as a transformation that
   keeps the running average of the parameters in its own state.
@@ -102,60 +101,6 @@ def learning_rate_schedule(
 
 
 # ---------------------------------------------------------------------------
-# Adam for both players; separate learning rates (TTUR) and named presets.
-# ---------------------------------------------------------------------------
-
-
-class PlayerOptimizers(NamedTuple):
-  """One optax chain per player."""
-
-  generator: optax.GradientTransformation
-  discriminator: optax.GradientTransformation
-
-
-class AdamSettings(NamedTuple):
-  g_lr: float
-  d_lr: float
-  b1: float
-  b2: float
-
-
-ADAM_PRESETS: dict[str, AdamSettings] = {
-  # Radford et al. 2016 (DCGAN), §4; also pix2pix and CycleGAN.
-  "dcgan": AdamSettings(2e-4, 2e-4, 0.5, 0.999),
-  # Gulrajani et al. 2017, the authors' toy and image code (gan_toy.py, gan_cifar.py).
-  "wgan_gp": AdamSettings(1e-4, 1e-4, 0.5, 0.9),
-  # Miyato et al. 2018 (SNGAN), hinge loss with n_dis = 5.
-  "sngan": AdamSettings(2e-4, 2e-4, 0.0, 0.9),
-  # Heusel et al. 2017 (TTUR) as used by SAGAN/BigGAN: D learns 4x faster.
-  "ttur": AdamSettings(1e-4, 4e-4, 0.0, 0.9),
-}
-
-
-def adam_pair(
-  g_lr: float, d_lr: float | None = None, *, b1: float = 0.5, b2: float = 0.999
-) -> PlayerOptimizers:
-  """Adam for each player, with its own learning rate (d_lr defaults to g_lr).
-
-  Different rates for G and D are the two time-scale update rule (Heusel et al.
-  2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
-  Equilibrium").
-  """
-  return PlayerOptimizers(
-    generator=optax.adam(g_lr, b1=b1, b2=b2),
-    discriminator=optax.adam(g_lr if d_lr is None else d_lr, b1=b1, b2=b2),
-  )
-
-
-def adam_preset(name: str) -> PlayerOptimizers:
-  """A published Adam setting by name: one of ADAM_PRESETS."""
-  if name not in ADAM_PRESETS:
-    raise ValueError(f"unknown Adam preset {name!r}: choose one of {', '.join(ADAM_PRESETS)}")
-  s = ADAM_PRESETS[name]
-  return adam_pair(s.g_lr, s.d_lr, b1=s.b1, b2=s.b2)
-
-
-# ---------------------------------------------------------------------------
 # Exponential moving average of the generator's weights.
 # ---------------------------------------------------------------------------
 
@@ -220,7 +165,7 @@ def historical_averaging(weight: float) -> optax.GradientTransformation:
   θ̄ = (1/t)Σ_{i≤t} θ_i is the running mean of the parameters seen so far
   (the current ones included), kept in this transformation's state. Chain it
   before the optimizer: optax.chain(historical_averaging(w), optax.adam(...)).
-  The penalty itself is `jaxgan.penalties.historical_averaging`.
+  The penalty itself is `jaxgan.penalties.historical_averaging_penalty`.
   """
 
   def init_fn(params):
@@ -232,7 +177,7 @@ def historical_averaging(weight: float) -> optax.GradientTransformation:
       raise ValueError("historical_averaging needs the parameters: update(updates, state, params)")
     count = state.count + 1
     average = jax.tree.map(lambda a, p: a + (p - a) / count.astype(a.dtype), state.average, params)
-    penalty_grads = jax.grad(penalties.historical_averaging)(params, average)
+    penalty_grads = jax.grad(penalties.historical_averaging_penalty)(params, average)
     updates = jax.tree.map(lambda u, g: u + weight * g, updates, penalty_grads)
     return updates, HistoricalAveragingState(count=count, average=average)
 

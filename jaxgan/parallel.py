@@ -10,7 +10,7 @@ by hand with `lax.pmean`. The same program runs on 1 CPU, 8 GPUs or a TPU pod:
 
     mesh = parallel.make_mesh()                    # all devices; make_mesh(2) for two
     state = parallel.replicate(state, mesh)
-    step = train.make_train_step(spec, mesh=mesh)  # in/out shardings from the mesh
+    step = gan.make_train_step(spec, mesh=mesh)  # in/out shardings from the mesh
 
 Randomness does not depend on the device count: noise, interpolation
 coefficients and toy data are drawn for the global batch from the global key

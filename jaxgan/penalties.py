@@ -7,7 +7,7 @@ batch normalization across the batch in D, as WGAN-GP prescribes), so the
 per-example input gradients are the gradient of Σ_i D(x_i).
 
 The returned values are unweighted: the weight (λ, γ/2, ...) belongs to the
-caller, e.g. a `jaxgan.train.Regularizer`.
+caller, e.g. a `jaxgan.kinds.gan.Regularizer`.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def orthogonal_regularization(params: Any) -> Array:
   return total
 
 
-def historical_averaging(params: Any, params_average: Any) -> Array:
+def historical_averaging_penalty(params: Any, params_average: Any) -> Array:
   """Historical averaging ‖θ − (1/t)Σ_i θ_i‖² (Salimans et al. 2016, §3.3).
 
   params_average is the running mean of the player's past parameters; see

@@ -1,27 +1,44 @@
-"""A finished run's workdir, read back: its config.json and its generator's samples.
+"""A finished run's workdir, read back: its config.json, its kind's Model and its checkpoint.
 
-Shared by `python -m jaxgan.sample` and `python -m jaxgan.evaluate` (which add
-the command-line flags); usable from a notebook:
+Shared by `python -m jaxgan.sample`, `jaxgan.evaluate` and `jaxgan.translate`
+(which add the command-line flags); usable from a notebook:
 
     from jaxgan import runs
-    images = runs.draw_samples("runs/dcgan_digits", 64, seed=0)
+    images = runs.sample_run("runs/dcgan_digits", 64, seed=0)
+    run = runs.restore("runs/cyclegan_digits_edges_unpaired")
+    drawings = run.model.translators["b_to_a"](run.state, digits, jax.random.key(0))
+
+Whatever kind trained the run (jaxgan.trainer.kind_of reads it from
+config.json), its networks come back as a jaxgan.trainer.Model and its
+newest (or chosen) checkpoint as a state dict, read onto this process's first
+device whatever devices and processes wrote it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import models, train
+from jaxgan import trainer
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.errors import ConfigError
 
 
-def read_run_config(workdir: str) -> dict:
+class Run(NamedTuple):
+  """A workdir read back: config.json, the kind's Model, and a checkpoint's state dict."""
+
+  config: dict[str, Any]
+  model: trainer.Model
+  state: trainer.StateDict
+
+
+def read_run_config(workdir: str) -> dict[str, Any]:
+  """WORKDIR/config.json, or a one-line ConfigError."""
   path = os.path.join(workdir, "config.json")
   if not os.path.isfile(path):
     raise ConfigError(f"{path} not found: --workdir must be a directory a jaxgan run wrote")
@@ -29,25 +46,11 @@ def read_run_config(workdir: str) -> dict:
     return json.load(f)
 
 
-def latent_space(config: dict) -> train.LatentSpace:
-  """The run's LatentSpace from its config.json."""
-  if "latent_space" not in config and "latent_dim" not in config:
-    raise ConfigError(
-      "this run translates images and draws no samples from noise: use python -m jaxgan.translate"
-    )
-  space = config.get("latent_space") or {"latent_dim": config["latent_dim"]}
-  space = {k: tuple(v) if isinstance(v, list) else v for k, v in space.items()}
-  return train.LatentSpace(**space)
-
-
-def load_generator(workdir: str, step: int | None = None):
-  """(generator module, params, model_state, config) from a run's newest checkpoint.
-
-  params are the EMA average when the run kept one, else G's own.
-  """
+def restore(workdir: str, step: int | None = None) -> Run:
+  """The run in `workdir`: its kind's Model rebuilt from config.json and the checkpoint at
+  `step` (default: the newest)."""
   config = read_run_config(workdir)
-  latent_space(config)  # a one-line error for a translation run
-  generator = models.build(config["generator"])
+  model = trainer.kind_of(config).restore(config)
   directory = os.path.join(workdir, "checkpoints")
   if not os.path.isdir(directory):
     raise ConfigError(f"no checkpoints in {workdir}: the run has not saved one yet")
@@ -56,12 +59,10 @@ def load_generator(workdir: str, step: int | None = None):
     state, _ = checkpoints.restore_raw(step)
   finally:
     checkpoints.close()
-  ema = state.get("generator_ema")
-  params = ema["average"] if ema else state["generator"]["params"]
-  return generator, params, state["generator"]["model_state"], config
+  return Run(config, model, state)
 
 
-def draw_samples(
+def sample_run(
   workdir: str,
   num_samples: int,
   seed: int,
@@ -69,22 +70,34 @@ def draw_samples(
   label: int | None = None,
   truncation: float | None = None,
 ) -> np.ndarray:
-  """num_samples generator outputs as a float32 array [N, ...]."""
-  from jaxgan import monitors  # deferred: builds compiled functions
+  """num_samples outputs of a run's generator (its EMA weights when it kept them).
 
-  generator, params, model_state, config = load_generator(workdir, step)
-  space = latent_space(config)
+  Args:
+    workdir: the run's workdir.
+    num_samples: how many.
+    seed: the seed of the noise.
+    step: the checkpoint (default: the newest).
+    label: the class to generate (conditional runs; default: the classes in turn).
+    truncation: truncate the noise to [−t, t] (BigGAN's truncation trick).
+
+  Returns:
+    float32 array [num_samples, ...].
+  """
+  run = restore(workdir, step)
+  generator = run.model.generator
+  if generator is None:
+    raise ConfigError(
+      "this run translates images and draws no samples from noise: use python -m jaxgan.translate"
+    )
+  classes = generator.space.num_classes
   labels = None
   if label is not None:
-    if not space.num_classes:
+    if not classes:
       raise ConfigError("--label is for class-conditional runs; this run has no classes")
-    if not 0 <= label < space.num_classes:
-      raise ConfigError(f"--label={label}: choose a class from 0 to {space.num_classes - 1}")
+    if not 0 <= label < classes:
+      raise ConfigError(f"--label={label}: choose a class from 0 to {classes - 1}")
     labels = jnp.full((num_samples,), label, jnp.int32)
-  elif space.num_classes:
-    labels = jnp.arange(num_samples, dtype=jnp.int32) % space.num_classes
-  generate = monitors.make_generate(generator)
-  samples, _ = monitors.draw_samples(
-    generate, space, params, model_state, jax.random.key(seed), num_samples, labels, truncation
-  )
-  return np.asarray(samples, dtype=np.float32)
+  elif classes:
+    labels = jnp.arange(num_samples, dtype=jnp.int32) % classes
+  samples, _ = generator.sample(run.state, jax.random.key(seed), num_samples, labels, truncation)
+  return samples

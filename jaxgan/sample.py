@@ -29,7 +29,7 @@ from absl import flags
 
 from jaxgan import cli, data, plots
 from jaxgan.errors import ConfigError
-from jaxgan.runs import draw_samples, read_run_config
+from jaxgan.runs import read_run_config, sample_run
 
 flags.DEFINE_string("workdir", None, "The run's workdir (holds config.json and checkpoints/).")
 flags.DEFINE_integer("num_samples", 2500, "How many samples to draw.")
@@ -78,7 +78,7 @@ def main(argv):
   out_dir = os.path.dirname(os.path.abspath(FLAGS.output))
   if not os.path.isdir(out_dir):
     raise ConfigError(f"cannot write {FLAGS.output}: directory {out_dir} does not exist")
-  samples = draw_samples(
+  samples = sample_run(
     FLAGS.workdir, FLAGS.num_samples, FLAGS.seed, FLAGS.step, FLAGS.label, FLAGS.truncation
   )
   write_samples(samples, FLAGS.output, read_run_config(FLAGS.workdir), FLAGS.seed)

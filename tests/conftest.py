@@ -1,8 +1,9 @@
 """Shared test helpers. Tests run on the CPU; numpy float64 is the reference."""
 
 import atexit
+import dataclasses
+import importlib.util
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -76,13 +77,21 @@ def run(args, *, env=None, background=False):
   return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
 
 
+def experiment_module(script):
+  """experiments/`script` imported as a module (its flags are made only by cli.run)."""
+  name = f"experiment_{script.removesuffix('.py')}"
+  if name not in sys.modules:
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "experiments", script))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve string annotations through it
+    spec.loader.exec_module(module)
+  return sys.modules[name]
+
+
 def defined_flag_names(script):
-  """The flags experiments/`script` and jaxgan.cli define (read from the source), plus absl's."""
-  names = {"flagfile", "helpshort", "helpfull"}
-  for path in (os.path.join(ROOT, "experiments", script), os.path.join(ROOT, "jaxgan", "cli.py")):
-    with open(path) as f:
-      names |= set(re.findall(r'DEFINE_\w+\(\s*"(\w+)"', f.read()))
-  return names
+  """The flags experiments/`script` defines: one per field of its Config, plus absl's."""
+  config_class = experiment_module(script).Config
+  return {"flagfile", "helpshort", "helpfull"} | {f.name for f in dataclasses.fields(config_class)}
 
 
 def wait_for_first_metrics(workdir, timeout):

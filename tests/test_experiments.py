@@ -460,13 +460,13 @@ def test_compilation_cache_is_made_and_bounded(tmp_path, monkeypatch):
   """--compilation_cache: the folder is made and JAX's cache kept there under 4 GiB (least
   recently used programs evicted); JAX_COMPILATION_CACHE_DIR, or an empty flag, leaves JAX's
   settings as they are."""
-  from jaxgan import cli
+  from jaxgan import runtime
 
   before = (jax.config.jax_compilation_cache_dir, jax.config.jax_compilation_cache_max_size)
   try:
-    cli.use_compilation_cache(str(tmp_path / "ignored"))  # conftest sets the variable
+    runtime.use_compilation_cache(str(tmp_path / "ignored"))  # conftest sets the variable
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")
-    cli.use_compilation_cache("")
+    runtime.use_compilation_cache("")
     assert (
       jax.config.jax_compilation_cache_dir,
       jax.config.jax_compilation_cache_max_size,
@@ -474,7 +474,7 @@ def test_compilation_cache_is_made_and_bounded(tmp_path, monkeypatch):
     assert not os.path.exists(tmp_path / "ignored")
     os.makedirs(tmp_path / "cache")  # an entry written without eviction: no access time
     (tmp_path / "cache" / "jit_step-abc-cache").write_bytes(b"program")
-    cli.use_compilation_cache(str(tmp_path / "cache"))
+    runtime.use_compilation_cache(str(tmp_path / "cache"))
     atime = (tmp_path / "cache" / "jit_step-abc-atime").read_bytes()
     mtime = os.stat(tmp_path / "cache" / "jit_step-abc-cache").st_mtime_ns
     assert int.from_bytes(atime, "little") == mtime  # what JAX's eviction reads

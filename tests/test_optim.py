@@ -56,30 +56,6 @@ def test_wgan_rmsprop_matches_torch_rmsprop_then_clipping(rng):
   assert np.isclose(np.abs(p_np).max(), c)  # the clip was active
 
 
-def test_adam_pair_separate_learning_rates():
-  """Adam's first step moves each parameter by lr·g/(|g| + ε) ≈ lr: one rate per player."""
-  pair = optim.adam_pair(1e-4, 4e-4, b1=0.0, b2=0.9)
-  params, grads = jnp.ones(3), jnp.array([0.5, -2.0, 1.0])
-  for opt, lr in ((pair.generator, 1e-4), (pair.discriminator, 4e-4)):
-    updates, _ = opt.update(grads, opt.init(params), params)
-    np.testing.assert_allclose(updates, -lr * np.sign(grads), rtol=1e-4)
-  same = optim.adam_pair(2e-4)
-  u_g, _ = same.generator.update(grads, same.generator.init(params), params)
-  u_d, _ = same.discriminator.update(grads, same.discriminator.init(params), params)
-  np.testing.assert_array_equal(u_g, u_d)
-
-
-def test_adam_presets():
-  assert optim.ADAM_PRESETS["wgan_gp"] == (1e-4, 1e-4, 0.5, 0.9)
-  assert optim.ADAM_PRESETS["dcgan"] == (2e-4, 2e-4, 0.5, 0.999)
-  ttur = optim.adam_preset("ttur")
-  params, grads = jnp.ones(2), jnp.array([1.0, -1.0])
-  u, _ = ttur.discriminator.update(grads, ttur.discriminator.init(params), params)
-  np.testing.assert_allclose(u, [-4e-4, 4e-4], rtol=1e-4)
-  with pytest.raises(ValueError, match="unknown Adam preset"):
-    optim.adam_preset("nope")
-
-
 @pytest.mark.parametrize("warmup", [False, True])
 def test_parameter_ema_matches_recursion(rng, warmup):
   decay = 0.9

@@ -28,8 +28,10 @@ from conftest import (
 )
 
 import jaxgan.runs
-from jaxgan import data, models, parallel, penalties, train
+from jaxgan import data, loss_pairs, models, parallel, penalties
+from jaxgan import step as step_lib
 from jaxgan.errors import ConfigError
+from jaxgan.kinds import gan
 
 # ---------------------------------------------------------------------------
 # BatchNorm: global (cross-replica) and per-group (per-device) statistics.
@@ -77,14 +79,14 @@ def small_spec(g_norm="none", groups=1):
   def gp(inputs):
     return penalties.gradient_penalty(inputs.d_fn, inputs.real, inputs.fake, inputs.key)
 
-  return train.GANSpec(
+  return gan.GANSpec(
     generator=models.MLPGenerator(
       (32, 32), (2,), normalization=g_norm, batchnorm_groups=groups, weight_init="pytorch"
     ),
     discriminator=models.MLPDiscriminator((32, 32), weight_init="pytorch"),
     latent_dim=2,
-    loss=train.loss_pair("wasserstein"),
-    discriminator_regularizers=(train.Regularizer("gradient_penalty", 0.1, gp),),
+    loss=loss_pairs.loss_pair("wasserstein"),
+    discriminator_regularizers=(gan.Regularizer("gradient_penalty", 0.1, gp),),
     generator_optimizer=optax.adam(1e-3, b1=0.5, b2=0.9),
     discriminator_optimizer=optax.adam(1e-3, b1=0.5, b2=0.9),
     n_critic=3,
@@ -102,8 +104,8 @@ def train_on(spec, num_devices, steps=5):
     jax.random.key(1),
     parallel.step_batch_sharding(mesh),
   )
-  state = parallel.replicate(train.init_state(spec, jax.random.key(0), stream.batch_at(0)), mesh)
-  step = train.make_train_step(spec, mesh=mesh)
+  state = parallel.replicate(gan.init_state(spec, jax.random.key(0), stream.batch_at(0)), mesh)
+  step = gan.make_train_step(spec, mesh=mesh)
   for i in range(steps):
     state, metrics = step(state, stream.batch_at(i), jax.random.key(2))
   assert float(metrics["finite"]) == 1.0
@@ -115,7 +117,7 @@ def generate(spec, state, n=256):
   z = jax.random.normal(jax.random.key(9), (n, spec.latent_dim))
   g = state.generator
   return np.asarray(
-    train.apply_model(spec.generator, state.generator_ema.average, g.model_state, z, False)[0]
+    step_lib.apply_model(spec.generator, state.generator_ema.average, g.model_state, z, False)[0]
   )
 
 
@@ -264,7 +266,7 @@ def train_and_sample(workdir, *flags, env=None):
 
 def sample(workdir):
   """256 samples of the run's newest checkpoint, as jaxgan.sample draws them."""
-  return jaxgan.runs.draw_samples(str(workdir), 256, seed=0)
+  return jaxgan.runs.sample_run(str(workdir), 256, seed=0)
 
 
 def sample_with_the_cli(workdir):

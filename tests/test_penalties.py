@@ -177,9 +177,9 @@ def test_orthogonal_regularization(rng):
   assert float(penalties.orthogonal_regularization({"k": jnp.eye(3)})) == 0.0
 
 
-def test_historical_averaging(rng):
+def test_historical_averaging_penalty(rng):
   params = {"a": rng.normal(size=(3, 2)), "b": rng.normal(size=4)}
   average = {"a": rng.normal(size=(3, 2)), "b": rng.normal(size=4)}
   expected = sum(np.sum((params[k] - average[k]) ** 2) for k in params)
-  got = penalties.historical_averaging(jax.tree.map(j, params), jax.tree.map(j, average))
+  got = penalties.historical_averaging_penalty(jax.tree.map(j, params), jax.tree.map(j, average))
   np.testing.assert_allclose(got, expected, rtol=1e-5)

@@ -9,8 +9,10 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import data, losses, models, penalties, train
+from jaxgan import data, loss_pairs, losses, models, penalties
+from jaxgan import step as step_lib
 from jaxgan.errors import ConfigError
+from jaxgan.kinds import gan
 
 BATCH = 32
 
@@ -19,12 +21,12 @@ def small_spec(n_critic=3, loss="wasserstein", regs=True, ema=0.9, g_norm="none"
   def gp(inputs):
     return penalties.gradient_penalty(inputs.d_fn, inputs.real, inputs.fake, inputs.key)
 
-  return train.GANSpec(
+  return gan.GANSpec(
     generator=models.MLPGenerator(hidden_dims=(16, 16), output_shape=(2,), normalization=g_norm),
     discriminator=models.MLPDiscriminator(hidden_dims=(16, 16), normalization=d_norm),
     latent_dim=3,
-    loss=train.loss_pair(loss),
-    discriminator_regularizers=(train.Regularizer("gradient_penalty", 0.1, gp),) if regs else (),
+    loss=loss_pairs.loss_pair(loss),
+    discriminator_regularizers=(gan.Regularizer("gradient_penalty", 0.1, gp),) if regs else (),
     generator_optimizer=optax.adam(1e-3, b1=0.5, b2=0.9),
     discriminator_optimizer=optax.adam(2e-3, b1=0.5, b2=0.9),
     n_critic=n_critic,
@@ -37,11 +39,11 @@ def stream(spec, seed=0):
 
 
 def init(spec, seed=0):
-  return train.init_state(spec, jax.random.key(seed), stream(spec, seed).batch_at(0))
+  return gan.init_state(spec, jax.random.key(seed), stream(spec, seed).batch_at(0))
 
 
 def run(spec, steps, seed=0, step_fn=None):
-  step_fn = step_fn or train.make_train_step(spec)
+  step_fn = step_fn or gan.make_train_step(spec)
   s = stream(spec, seed)
   state = init(spec, seed)
   metrics = None
@@ -55,14 +57,14 @@ def reference_step(spec, state, batch, key):
   key = jax.random.fold_in(key, state.step)
   zd_key, d_key, zg_key, g_key = jax.random.split(key, 4)
   real = batch["x"]
-  zs = train.sample_latent(spec, zd_key, (spec.n_critic, real.shape[1])).z
+  zs = spec.latent_space.sample(zd_key, (spec.n_critic, real.shape[1])).z
   d = state.discriminator
   for i, k in enumerate(jax.random.split(d_key, spec.n_critic)):
     g = state.generator
     fake = spec.generator.apply({"params": g.params, **g.model_state}, zs[i], train=True)
-    d, _, _ = train.discriminator_update(spec, d, real[i], fake, k)
-  latent = train.sample_latent(spec, zg_key, (real.shape[1],))
-  g, _ = train.generator_update(spec, state.generator, d, real[-1], latent, g_key)
+    d, _, _ = gan.discriminator_update(spec, d, real[i], fake, k)
+  latent = spec.latent_space.sample(zg_key, (real.shape[1],))
+  g, _ = gan.generator_update(spec, state.generator, d, real[-1], latent, g_key)
   ema = state.generator_ema
   ema_avg = jax.tree.map(
     lambda a, p: spec.ema_decay * a + (1 - spec.ema_decay) * p, ema.average, g.params
@@ -76,7 +78,7 @@ def test_step_equals_the_plain_python_reference():
   batch = stream(spec).batch_at(0)
   key = jax.random.key(5)
   g_ref, d_ref, ema_ref = reference_step(spec, state, batch, key)
-  new, _ = train.make_train_step(spec, donate=False)(state, batch, key)
+  new, _ = gan.make_train_step(spec, donate=False)(state, batch, key)
   chex.assert_trees_all_close(new.generator.params, g_ref.params, rtol=1e-5, atol=1e-6)
   chex.assert_trees_all_close(new.discriminator.params, d_ref.params, rtol=1e-5, atol=1e-6)
   chex.assert_trees_all_close(new.generator_ema.average, ema_ref, rtol=1e-5, atol=1e-6)
@@ -118,18 +120,18 @@ def test_compiles_once():
 
   @chex.assert_max_traces(n=1)
   def step(state, batch, key):
-    return train.train_step(spec, state, batch, key)
+    return gan.train_step(spec, state, batch, key)
 
   run(spec, 4, step_fn=jax.jit(step, donate_argnums=0))  # a second trace would raise
 
 
 def test_recompilation_is_an_error():
   spec = small_spec(n_critic=1)
-  step = train.make_train_step(spec)
+  step = gan.make_train_step(spec)
   state = init(spec)
   state, _ = step(state, stream(spec).batch_at(0), jax.random.key(0))
   other = data.ToyStream(data.get_toy("ring8"), BATCH * 2, 1, jax.random.key(0)).batch_at(0)
-  with pytest.raises(train.RecompilationError, match="traced 2 times") as error:
+  with pytest.raises(step_lib.RecompilationError, match="traced 2 times") as error:
     step(state, other, jax.random.key(0))
   assert f"float32[1, {BATCH}, 2] → float32[1, {2 * BATCH}, 2]" in str(error.value)
 
@@ -138,7 +140,7 @@ def test_state_buffers_are_donated():
   spec = small_spec()
   state = init(spec)
   leaf = state.discriminator.params["Dense_0"]["kernel"]
-  train.make_train_step(spec)(state, stream(spec).batch_at(0), jax.random.key(0))
+  gan.make_train_step(spec)(state, stream(spec).batch_at(0), jax.random.key(0))
   assert leaf.is_deleted()
 
 
@@ -173,15 +175,15 @@ def test_batch_norm_discriminator_keeps_real_and_fake_batches_apart():
   state = init(spec)
   d = state.discriminator
   real, fake = jnp.ones((4, 2)), jnp.zeros((4, 2))
-  real_out, fake_out, _ = train._discriminate(spec, d.params, d.model_state, real, fake, None)
-  alone, _ = train.apply_model(spec.discriminator, d.params, d.model_state, real, True)
+  real_out, fake_out, _ = gan._discriminate(spec, d.params, d.model_state, real, fake, None)
+  alone, _ = step_lib.apply_model(spec.discriminator, d.params, d.model_state, real, True)
   np.testing.assert_allclose(real_out["adv"], alone, rtol=1e-6)
   state, metrics = run(spec, 2)
   assert float(metrics["finite"]) == 1.0
 
 
 def test_relativistic_generator_reads_real_scores():
-  pair = train.loss_pair("relativistic_average")
+  pair = loss_pairs.loss_pair("relativistic_average")
   assert pair.generator_uses_real
   spec = small_spec(loss="relativistic_average", regs=False, n_critic=1)
   _, metrics = run(spec, 2)
@@ -191,7 +193,7 @@ def test_relativistic_generator_reads_real_scores():
 def test_loss_pairs_call_the_losses():
   real, fake = jnp.array([0.5, -1.0]), jnp.array([2.0, 0.0])
   r, f = {"adv": real}, {"adv": fake}
-  pair = train.loss_pair("non_saturating", label_smoothing=0.1)
+  pair = loss_pairs.loss_pair("non_saturating", label_smoothing=0.1)
   np.testing.assert_allclose(
     pair.discriminator(r, f, ()),
     losses.minimax_discriminator_loss(real, fake, label_smoothing=0.1),
@@ -200,20 +202,21 @@ def test_loss_pairs_call_the_losses():
     pair.generator(None, f, ()), losses.non_saturating_generator_loss(fake)
   )
   np.testing.assert_allclose(
-    train.loss_pair("minimax").generator(None, f, ()), losses.minimax_generator_loss(fake)
+    loss_pairs.loss_pair("minimax").generator(None, f, ()), losses.minimax_generator_loss(fake)
   )
   np.testing.assert_allclose(
-    train.loss_pair("hinge").discriminator(r, f, ()), losses.hinge_discriminator_loss(real, fake)
+    loss_pairs.loss_pair("hinge").discriminator(r, f, ()),
+    losses.hinge_discriminator_loss(real, fake),
   )
   features = {"adv": real, "features": jnp.array([[1.0, 2.0], [3.0, 4.0]])}
   fake_features = {"adv": fake, "features": jnp.array([[0.0, 0.0], [1.0, 1.0]])}
-  matching = train.loss_pair("feature_matching")
+  matching = loss_pairs.loss_pair("feature_matching")
   assert matching.generator_uses_real
   np.testing.assert_allclose(matching.generator(features, fake_features, ()), 1.5**2 + 2.5**2)
 
 
 def test_began_pair_updates_k_after_each_discriminator_update():
-  pair = train.loss_pair("began")
+  pair = loss_pairs.loss_pair("began")
   k = pair.init_state()
   real, fake = {"adv": jnp.array([0.4, 0.6])}, {"adv": jnp.array([0.1, 0.1])}
   np.testing.assert_allclose(pair.discriminator(real, fake, 0.5), 0.5 - 0.5 * 0.1)
@@ -225,18 +228,18 @@ def test_began_pair_updates_k_after_each_discriminator_update():
 
 def test_bad_specs_are_config_errors():
   with pytest.raises(ConfigError, match="unknown loss 'wasserstien'"):
-    train.loss_pair("wasserstien")
+    loss_pairs.loss_pair("wasserstien")
   with pytest.raises(ConfigError, match="label smoothing"):
-    train.loss_pair("hinge", label_smoothing=0.1)
+    loss_pairs.loss_pair("hinge", label_smoothing=0.1)
   with pytest.raises(ConfigError, match="n_critic must be at least 1"):
     small_spec(n_critic=0)
-  reg = train.Regularizer("r1", 1.0, lambda i: 0.0)
+  reg = gan.Regularizer("r1", 1.0, lambda i: 0.0)
   with pytest.raises(ConfigError, match="unique"):
-    train.GANSpec(
+    gan.GANSpec(
       generator=models.MLPGenerator(),
       discriminator=models.MLPDiscriminator(),
       latent_dim=2,
-      loss=train.loss_pair("hinge"),
+      loss=loss_pairs.loss_pair("hinge"),
       generator_optimizer=optax.adam(1e-3),
       discriminator_optimizer=optax.adam(1e-3),
       discriminator_regularizers=(reg, reg),
@@ -260,7 +263,7 @@ def test_a_batch_the_step_cannot_take_gets_a_config_error(batch, key, fragments)
   internals."""
   spec = small_spec(n_critic=2)
   state = init(spec)
-  step = train.make_train_step(spec)
+  step = gan.make_train_step(spec)
   key = jax.random.key(0) if key == 0 else key
   with pytest.raises(ConfigError) as error:
     step(state, batch, key)
@@ -273,25 +276,25 @@ def test_a_batch_the_step_cannot_take_gets_a_config_error(batch, key, fragments)
 def test_init_state_checks_the_generator_against_the_data():
   spec = small_spec(n_critic=1)
   with pytest.raises(ConfigError, match=r"makes examples of shape \(2,\) but the data's are"):
-    train.init_state(spec, jax.random.key(0), {"x": jnp.zeros((1, BATCH, 5))})
+    gan.init_state(spec, jax.random.key(0), {"x": jnp.zeros((1, BATCH, 5))})
 
 
 def test_conditional_batches_need_integer_labels_per_example():
   spec = dataclasses.replace(small_spec(n_critic=1), num_classes=3)
   x = jnp.zeros((1, BATCH, 2))
   with pytest.raises(ConfigError, match="needs batches with labels"):
-    train.init_state(spec, jax.random.key(0), {"x": x})
-  state = train.init_state(spec, jax.random.key(0), {"x": x, "label": jnp.zeros((1, BATCH), int)})
+    gan.init_state(spec, jax.random.key(0), {"x": x})
+  state = gan.init_state(spec, jax.random.key(0), {"x": x, "label": jnp.zeros((1, BATCH), int)})
   for labels in (jnp.zeros((BATCH,), int), jnp.zeros((1, BATCH), jnp.float32)):
     with pytest.raises(
       ConfigError, match=rf"batch\['label'\] must be integers of shape \(1, {BATCH}\)"
     ):
-      train.make_train_step(spec)(state, {"x": x, "label": labels}, jax.random.key(0))
+      gan.make_train_step(spec)(state, {"x": x, "label": labels}, jax.random.key(0))
 
 
 def test_generator_params_prefers_the_ema():
   spec = small_spec()
   state = init(spec)
-  assert train.generator_params(state) is state.generator_ema.average
+  assert gan.generator_params(state) is state.generator_ema.average
   no_ema = init(small_spec(ema=None))
-  assert train.generator_params(no_ema) is no_ema.generator.params
+  assert gan.generator_params(no_ema) is no_ema.generator.params

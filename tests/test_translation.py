@@ -11,9 +11,10 @@ import optax
 import pytest
 from PIL import Image
 
-from jaxgan import models, parallel, train, translation
+from jaxgan import loss_pairs, models, parallel
 from jaxgan.data import pairs
 from jaxgan.errors import ConfigError
+from jaxgan.kinds import cyclegan, pix2pix
 
 # ---------------------------------------------------------------------------
 # Networks.
@@ -76,7 +77,7 @@ def test_unet_skips_carry_the_input_past_the_bottleneck():
 
 def unet_depth_error():
   with pytest.raises(ValueError, match="power-of-two"):
-    models.translation.unet_depth(24)
+    models.image_to_image.unet_depth(24)
   return True
 
 
@@ -86,7 +87,7 @@ def test_resnet_translator_shapes_and_reflection():
   variables = init(G, x, train=False)
   y = jax.jit(lambda x: G.apply(variables, x, train=True))(x)
   assert y.shape == (2, 16, 16, 3) and np.abs(y).max() <= 1.0
-  padded = models.translation.reflect_pad(jnp.arange(4.0).reshape(1, 2, 2, 1), 1)
+  padded = models.image_to_image.reflect_pad(jnp.arange(4.0).reshape(1, 2, 2, 1), 1)
   np.testing.assert_array_equal(padded[0, :, :, 0][1], [1, 0, 1, 0])
 
 
@@ -110,8 +111,8 @@ def test_instance_norm_normalizes_each_example_and_channel():
 
 
 def test_pool_fills_then_swaps_and_loses_no_image():
-  pool = translation.empty_pool(5, (1,))
-  query = jax.jit(translation.query_pool)
+  pool = cyclegan.empty_pool(5, (1,))
+  query = jax.jit(cyclegan.query_pool)
   fakes = jnp.arange(1.0, 4.0)[:, None]  # 3 fakes into an empty pool of 5: stored and shown
   pool, shown = query(pool, fakes, jax.random.key(0))
   np.testing.assert_array_equal(shown, fakes)
@@ -135,9 +136,7 @@ def test_pool_fills_then_swaps_and_loses_no_image():
 
 def test_pool_of_size_zero_shows_the_fakes():
   fakes = jnp.ones((4, 2, 2, 1))
-  pool, shown = translation.query_pool(
-    translation.empty_pool(0, (2, 2, 1)), fakes, jax.random.key(0)
-  )
+  pool, shown = cyclegan.query_pool(cyclegan.empty_pool(0, (2, 2, 1)), fakes, jax.random.key(0))
   assert shown is fakes
 
 
@@ -157,13 +156,13 @@ def cyclegan_spec(**kwargs):
   G = models.ResNetTranslator(channels=1, width=4, num_blocks=1, num_downsamplings=1)
   D = models.PatchGANDiscriminator(width=4, num_layers=1, normalization="instance")
   fields = dict(
-    loss=train.loss_pair("least_squares"),
+    loss=loss_pairs.loss_pair("least_squares"),
     generator_optimizer=optax.adam(2e-4, 0.5),
     discriminator_optimizer=optax.adam(2e-4, 0.5),
     adversarial_weight=2.0,
   )
   fields.update(kwargs)
-  return translation.CycleGANSpec(G, G, D, D, **fields)
+  return cyclegan.CycleGANSpec(G, G, D, D, **fields)
 
 
 def test_cyclegan_generator_objective_matches_the_formula():
@@ -171,7 +170,7 @@ def test_cyclegan_generator_objective_matches_the_formula():
   + λ_id·λ(|G(b) − b| + |F(a) − a|), each term recomputed here in float64."""
   spec = cyclegan_spec()
   batch = batch_of()
-  state = translation.init_cyclegan_state(spec, jax.random.key(0), batch)
+  state = cyclegan.init_state(spec, jax.random.key(0), batch)
   p = state.generators.params
   dp = state.discriminators.params
 
@@ -200,7 +199,7 @@ def test_cyclegan_generator_objective_matches_the_formula():
   )
   expected = adversarial + 10.0 * cycle + 0.5 * 10.0 * identity
   total, (metrics, *_) = jax.jit(
-    lambda p, state, a, b: translation.cyclegan_generator_objective(spec, p, state, a, b)
+    lambda p, state, a, b: cyclegan.generator_objective(spec, p, state, a, b)
   )(p, state, batch["a"], batch["b"])
   np.testing.assert_allclose(float(total), expected, rtol=1e-4)
   np.testing.assert_allclose(float(metrics["cycle"]), cycle, rtol=1e-4)
@@ -211,18 +210,18 @@ def test_identity_loss_needs_matching_channels():
   spec = cyclegan_spec()
   batch = {"a": jnp.zeros((2, 16, 16, 1)), "b": jnp.zeros((2, 16, 16, 3))}
   with pytest.raises(ConfigError, match="identity_weight=0"):
-    translation.init_cyclegan_state(spec, jax.random.key(0), batch)
+    cyclegan.init_state(spec, jax.random.key(0), batch)
   with pytest.raises(ConfigError, match="one size"):
-    translation.init_cyclegan_state(
+    cyclegan.init_state(
       spec, jax.random.key(0), {"a": jnp.zeros((2, 16, 16, 1)), "b": jnp.zeros((2, 8, 8, 1))}
     )
 
 
 def pix2pix_spec(generator_optimizer=None, normalization="none"):
-  return translation.Pix2PixSpec(
+  return pix2pix.Pix2PixSpec(
     models.UNetGenerator(channels=1, width=4, normalization=normalization),
     models.PatchGANDiscriminator(width=4, num_layers=1, normalization=normalization),
-    train.loss_pair("non_saturating"),
+    loss_pairs.loss_pair("non_saturating"),
     generator_optimizer or optax.adam(2e-4, 0.5),
     optax.adam(2e-4, 0.5),
   )
@@ -231,8 +230,8 @@ def pix2pix_spec(generator_optimizer=None, normalization="none"):
 def test_steps_check_their_batches():
   """A batch of another layout than init's is named in a ConfigError, not a JAX error."""
   spec = pix2pix_spec()
-  state = translation.init_pix2pix_state(spec, jax.random.key(0), batch_of(size=16))
-  step = translation.make_pix2pix_step(spec)
+  state = pix2pix.init_state(spec, jax.random.key(0), batch_of(size=16))
+  step = pix2pix.make_train_step(spec)
   flat = {"a": jnp.zeros((4, 16, 16)), "b": jnp.zeros((4, 16, 16))}
   with pytest.raises(ConfigError, match=r"'a' and 'b' of shape \[B, H, W, C\]"):
     step(state, flat, jax.random.key(0))
@@ -246,12 +245,10 @@ def test_pix2pix_generator_gradient_is_that_of_its_loss_under_the_updated_discri
   forward pass and vjp give the same gradient as differentiating the whole loss."""
   spec = pix2pix_spec(optax.sgd(1.0))
   batch = batch_of()
-  state = translation.init_pix2pix_state(spec, jax.random.key(0), batch)
+  state = pix2pix.init_state(spec, jax.random.key(0), batch)
   before = jax.tree.map(np.asarray, state.generator.params)
   key = jax.random.key(3)
-  new_state, metrics = jax.jit(lambda s, b, k: translation.pix2pix_step(spec, s, b, k))(
-    state, batch, key
-  )
+  new_state, metrics = jax.jit(lambda s, b, k: pix2pix.train_step(spec, s, b, k))(state, batch, key)
   d_params = new_state.discriminator.params
   dropout_key = jax.random.fold_in(key, 0)
 
@@ -298,10 +295,10 @@ def train_on(spec, init, make_step, num_devices, steps=3):
 def test_steps_are_the_same_on_1_and_8_devices(kind):
   if kind == "pix2pix":  # BatchNorm over the global batch, dropout from the replicated key
     spec = pix2pix_spec(normalization="batch")
-    args = (translation.init_pix2pix_state, translation.make_pix2pix_step)
+    args = (pix2pix.init_state, pix2pix.make_train_step)
   else:  # the image pool runs over the sharded fakes
     spec = cyclegan_spec(pool_size=6)
-    args = (translation.init_cyclegan_state, translation.make_cyclegan_step)
+    args = (cyclegan.init_state, cyclegan.make_train_step)
   one = train_on(spec, *args, num_devices=1)
   eight = train_on(spec, *args, num_devices=8)
   jax.tree_util.tree_map_with_path(
@@ -417,20 +414,18 @@ def test_cyclegan_resumes_exactly_with_its_pools(tmp_path):
   from jaxgan.checkpoint import Checkpointer
 
   spec = cyclegan_spec(pool_size=6)
-  step = translation.make_cyclegan_step(spec, donate=False)
+  step = cyclegan.make_train_step(spec, donate=False)
 
   def run(state, first, last):
     for i in range(first, last):
       state, _ = step(state, batch_of(seed=i), jax.random.key(5))
     return state
 
-  fresh = translation.init_cyclegan_state(spec, jax.random.key(0), batch_of())
+  fresh = cyclegan.init_state(spec, jax.random.key(0), batch_of())
   straight = run(fresh, 0, 4)
   checkpoints = Checkpointer(str(tmp_path / "checkpoints"), async_save=False)
   checkpoints.save(2, run(fresh, 0, 2))
-  restored, _ = checkpoints.restore(
-    translation.init_cyclegan_state(spec, jax.random.key(9), batch_of())
-  )
+  restored, _ = checkpoints.restore(cyclegan.init_state(spec, jax.random.key(9), batch_of()))
   checkpoints.close()
   assert int(restored.pool_a.count) == 6  # 2 steps × 4 fakes filled the pool of 6
   jax.tree.map(np.testing.assert_array_equal, run(restored, 2, 4), straight)

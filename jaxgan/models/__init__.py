@@ -31,6 +31,12 @@ from jaxgan.models.gan_layers import (
   MinibatchStdDev,
   Projection,
 )
+from jaxgan.models.image_to_image import (
+  PatchGANDiscriminator,
+  ResNetTranslator,
+  UNetGenerator,
+  patchgan_receptive_field,
+)
 from jaxgan.models.layers import (
   ACTIVATIONS,
   INITS,
@@ -42,12 +48,6 @@ from jaxgan.models.layers import (
 )
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
-from jaxgan.models.translation import (
-  PatchGANDiscriminator,
-  ResNetTranslator,
-  UNetGenerator,
-  patchgan_receptive_field,
-)
 
 __all__ = [
   "ConditionalBatchNorm",

@@ -1,12 +1,15 @@
-"""A GAN as a small immutable spec, and the one compiled step that trains it.
+"""The GAN: a frozen spec of two networks and their losses, and the one compiled step that
+trains it (the n_critic D updates and the G update in one XLA program).
 
     spec = GANSpec(generator=..., discriminator=..., latent_dim=...,
-                   loss=loss_pair("wasserstein"),
+                   loss=loss_pairs.loss_pair("wasserstein"),
                    discriminator_regularizers=(Regularizer("gradient_penalty", 0.1, fn),),
                    generator_optimizer=..., discriminator_optimizer=..., n_critic=5)
     state = init_state(spec, key, example_batch)
     step = make_train_step(spec)
     state, metrics = step(state, batch, key)
+
+    trainer = make_trainer(spec, dataset, loop_config)     # for jaxgan.loop.run_training
 
 `step` is pure and compiled once: the n_critic discriminator updates run in a
 `lax.scan` and the generator update after them, all inside one XLA program,
@@ -23,11 +26,15 @@ example [B] or a dict of outputs with the score under "adv" (and heads such
 as "class_logits", "code_logits", "features"). Fakes are generated for the
 labels of the real batch they are compared with, so real and fake examples
 are paired class by class (and gradient penalties see one label per pair).
+
+This module registers the kind "gan": a run's generator is rebuilt from its
+config.json for `python -m jaxgan.sample` and `jaxgan.evaluate`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -35,161 +42,30 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from jaxgan import losses, optim, parallel
+from jaxgan import data, evaluators, loop, models, optim, parallel, runtime, trainer
+from jaxgan.data import ImageDataset
 from jaxgan.errors import ConfigError
-
-Array = jax.Array
-Outputs = dict[str, Any]  # D's outputs: "adv" [B] and any heads
-
-
-def as_outputs(out) -> Outputs:
-  """D's return value as a dict: a bare score array becomes {"adv": score}."""
-  return out if isinstance(out, dict) else {"adv": out}
-
-
-# ---------------------------------------------------------------------------
-# Losses of both players as one pair.
-# ---------------------------------------------------------------------------
-
-
-class LossPair(NamedTuple):
-  """The adversarial losses of both players, as functions of D's outputs.
-
-  discriminator(real_out, fake_out, loss_state) and generator(real_out,
-  fake_out, loss_state) take D's output dicts. generator_uses_real says
-  whether the generator's loss reads D(x) (relativistic losses, feature
-  matching); when it does not, the generator update skips D(x) and passes
-  None. A stateful loss (BEGAN's k_t) starts from init_state() and, after
-  every discriminator update, update_state(loss_state, real_out, fake_out)
-  returns the next state and metrics to log.
-  """
-
-  discriminator: Callable[[Outputs, Outputs, Any], Array]
-  generator: Callable[[Outputs | None, Outputs, Any], Array]
-  generator_uses_real: bool = False
-  init_state: Callable[[], Any] = tuple
-  update_state: Callable[[Any, Outputs, Outputs], tuple[Any, dict]] | None = None
-
-
-def _on_scores(loss: Callable[[Array, Array], Array]):
-  """A loss of (real scores, fake scores) as a LossPair function of output dicts."""
-  return lambda real_out, fake_out, state: loss(real_out["adv"], fake_out["adv"])
-
-
-def _on_fake_scores(loss: Callable[[Array], Array]):
-  return lambda real_out, fake_out, state: loss(fake_out["adv"])
-
-
-def _feature_matching_generator(real_out, fake_out, state):
-  return losses.feature_matching_loss(
-    jax.lax.stop_gradient(real_out["features"]), fake_out["features"]
-  )
-
-
-def began_loss_pair(gamma: float = 0.5, lambda_k: float = 1e-3) -> LossPair:
-  """BEGAN (Berthelot et al. 2017): D's "adv" output is each example's reconstruction loss.
-
-  L_D = L(x) − k_t·L(G(z)), L_G = L(G(z)), and after each D update
-  k_{t+1} = clip(k_t + λ_k(γL(x) − L(G(z))), 0, 1); logs k and the
-  convergence measure M.
-  """
-
-  def update(k, real_out, fake_out):
-    real, fake = jax.lax.stop_gradient(real_out["adv"]), jax.lax.stop_gradient(fake_out["adv"])
-    new_k = losses.began_k_update(k, real, fake, gamma=gamma, lambda_k=lambda_k)
-    return new_k, {"began_k": new_k, "began_m": losses.began_convergence(real, fake, gamma=gamma)}
-
-  return LossPair(
-    discriminator=lambda r, f, k: losses.began_discriminator_loss(r["adv"], f["adv"], k),
-    generator=lambda r, f, k: losses.began_generator_loss(f["adv"]),
-    init_state=lambda: jnp.zeros([], jnp.float32),
-    update_state=update,
-  )
-
-
-LOSS_NAMES = (
-  "minimax",
-  "non_saturating",
-  "wasserstein",
-  "least_squares",
-  "hinge",
-  "relativistic",
-  "relativistic_average",
-  "feature_matching",
-  "began",
+from jaxgan.latent import Latent, LatentSpace
+from jaxgan.loss_pairs import LossPair, Outputs
+from jaxgan.step import (
+  PlayerState,
+  all_finite,
+  apply_model,
+  as_outputs,
+  compile_step,
+  discriminate_batches,
+  merge_leading_axes,
+  model_inputs,
+  shard_examples,
+  split_variables,
+  update_player,
 )
 
-
-def loss_pair(name: str, *, label_smoothing: float = 0.0) -> LossPair:
-  """The (D, G) losses called `name`; label_smoothing applies to the minimax D loss.
-
-  "minimax" is the original saturating game, "non_saturating" the same D with
-  G minimizing −log D(G(z)) (Goodfellow et al. 2014); "feature_matching" the
-  same D with G matching the mean of D's "features" output on real and fake
-  batches (Salimans et al. 2016, §3.1); "began" the defaults of
-  began_loss_pair.
-  """
-  if label_smoothing and name not in ("minimax", "non_saturating", "feature_matching"):
-    raise ConfigError(
-      f"label smoothing applies to the minimax/non_saturating losses, not to {name!r}"
-    )
-
-  def minimax_d(real, fake):
-    return losses.minimax_discriminator_loss(real, fake, label_smoothing=label_smoothing)
-
-  if name == "began":
-    return began_loss_pair()
-  pairs = {
-    "minimax": (minimax_d, losses.minimax_generator_loss),
-    "non_saturating": (minimax_d, losses.non_saturating_generator_loss),
-    "wasserstein": (losses.wasserstein_discriminator_loss, losses.wasserstein_generator_loss),
-    "least_squares": (
-      losses.least_squares_discriminator_loss,
-      losses.least_squares_generator_loss,
-    ),
-    "hinge": (losses.hinge_discriminator_loss, losses.hinge_generator_loss),
-  }
-  if name in pairs:
-    d_loss, g_loss = pairs[name]
-    return LossPair(_on_scores(d_loss), _on_fake_scores(g_loss))
-  if name == "relativistic":
-    return LossPair(
-      _on_scores(losses.relativistic_discriminator_loss),
-      _on_scores(losses.relativistic_generator_loss),
-      generator_uses_real=True,
-    )
-  if name == "relativistic_average":
-    return LossPair(
-      _on_scores(losses.relativistic_average_discriminator_loss),
-      _on_scores(losses.relativistic_average_generator_loss),
-      generator_uses_real=True,
-    )
-  if name == "feature_matching":
-    return LossPair(_on_scores(minimax_d), _feature_matching_generator, generator_uses_real=True)
-  raise ConfigError(f"unknown loss {name!r}: choose one of {', '.join(LOSS_NAMES)}")
-
-
-# ---------------------------------------------------------------------------
-# The generator's input.
-# ---------------------------------------------------------------------------
-
-
-class Latent(NamedTuple):
-  """What a batch of fakes was generated from.
-
-  z is G's whole input vector: the noise, then one-hot categorical codes,
-  then continuous codes (InfoGAN's c). labels: the classes G is conditioned
-  on ([B] ints), or None. categorical: [B, n_categorical] ints; continuous:
-  [B, n_continuous] in [−1, 1]; both empty without InfoGAN codes.
-  """
-
-  z: Array
-  labels: Array | None
-  categorical: Array
-  continuous: Array
+Array = jax.Array
 
 
 # ---------------------------------------------------------------------------
@@ -225,11 +101,6 @@ class Regularizer(NamedTuple):
   name: str
   weight: float
   fn: Callable[[RegularizerInputs], Array]
-
-
-# ---------------------------------------------------------------------------
-# The spec and the state.
-# ---------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,15 +153,6 @@ class GANSpec:
 
 
 @flax.struct.dataclass
-class PlayerState:
-  """One player: parameters, other model variables (e.g. BatchNorm statistics), optimizer state."""
-
-  params: Any
-  model_state: Any
-  opt_state: Any
-
-
-@flax.struct.dataclass
 class GANState:
   """The whole training state: a pytree, checkpointed as is.
 
@@ -302,71 +164,6 @@ class GANState:
   discriminator: PlayerState
   generator_ema: optim.EmaState | None
   loss_state: Any = ()
-
-
-class LatentSpace(NamedTuple):
-  """Where G's inputs come from: noise size, classes, InfoGAN codes. JSON-able, for sampling."""
-
-  latent_dim: int
-  num_classes: int = 0
-  categorical_codes: tuple[int, ...] = ()
-  continuous_codes: int = 0
-
-  def assemble(self, noise: Array, categorical: Array, continuous: Array) -> Array:
-    """G's input vector: noise, one-hot categorical codes, continuous codes."""
-    one_hots = [
-      jax.nn.one_hot(categorical[..., i], n, dtype=jnp.float32)
-      for i, n in enumerate(self.categorical_codes)
-    ]
-    return jnp.concatenate([noise, *one_hots, continuous], axis=-1)
-
-  def sample(
-    self,
-    key: Array,
-    shape: tuple[int, ...],
-    labels: Array | None = None,
-    truncation: float | None = None,
-  ) -> Latent:
-    """G's input for a batch of the given shape (e.g. (B,) or (n_critic, B)).
-
-    noise ~ N(0, I) [*shape, latent_dim] (truncated to [−t, t] with
-    truncation t, BigGAN's truncation trick, Brock et al. 2019 §3.1);
-    InfoGAN codes: categorical uniform over their classes, continuous
-    U(−1, 1) (Chen et al. 2016, §6). labels: the classes to generate
-    (default: uniform, when the GAN is conditional).
-    """
-    noise_key, cat_key, cont_key, label_key = jax.random.split(key, 4)
-    noise_shape = (*shape, self.latent_dim)
-    if truncation is None:
-      noise = jax.random.normal(noise_key, noise_shape, jnp.float32)
-    else:
-      noise = jax.random.truncated_normal(noise_key, -truncation, truncation, noise_shape)
-    counts = tuple(self.categorical_codes)
-    categorical = jnp.zeros((*shape, 0), jnp.int32)
-    if counts:
-      keys = jax.random.split(cat_key, len(counts))
-      draws = [jax.random.randint(k, shape, 0, n) for k, n in zip(keys, counts, strict=True)]
-      categorical = jnp.stack(draws, axis=-1)
-    continuous = jax.random.uniform(
-      cont_key, (*shape, self.continuous_codes), jnp.float32, -1.0, 1.0
-    )
-    if self.num_classes and labels is None:
-      labels = jax.random.randint(label_key, shape, 0, self.num_classes)
-    z = self.assemble(noise, categorical, continuous)
-    return Latent(z, labels if self.num_classes else None, categorical, continuous)
-
-
-def sample_latent(
-  spec: GANSpec, key: Array, shape: tuple[int, ...], labels: Array | None = None
-) -> Latent:
-  """spec.latent_space.sample(key, shape, labels)."""
-  return spec.latent_space.sample(key, shape, labels)
-
-
-def _split_variables(variables) -> tuple[Any, dict]:
-  variables = flax.core.unfreeze(variables)
-  params = variables.pop("params")
-  return params, variables
 
 
 def check_batch(spec: GANSpec, batch: dict[str, Array]) -> None:
@@ -426,17 +223,17 @@ def init_state(spec: GANSpec, key: Array, example_batch: dict[str, Array]) -> GA
     x = jnp.zeros(x_shape.shape, x_shape.dtype)
     batch = x.shape[0]
     labels = jnp.zeros((batch,), jnp.int32) if spec.num_classes else None
-    z = sample_latent(spec, jax.random.key(0), (batch,), labels).z
+    z = spec.latent_space.sample(jax.random.key(0), (batch,), labels).z
     fake, g_variables = spec.generator.init_with_output(
-      {"params": g_key}, *_model_inputs(z, labels), train=False
+      {"params": g_key}, *model_inputs(z, labels), train=False
     )
     check_generator_output(fake.shape[1:], x.shape[1:])
     d_labels = labels if spec.label_to_discriminator else None
     d_variables = spec.discriminator.init(
-      {"params": d_key}, *_model_inputs(x, d_labels), train=False
+      {"params": d_key}, *model_inputs(x, d_labels), train=False
     )
-    g_params, g_model_state = _split_variables(g_variables)
-    d_params, d_model_state = _split_variables(d_variables)
+    g_params, g_model_state = split_variables(g_variables)
+    d_params, d_model_state = split_variables(d_variables)
     generator = PlayerState(g_params, g_model_state, spec.generator_optimizer.init(g_params))
     discriminator = PlayerState(
       d_params, d_model_state, spec.discriminator_optimizer.init(d_params)
@@ -454,37 +251,6 @@ def generator_params(state: GANState) -> Any:
   return state.generator.params if state.generator_ema is None else state.generator_ema.average
 
 
-# ---------------------------------------------------------------------------
-# Applying the models.
-# ---------------------------------------------------------------------------
-
-
-def _model_inputs(inputs: Array, labels: Array | None) -> tuple:
-  return (inputs,) if labels is None else (inputs, labels)
-
-
-def apply_model(
-  module: nn.Module,
-  params,
-  model_state,
-  inputs: Array,
-  train: bool,
-  labels: Array | None = None,
-  rngs: dict[str, Array] | None = None,
-):
-  """module(inputs[, labels]) → (outputs, new model_state); the state changes only in training.
-  rngs: the module's random streams (e.g. {"dropout": key})."""
-  variables = {"params": params, **model_state}
-  args = _model_inputs(inputs, labels)
-  rngs = rngs or {}
-  if train and model_state:
-    outputs, updates = module.apply(
-      variables, *args, train=True, rngs=rngs, mutable=list(model_state)
-    )
-    return outputs, {**model_state, **flax.core.unfreeze(updates)}
-  return module.apply(variables, *args, train=train, rngs=rngs), model_state
-
-
 def _d_labels(spec: GANSpec, labels: Array | None) -> Array | None:
   return labels if spec.label_to_discriminator else None
 
@@ -493,32 +259,6 @@ def _discriminate(spec: GANSpec, params, model_state, real, fake, labels):
   """D on real and fake batches → (real_out or None, fake_out, new model_state): output dicts."""
   labels = _d_labels(spec, labels)
   return discriminate_batches(spec.discriminator, params, model_state, real, fake, labels)
-
-
-def discriminate_batches(D: nn.Module, params, model_state, real, fake, labels=None):
-  """D on a real and a fake batch → (real_out or None, fake_out, new model_state).
-
-  Without batch statistics in D, real and fake go through D as one batch (one
-  pass, bigger matrix products, the same result), interleaved example by
-  example so that under a mesh each device's real and fake rows stay on it.
-  With batch statistics, each batch keeps its own, as in DCGAN. real=None:
-  the fake batch only.
-  """
-  if real is None:
-    fake_out, model_state = apply_model(D, params, model_state, fake, True, labels)
-    return None, as_outputs(fake_out), model_state
-  if "batch_stats" in model_state:
-    real_out, model_state = apply_model(D, params, model_state, real, True, labels)
-    fake_out, model_state = apply_model(D, params, model_state, fake, True, labels)
-    return as_outputs(real_out), as_outputs(fake_out), model_state
-  pairs = _merge_leading_axes(jnp.stack([real, fake], axis=1))  # [2B, ...]: x_0, x̃_0, x_1, …
-  pair_labels = None if labels is None else jnp.repeat(labels, 2)
-  outputs, model_state = apply_model(D, params, model_state, pairs, True, pair_labels)
-  b = real.shape[0]
-  split = jax.tree.map(lambda o: o.reshape(b, 2, *o.shape[1:]), outputs)
-  real_out = jax.tree.map(lambda o: o[:, 0], split)
-  fake_out = jax.tree.map(lambda o: o[:, 1], split)
-  return as_outputs(real_out), as_outputs(fake_out), model_state
 
 
 def _score_fn(spec: GANSpec, params, model_state, labels):
@@ -549,14 +289,9 @@ def _generate_for_critic(spec: GANSpec, g: PlayerState, latent: Latent) -> Array
     fakes = jax.vmap(generate)(zs, labels)
   else:
     flat_labels = None if labels is None else jnp.swapaxes(labels, 0, 1).reshape(n * b)
-    flat = generate(_merge_leading_axes(jnp.swapaxes(zs, 0, 1)), flat_labels)
+    flat = generate(merge_leading_axes(jnp.swapaxes(zs, 0, 1)), flat_labels)
     fakes = jnp.swapaxes(flat.reshape(b, n, *flat.shape[1:]), 0, 1)
   return jax.lax.stop_gradient(fakes)
-
-
-def _merge_leading_axes(x: Array) -> Array:
-  """[A, B, ...] → [A·B, ...]."""
-  return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
 
 def _add_regularizers(regs, loss, metrics, inputs: RegularizerInputs):
@@ -568,12 +303,6 @@ def _add_regularizers(regs, loss, metrics, inputs: RegularizerInputs):
     metrics[reg.name] = value
     loss = loss + reg.weight * value
   return loss
-
-
-def update_player(optimizer, player: PlayerState, grads, model_state) -> PlayerState:
-  """The player after one optimizer update with grads; model_state: its new model variables."""
-  updates, opt_state = optimizer.update(grads, player.opt_state, player.params)
-  return PlayerState(optax.apply_updates(player.params, updates), model_state, opt_state)
 
 
 # ---------------------------------------------------------------------------
@@ -701,13 +430,6 @@ def generator_update(
   return update_player(spec.generator_optimizer, g, grads, model_state), metrics
 
 
-def all_finite(metrics: dict[str, Array]) -> Array:
-  """1.0 when every metric is finite, else 0.0 (checked by the loop, not per step on the host)."""
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in metrics.values()])).astype(
-    jnp.float32
-  )
-
-
 def train_step(
   spec: GANSpec, state: GANState, batch: dict[str, Array], key: Array, mesh: Mesh | None = None
 ):
@@ -723,8 +445,8 @@ def train_step(
   key = jax.random.fold_in(key, state.step)
   zd_key, d_key, zg_key, g_key = jax.random.split(key, 4)
 
-  critic_latent = _split_latent(
-    sample_latent(spec, zd_key, (spec.n_critic, batch_size), labels), mesh, 1
+  critic_latent = shard_examples(
+    spec.latent_space.sample(zd_key, (spec.n_critic, batch_size), labels), mesh, 1
   )
   fakes = _generate_for_critic(spec, state.generator, critic_latent)
   check_generator_output(fakes.shape[2:], real.shape[2:])
@@ -745,7 +467,7 @@ def train_step(
   metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), d_metrics)
 
   g_labels = None if labels is None else labels[-1]
-  g_latent = _split_latent(sample_latent(spec, zg_key, (batch_size,), g_labels), mesh, 0)
+  g_latent = shard_examples(spec.latent_space.sample(zg_key, (batch_size,), g_labels), mesh, 0)
   g_state, g_metrics = generator_update(
     spec, state.generator, d_state, real[-1], g_latent, g_key, g_labels, loss_state
   )
@@ -756,27 +478,6 @@ def train_step(
     ema = optim.parameter_ema(spec.ema_decay, warmup=spec.ema_warmup).update(g_state.params, ema)
   metrics["finite"] = all_finite(metrics)
   return GANState(state.step + 1, g_state, d_state, ema, loss_state), metrics
-
-
-def _split_latent(latent: Latent, mesh: Mesh | None, batch_axis: int) -> Latent:
-  """Under a mesh, the latent's example axis is split over the devices like the data's."""
-  if mesh is None:
-    return latent
-  sharding = parallel.sharded_along(mesh, batch_axis)
-  return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), latent)
-
-
-def _check_key(key) -> None:
-  dtype = getattr(key, "dtype", None)
-  if dtype is None or not (jnp.issubdtype(dtype, jax.dtypes.prng_key) or dtype == jnp.uint32):
-    raise ConfigError(
-      f"the step's key must be a JAX random key such as jax.random.key(0), got "
-      f"{dtype}{list(getattr(key, 'shape', []))}"
-    )
-
-
-class RecompilationError(RuntimeError):
-  """The train step was traced again: a batch or state of another shape or dtype."""
 
 
 def make_train_step(
@@ -804,50 +505,151 @@ def make_train_step(
   )
 
 
-def compile_step(
-  step_fn,
+# ---------------------------------------------------------------------------
+# The trainer, and the kind: a run's generator from its config.json.
+# ---------------------------------------------------------------------------
+
+
+def sampling_variables(state: trainer.StateDict) -> tuple[Any, Any]:
+  """(params, model_state) to sample with, from a state dict: the EMA average when the run
+  kept one, else G's own parameters."""
+  ema = state.get("generator_ema")
+  params = ema["average"] if ema else state["generator"]["params"]
+  return params, state["generator"]["model_state"]
+
+
+def generator_view(
+  G: nn.Module, D: nn.Module | None, space: LatentSpace, mesh: Mesh | None = None
+) -> trainer.Generator:
+  """The trainer.Generator of a GAN: G in eval mode on a state dict's sampling variables, and
+  D's scores of single examples (D None: no critic). Under a mesh the outputs come back
+  replicated, readable by every process."""
+  out_shardings = None if mesh is None else parallel.replicated(mesh)
+
+  @functools.partial(jax.jit, out_shardings=out_shardings)
+  def generate_with(params, model_state, z, labels):
+    return apply_model(G, params, model_state, z, False, labels)[0]
+
+  def generate(state, latent: Latent) -> np.ndarray:
+    return np.asarray(generate_with(*sampling_variables(state), latent.z, latent.labels))
+
+  critic = None
+  if D is not None:
+
+    @functools.partial(jax.jit, out_shardings=out_shardings)
+    def critic_with(params, model_state, points):
+      return as_outputs(apply_model(D, params, model_state, points, False)[0])["adv"]
+
+    def critic(state, points) -> np.ndarray:
+      d = state["discriminator"]
+      return np.asarray(critic_with(d["params"], d["model_state"], points))
+
+  return trainer.Generator(space, generate, critic)
+
+
+def model_of(spec: GANSpec, dataset, mesh: Mesh | None = None) -> trainer.Model:
+  """The trainer.Model of a GAN being trained on `dataset`."""
+  critic = None if spec.label_to_discriminator else spec.discriminator
+  return trainer.Model(
+    datasets=lambda: trainer.Datasets(dataset),
+    generator=generator_view(spec.generator, critic, spec.latent_space, mesh),
+  )
+
+
+def make_trainer(
+  spec: GANSpec,
+  dataset,
+  config,
   *,
   mesh: Mesh | None = None,
-  batch_sharding=None,
-  donate: bool = True,
-  max_traces: int | None = 1,
-):
-  """jax.jit of step_fn(state, batch, key) -> (state, metrics), for any trainer: the state's
-  buffers donated, under a mesh the state, key and metrics replicated and the batch laid out
-  by batch_sharding, and a RecompilationError when it is traced more than max_traces times."""
-  traces = 0
-  first_batch = None  # the shapes and dtypes of the batch of the first trace
+  fid_features: str = "auto",
+  evaluator_names: Sequence[str] | None = None,
+) -> trainer.Trainer:
+  """The Trainer of `spec` on `dataset`, for jaxgan.loop.run_training.
 
-  def step(state, batch, key):
-    nonlocal traces, first_batch
-    _check_key(key)
-    out = step_fn(state, batch, key)  # a batch the step cannot take fails here, with its reason
-    shapes = {
-      f"batch{jax.tree_util.keystr(path)}": f"{x.dtype}{list(x.shape)}"
-      for path, x in jax.tree_util.tree_flatten_with_path(batch)[0]
+  Args:
+    spec: the GAN.
+    dataset: a ToyDataset or an ImageDataset (jaxgan.data.get_dataset).
+    config: the loop's settings (a jaxgan.config.LoopConfig): batch_size, seed,
+      num_eval_samples.
+    mesh: train data-parallel over its devices (jaxgan.parallel).
+    fid_features: the feature network of the "features" evaluator (jaxgan.features).
+    evaluator_names: the evaluators (jaxgan.evaluators); default: those for the data.
+
+  Returns:
+    The Trainer; its describe() is what `restore` rebuilds the generator from.
+  """
+  stream = data.make_stream(dataset, config.batch_size, spec.n_critic, config.seed, mesh)
+  model = model_of(spec, dataset, mesh)
+  names = list(evaluator_names or evaluators.default_names(model))
+  settings = evaluators.EvalSettings(
+    trainer.run_keys(config.seed)[2], config.num_eval_samples, fid_features, mesh
+  )
+
+  def describe() -> dict[str, Any]:
+    description = {
+      **trainer.describe_kind(KIND),
+      "dataset": dataset.name,
+      "latent_dim": spec.latent_dim,
+      "latent_space": spec.latent_space._asdict(),
+      "generator": models.describe(spec.generator),
+      "discriminator": models.describe(spec.discriminator),
+      "n_critic": spec.n_critic,
+      "ema_decay": spec.ema_decay,
+      "evaluators": names,
     }
-    traces += 1  # only traces that succeeded count
-    first_batch = shapes if first_batch is None else first_batch
-    if max_traces is not None and traces > max_traces:
-      changes = [
-        f"{name} {first_batch.get(name, 'absent')} → {shapes.get(name, 'absent')}"
-        for name in sorted(set(first_batch) | set(shapes))
-        if first_batch.get(name) != shapes.get(name)
-      ]
-      changed = ", ".join(changes) if changes else "the state"
-      raise RecompilationError(
-        f"the train step was traced {traces} times (limit {max_traces}): {changed} changed "
-        "shape or dtype; keep them fixed, or pass max_traces=None"
-      )
-    return out
+    if isinstance(dataset, ImageDataset):
+      description["image_shape"] = [dataset.image_size, dataset.image_size, dataset.channels]
+    return description
 
-  donate_argnums = (0,) if donate else ()
-  if mesh is None:
-    return jax.jit(step, donate_argnums=donate_argnums)
-  everywhere = parallel.replicated(mesh)
-  return jax.jit(
-    step,
-    in_shardings=(everywhere, batch_sharding, everywhere),
-    out_shardings=(everywhere, everywhere),
-    donate_argnums=donate_argnums,
+  regularizers = (*spec.discriminator_regularizers, *spec.generator_regularizers)
+  return trainer.Trainer(
+    init=functools.partial(init_state, spec),
+    step=make_train_step(spec, mesh=mesh),
+    batches=stream,
+    evaluators=evaluators.build(names, model, settings),
+    describe=describe,
+    log_terms=[r.name for r in regularizers],
+    summary=f"on {dataset.name}, batch {config.batch_size}, n_critic {spec.n_critic}",
+  )
+
+
+def run_dataset(config: dict[str, Any]):
+  """The dataset a run trained on, from its config.json."""
+  run_flags = config.get("flags", {})
+  image_size = (config.get("image_shape") or [run_flags.get("image_size", 32)])[0]
+  return data.get_dataset(
+    config["dataset"], image_size=image_size, data_dir=run_flags.get("data_dir")
+  )
+
+
+def restore(config: dict[str, Any]) -> trainer.Model:
+  """A GAN run's Model from its config.json: G (and D for the toy plots) and its data."""
+  space = LatentSpace.from_json(config.get("latent_space") or {"latent_dim": config["latent_dim"]})
+  D = models.build(config["discriminator"]) if "discriminator" in config else None
+  if space.num_classes:
+    D = None  # a conditional D scores (example, label) pairs: no contours of single points
+  dataset = functools.cache(lambda: run_dataset(config))
+  return trainer.Model(
+    datasets=lambda: trainer.Datasets(dataset()),
+    generator=generator_view(models.build(config["generator"]), D, space),
+  )
+
+
+KIND = trainer.register(trainer.Kind("gan", restore))
+
+
+def run_experiment(experiment: str, config, make_spec: Callable) -> dict[str, Any]:
+  """A GAN experiment's main: its data, devices, the spec make_spec(config, dataset), the
+  trainer and the loop. config: a jaxgan.config.GANConfig. Returns the final evaluation."""
+  from jaxgan import builders  # deferred: builders builds GANSpecs from this module
+
+  config = runtime.with_default_workdir(config, experiment)
+  runtime.use_compilation_cache(config.compilation_cache)
+  dataset = builders.load_dataset(config)
+  mesh = runtime.start_devices(config)
+  spec = make_spec(config, dataset)
+  run = make_trainer(spec, dataset, config, mesh=mesh, fid_features=config.fid_features)
+  return loop.run_training(
+    run, config, mesh=mesh, run_config=runtime.run_config(experiment, config)
   )

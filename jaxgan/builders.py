@@ -1,0 +1,216 @@
+"""The pieces a GAN experiment builds from its config: data, G and D, Adam, the GANSpec.
+
+    config = ImageGANConfig()
+    dataset = builders.load_dataset(config)
+    spec = builders.gan_spec(config, dataset, loss_pairs.loss_pair("hinge"),
+                             generator=builders.generator(config, dataset, num_classes=10))
+
+Every function takes the config (jaxgan.config.GANConfig) as an argument: the
+same calls serve the command line (jaxgan.cli builds the config from flags),
+a notebook and a test.
+"""
+
+from __future__ import annotations
+
+import jax
+import optax
+
+from jaxgan import data, models, optim
+from jaxgan.errors import ConfigError
+from jaxgan.kinds.gan import GANSpec
+from jaxgan.loss_pairs import LossPair
+
+
+def load_dataset(config):
+  """The dataset of config.dataset (a toy mixture, or images at config.image_size), checked
+  against config.model."""
+  dataset = data.get_dataset(config.dataset, image_size=config.image_size, data_dir=config.data_dir)
+  if isinstance(dataset, data.ToyDataset) and config.model != "mlp":
+    raise ConfigError(f"--model={config.model} is for images; the toy {dataset.name} needs mlp")
+  if config.model == "dcgan":
+    try:
+      models.dcgan.num_upsamplings(config.image_size)
+    except ValueError as e:
+      raise ConfigError(f"--image_size={config.image_size} for --model=dcgan: {e}") from None
+  if config.model == "resnet" and config.image_size != 32:
+    raise ConfigError(
+      f"--model=resnet is the CIFAR ResNet, for 32×32 images: pass --image_size=32, not "
+      f"{config.image_size}, or use --model=dcgan"
+    )
+  return dataset
+
+
+def batchnorm_groups(config) -> int:
+  """1 for BatchNorm statistics over the global batch; the device count for per-device ones."""
+  if config.batchnorm_stats == "global":
+    return 1
+  return config.num_devices or len(jax.devices())
+
+
+def _is_toy(dataset) -> bool:
+  return isinstance(dataset, data.ToyDataset)
+
+
+def generator(config, dataset, *, num_classes: int = 0, conditioning: str = "concat"):
+  """G of config.model for the dataset: 2-D points for toys, images in [−1, 1] else.
+
+  Args:
+    config: a GANConfig.
+    dataset: the training data (its shape is G's output shape).
+    num_classes: > 0 for a class-conditional G ("concat": one-hot label beside z;
+      "projection": class-conditional BatchNorm; MLPs always concatenate).
+    conditioning: "concat" or "projection".
+
+  Returns:
+    The Flax module.
+  """
+  groups = batchnorm_groups(config)
+  if _is_toy(dataset):
+    return models.MLPGenerator(
+      hidden_dims=config.g_hidden,
+      output_shape=(2,),
+      normalization=config.g_normalization,
+      weight_init=config.weight_init,
+      output_scale=dataset.scale if config.scale_to_data else 1.0,
+      batchnorm_groups=groups,
+      num_classes=num_classes,
+    )
+  if config.model == "mlp":
+    return models.MLPGenerator(
+      hidden_dims=config.g_hidden,
+      output_shape=(dataset.image_size, dataset.image_size, dataset.channels),
+      normalization=config.g_normalization,
+      output_activation="tanh",
+      weight_init=config.weight_init,
+      batchnorm_groups=groups,
+      num_classes=num_classes,
+    )
+  if config.model == "resnet":  # class-conditional BatchNorm when conditional
+    return models.ResNetGenerator(
+      image_size=dataset.image_size,
+      channels=dataset.channels,
+      width=config.width,
+      num_classes=num_classes,
+      batchnorm_groups=groups,
+    )
+  return models.DCGANGenerator(
+    image_size=dataset.image_size,
+    channels=dataset.channels,
+    width=config.width,
+    normalization=config.g_normalization,
+    num_classes=num_classes,
+    conditioning=conditioning,
+    batchnorm_groups=groups,
+  )
+
+
+def discriminator(config, dataset, *, num_classes: int = 0, conditioning: str = "concat", **heads):
+  """D of config.model for the dataset.
+
+  Args:
+    config: a GANConfig.
+    dataset: the training data.
+    num_classes: > 0 gives D the labels (concatenated, or the projection term).
+    conditioning: "concat" or "projection".
+    **heads: DCGANDiscriminator's extra outputs (aux_classes, info_categorical,
+      info_continuous, return_features, minibatch_discrimination, minibatch_stddev);
+      MLPs and ResNets take return_features only.
+
+  Returns:
+    The Flax module.
+  """
+  if _is_toy(dataset) or config.model == "mlp":
+    scale = dataset.scale if _is_toy(dataset) and config.scale_to_data else 1.0
+    return models.MLPDiscriminator(
+      hidden_dims=config.d_hidden,
+      normalization=config.d_normalization,
+      weight_init=config.weight_init,
+      input_scale=scale,
+      batchnorm_groups=batchnorm_groups(config),
+      num_classes=num_classes,
+      **_features_only(heads, "mlp"),
+    )
+  if config.model == "resnet":  # the projection discriminator when conditional
+    return models.ResNetDiscriminator(
+      image_size=dataset.image_size,
+      width=config.width,
+      spectral_norm=config.spectral_norm,
+      num_classes=num_classes,
+      **_features_only(heads, "resnet"),
+    )
+  return models.DCGANDiscriminator(
+    image_size=dataset.image_size,
+    width=config.width,
+    normalization=config.d_normalization,
+    spectral_norm=config.spectral_norm,
+    num_classes=num_classes,
+    conditioning=conditioning,
+    batchnorm_groups=batchnorm_groups(config),
+    **heads,
+  )
+
+
+def _features_only(heads: dict, model: str) -> dict:
+  """The heads an MLP or ResNet D has (features only), or a one-line error naming the others."""
+  unsupported = sorted(k for k, v in heads.items() if v and k != "return_features")
+  if unsupported:
+    raise ConfigError(f"--model={model} has no {', '.join(unsupported)}: use --model=dcgan")
+  return {k: v for k, v in heads.items() if k == "return_features"}
+
+
+def require_labels(dataset, experiment: str) -> int:
+  """The dataset's class count, or a one-line error for a conditional experiment without labels."""
+  classes = 0 if _is_toy(dataset) else dataset.num_classes
+  if classes < 2:
+    raise ConfigError(
+      f"{experiment} needs a labeled dataset, and {dataset.name} has no classes: use digits, "
+      "mnist, cifar10, ..."
+    )
+  return classes
+
+
+def learning_rate(config, player: str):
+  """config.g_lr or config.d_lr ("generator" / "discriminator") under config.lr_schedule.
+
+  The critic's schedule counts its own updates: num_steps · n_critic of them.
+  """
+  if player == "generator":
+    return optim.learning_rate_schedule(config.g_lr, config.lr_schedule, config.num_steps)
+  updates = config.num_steps * getattr(config, "n_critic", 1)  # translation: one update each
+  return optim.learning_rate_schedule(config.d_lr, config.lr_schedule, updates)
+
+
+def adam(config, player: str, eps_root: float = 0.0) -> optax.GradientTransformation:
+  """Adam(learning_rate(config, player), config.beta1, config.beta2) for player "generator" or
+  "discriminator". eps_root > 0 puts ε inside the square root, which makes the update
+  differentiable where a gradient component is 0 (needed to differentiate through it)."""
+  return optax.adam(learning_rate(config, player), config.beta1, config.beta2, eps_root=eps_root)
+
+
+def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
+  """The GANSpec of the config's shared settings, with `fields` given or overriding.
+
+  Unless `fields` names them: G and D of config.model for the dataset, Adam for
+  both players, config.latent_dim, config.n_critic and config.ema_decay. An
+  experiment passes what makes it that GAN: its loss, its regularizers, its
+  models or optimizers when they differ.
+
+  Args:
+    config: a GANConfig.
+    dataset: the training data.
+    loss: the adversarial LossPair (jaxgan.loss_pairs.loss_pair).
+    **fields: GANSpec fields that differ from the defaults above.
+
+  Returns:
+    The GANSpec.
+  """
+  shared = {"latent_dim": config.latent_dim, "n_critic": config.n_critic, "ema_decay": config.ema}
+  if "generator" not in fields:
+    shared["generator"] = generator(config, dataset)
+  if "discriminator" not in fields:
+    shared["discriminator"] = discriminator(config, dataset)
+  if "generator_optimizer" not in fields:
+    shared["generator_optimizer"] = adam(config, "generator")
+  if "discriminator_optimizer" not in fields:
+    shared["discriminator_optimizer"] = adam(config, "discriminator")
+  return GANSpec(loss=loss, **shared, **fields)

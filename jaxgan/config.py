@@ -1,0 +1,292 @@
+"""Run configurations: frozen, typed dataclasses that hold every setting of a run, once.
+
+    config = ImageGANConfig(num_steps=500, batch_size=32)   # in a notebook or a test
+    spec = experiments.dcgan.make_spec(config, dataset)     # no flag parsing anywhere
+
+Every field is a setting with one default and one validation (in the class's
+`__post_init__`, raising a one-line ConfigError that names the flag). The
+command line is made from the same classes: jaxgan.cli defines one absl flag
+per field (its type, default, help and choices from the field) and builds the
+config from the parsed flags, so flags are read once, in `main`.
+
+An experiment subclasses the config of its kind: re-declaring a field changes
+its default for that experiment (wgan_gp trains 15,000 steps with n_critic 5),
+and new fields are the experiment's own settings:
+
+    @dataclasses.dataclass(frozen=True)
+    class Config(GANConfig):
+      num_steps: int = 15_000
+      n_critic: int = 5
+      gp_weight: float = option(0.1, "λ, the weight of the gradient penalty.")
+
+The classes: LoopConfig (the loop), RunConfig (+ data, Adam, devices: every
+experiment), GANConfig (+ the GAN's networks) and ImageGANConfig (its digits
+defaults), TranslationConfig (+ pix2pix's and CycleGAN's networks and jitter).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any
+
+from jaxgan import optim
+from jaxgan.errors import ConfigError
+from jaxgan.features import FEATURES_HELP, check_features_flag
+from jaxgan.models.layers import INITS, NORMALIZATIONS
+
+
+def option(default: Any, help: str, *, choices: Sequence[str] | None = None) -> Any:
+  """A config field: its default, its help text, and for strings the allowed values."""
+  metadata = {"help": help, "choices": tuple(choices) if choices else None}
+  return dataclasses.field(default=default, metadata=metadata)
+
+
+def field_metadata(cls: type, name: str) -> dict[str, Any]:
+  """The help and choices of field `name`, from the first class in cls's MRO that declares
+  them (a subclass re-declares a field to change only its default)."""
+  for klass in cls.__mro__:
+    declared = getattr(klass, "__dataclass_fields__", {}).get(name)
+    if declared is not None and declared.metadata.get("help"):
+      return dict(declared.metadata)
+  return {"help": name, "choices": None}
+
+
+def field_types(cls: type) -> dict[str, type]:
+  """{field name: its type without None}, e.g. int for `int | None`, tuple for tuple[int, ...]."""
+  kinds = {}
+  for name, hint in typing.get_type_hints(cls).items():
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+      hint = args[0]
+    kinds[name] = typing.get_origin(hint) or hint
+  return kinds
+
+
+def element_type(cls: type, name: str) -> type:
+  """The element type of a tuple field (int for tuple[int, ...])."""
+  hint = typing.get_type_hints(cls)[name]
+  return typing.get_args(hint)[0]
+
+
+def as_dict(config) -> dict[str, Any]:
+  """The config as JSON-able values (tuples become lists when dumped)."""
+  return dataclasses.asdict(config)
+
+
+def _at_least(config, minimum: int, *names: str) -> None:
+  for name in names:
+    value = getattr(config, name)
+    if value < minimum:
+      raise ConfigError(f"--{name} must be at least {minimum}, got {value}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """The base of every config: list-valued settings (comma-separated on the command line)
+  become tuples of their element type, with a one-line error for an element that is not."""
+
+  def __post_init__(self):
+    kinds = field_types(type(self))
+    for field in dataclasses.fields(self):
+      value = getattr(self, field.name)
+      if kinds.get(field.name) is tuple and isinstance(value, list | tuple):
+        kind = element_type(type(self), field.name)
+        try:
+          converted = tuple(kind(v) for v in value)
+        except ValueError:
+          noun = {int: "integers", float: "numbers"}.get(kind, "values")
+          raise ConfigError(f"--{field.name} must be comma-separated {noun}, got {value}") from None
+        object.__setattr__(self, field.name, converted)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig(Config):
+  """The training loop: where, how long, how often it logs, checkpoints, evaluates, draws."""
+
+  workdir: str | None = option(None, "Where the run writes; default runs/EXPERIMENT_DATASET.")
+  num_steps: int = option(10_000, "Generator updates to train for.")
+  batch_size: int = option(128, "Examples per update (real and fake each).")
+  seed: int = option(0, "Seed of initialization, noise and data.")
+  log_every: int = option(500, "Steps between log lines and metrics records.")
+  checkpoint_every: int = option(5000, "Steps between checkpoints.")
+  plot_every: int = option(5000, "Steps between sample plots.")
+  eval_every: int = option(1000, "Steps between evaluations, logged to metrics.jsonl.")
+  max_checkpoints: int = option(3, "Newest checkpoints kept.")
+  num_eval_samples: int = option(2500, "Images per evaluation (at most the test set's).")
+
+  def __post_init__(self):
+    super().__post_init__()
+    _at_least(self, 1, "num_steps", "batch_size", "log_every", "checkpoint_every", "plot_every")
+    _at_least(self, 1, "eval_every", "max_checkpoints", "num_eval_samples")
+
+
+DISTRIBUTED_MODES = ("auto", "on", "off")  # jaxgan.parallel.initialize_distributed
+BATCHNORM_STATS = ("global", "per_device")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig(LoopConfig):
+  """What every experiment sets: the loop, the data, Adam for both players, the devices."""
+
+  dataset: str = option("grid25", "The training data (see the experiment's --helpshort).")
+  data_dir: str | None = option(None, "Where TFDS datasets are prepared (default: TFDS's).")
+  image_size: int = option(32, "Images are served at this size (square).")
+  g_lr: float = option(1e-4, "Generator learning rate.")
+  d_lr: float = option(1e-4, "Discriminator learning rate.")
+  beta1: float = option(0.5, "Adam β1 of both players.")
+  beta2: float = option(0.999, "Adam β2 of both players.")
+  lr_schedule: str = option(
+    "constant",
+    "constant, linear decay to 0, or constant for half the steps then linear to 0.",
+    choices=optim.SCHEDULES,
+  )
+  compilation_cache: str = option(
+    os.path.join("~", ".cache", "jaxgan", "xla"),
+    "Keep compiled XLA programs here, so that rerunning a configuration starts at once "
+    "(JAX's persistent cache, at most 4 GiB: the least recently used go first; empty: off). "
+    "JAX_COMPILATION_CACHE_DIR, when set, wins.",
+  )
+  num_devices: int = option(0, "Devices to train on (data parallel); 0: all of them.")
+  batchnorm_stats: str = option(
+    "global",
+    "BatchNorm statistics over the global batch (cross-replica), or per device.",
+    choices=BATCHNORM_STATS,
+  )
+  distributed: str = option(
+    "auto",
+    "Join a multi-process run: auto (when --coordinator_address is given or SLURM, Open MPI "
+    "or a Cloud TPU pod is detected), on, off.",
+    choices=DISTRIBUTED_MODES,
+  )
+  coordinator_address: str | None = option(None, "HOST:PORT of process 0 (multi-process runs).")
+  num_processes: int | None = option(None, "Processes in a multi-process run.")
+  process_id: int | None = option(None, "This process's index, 0 to --num_processes − 1.")
+  coordinator_timeout: int = option(300, "Seconds to wait for all processes to join.")
+
+  def __post_init__(self):
+    super().__post_init__()
+    _at_least(self, 1, "image_size", "coordinator_timeout")
+    for name in ("g_lr", "d_lr"):
+      if not getattr(self, name) > 0:
+        raise ConfigError(f"--{name} must be positive, got {getattr(self, name)}")
+    for name in ("beta1", "beta2"):
+      if not 0.0 <= getattr(self, name) < 1.0:
+        raise ConfigError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
+
+
+MODELS = ("mlp", "dcgan", "resnet")
+
+
+@dataclasses.dataclass(frozen=True)
+class GANConfig(RunConfig):
+  """A GAN experiment: the run's settings and G's and D's (jaxgan.builders makes them)."""
+
+  dataset: str = option(
+    "grid25",
+    "A toy mixture (ring8, grid25, swissroll), digits (ships with scikit-learn), or a TFDS "
+    "image dataset by name (mnist, fashion_mnist, cifar10, svhn_cropped, celeb_a, ...).",
+  )
+  n_critic: int = option(1, "Discriminator updates per generator update.")
+  latent_dim: int = option(2, "Dimension of the noise z ~ N(0, I).")
+  model: str = option("mlp", "Architecture of G and D.", choices=MODELS)
+  width: int = option(64, "Convolutional models: channels of the widest-res layer.")
+  g_hidden: tuple[int, ...] = option((512, 512, 512), "Generator MLP hidden widths.")
+  d_hidden: tuple[int, ...] = option((256, 256, 256), "Discriminator MLP hidden widths.")
+  weight_init: str = option("pytorch", "Initialization of the MLPs.", choices=INITS)
+  g_normalization: str = option("none", "Normalization in G.", choices=NORMALIZATIONS)
+  d_normalization: str = option("none", "Normalization in D.", choices=NORMALIZATIONS)
+  spectral_norm: bool = option(False, "Spectral normalization of D's layers.")
+  scale_to_data: bool = option(
+    True, "Toys: scale G's output and D's input by the data's size (grid25: 4)."
+  )
+  ema_decay: float = option(0.999, "Decay of the EMA of G's weights; 0 disables it.")
+  fid_features: str = option("auto", FEATURES_HELP)
+
+  def __post_init__(self):
+    super().__post_init__()
+    _at_least(self, 1, "n_critic", "latent_dim", "width")
+    if not 0.0 <= self.ema_decay < 1.0:
+      raise ConfigError(f"--ema_decay must be in [0, 1), got {self.ema_decay}")
+    for name in ("g_hidden", "d_hidden"):
+      widths = getattr(self, name)
+      if not widths or min(widths) < 1:
+        raise ConfigError(f"--{name} needs at least one positive width, got {list(widths)}")
+    check_features_flag(self.fid_features)
+
+  @property
+  def ema(self) -> float | None:
+    """The EMA decay of G's weights, or None for no EMA (--ema_decay=0)."""
+    return self.ema_decay or None
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageGANConfig(GANConfig):
+  """The defaults every image GAN experiment shares: DCGAN networks on the shipped digits at
+  16×16, Adam 2e-4 with β1 = 0.5 (Radford et al. 2016), a grid every 500 steps."""
+
+  dataset: str = "digits"
+  image_size: int = 16
+  num_steps: int = 2000
+  batch_size: int = 64
+  g_lr: float = 2e-4
+  d_lr: float = 2e-4
+  latent_dim: int = 64
+  model: str = "dcgan"
+  width: int = 32
+  g_normalization: str = "batch"
+  d_normalization: str = "batch"
+  log_every: int = 100
+  checkpoint_every: int = 1000
+  plot_every: int = 500
+  eval_every: int = 500
+
+
+TRANSLATION_NORMALIZATIONS = ("batch", "instance", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class TranslationConfig(RunConfig):
+  """An image-to-image experiment (pix2pix, CycleGAN): Adam 2e-4 with β1 = 0.5 (both papers),
+  jitter, and the widths of G and of the PatchGAN."""
+
+  dataset: str = option(
+    "digits_edges",
+    "digits_edges (paired, offline), digits_edges_unpaired (offline), edges:NAME (edge "
+    "drawings of a TFDS image dataset → its images, paired), cycle_gan/NAME (TFDS, e.g. "
+    "cycle_gan/horse2zebra), or folder with --data_dir=PATH (pix2pix's PATH/train/ of A|B "
+    "images, or CycleGAN's PATH/trainA/ and PATH/trainB/).",
+  )
+  image_size: int = 16
+  num_steps: int = 3000
+  batch_size: int = 32
+  g_lr: float = 2e-4
+  d_lr: float = 2e-4
+  log_every: int = 100
+  checkpoint_every: int = 1000
+  plot_every: int = 500
+  eval_every: int = 500
+  load_size: int = option(
+    0,
+    "Training images are loaded at this size and randomly cropped to --image_size (the "
+    "papers' jitter: 286 for 256); 0: --image_size, no crop.",
+  )
+  flip: bool = option(False, "Random left-right mirroring (both sides of a pair together).")
+  g_width: int = option(32, "Channels of the generator's first layer.")
+  d_width: int = option(32, "Channels of the PatchGAN's first layer.")
+  d_layers: int = option(1, "PatchGAN stride-2 layers: 3 sees 70×70 patches, 2: 34, 1: 16.")
+  normalization: str = option(
+    "batch", "Normalization in G and D.", choices=TRANSLATION_NORMALIZATIONS
+  )
+
+  def __post_init__(self):
+    super().__post_init__()
+    _at_least(self, 1, "g_width", "d_width", "d_layers")
+    if self.load_size and self.load_size < self.image_size:
+      raise ConfigError(
+        f"--load_size={self.load_size} is smaller than --image_size={self.image_size}: images "
+        "are loaded at --load_size and cropped to --image_size"
+      )

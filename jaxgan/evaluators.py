@@ -1,0 +1,488 @@
+"""Evaluators: what a run is measured by and the pictures it draws, chosen by name.
+
+    settings = EvalSettings(key, num_samples=2500, fid_features="auto")
+    evaluators = build(["features", "digits_judge", "image_grids"], model, settings)
+    results = run_all(evaluators, state)       # {"fid": ..., "summary": "FID ...; ..."}
+    for evaluator in evaluators:
+      evaluator.draw(workdir, state, step)     # PNGs under WORKDIR/plots/
+
+An evaluator has one interface, `run(state) -> metrics` (with a "summary"
+part for the log line) and `draw(workdir, state, step) -> paths`, on a
+state dict (nested dicts of arrays: a checkpoint as orbax reads it, or a live
+state through flax.serialization.to_state_dict). It reads the run through
+its `trainer.Model` (a generator that draws from noise, or translators), never
+through the kind that trained it, so the training loop and
+`python -m jaxgan.evaluate` run the same code. The evaluators:
+
+- mode_coverage: the 2-D mixtures' modes, % high quality and reverse KL
+  (VEEGAN/PacGAN), and real vs generated points over D's contours.
+- features: FID, KID, precision/recall and IS on a feature network
+  (jaxgan.features: the digits classifier on digits, Inception-v3 given its
+  weights) against as many real training images.
+- digits_judge: an independent classifier of the digits (jaxgan.judges) reads
+  the samples: for conditional generators how often the asked-for class comes
+  out, for InfoGAN how well the categorical code matches the digit under the best
+  assignment, else how many classes are covered.
+- image_grids: a sample grid from fixed noise (one row per class for
+  conditional generators), InfoGAN code traversals, latent interpolations.
+- translation: held-out L1 against the input-as-output baseline (paired test
+  data), cycle errors and an independent domain classifier (when the model
+  translates both ways), the digits judge on translated digits; input |
+  output | target grids.
+
+In a multi-process run every process computes (the computations span all
+devices) and only process 0 writes pictures.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from jaxgan import features as features_lib
+from jaxgan import judges, parallel, plots
+from jaxgan import metrics as metrics_lib
+from jaxgan.data import ImageDataset, ToyDataset
+from jaxgan.data.pairs import jitter
+from jaxgan.errors import ConfigError
+from jaxgan.latent import Latent
+from jaxgan.trainer import Generator, Model, StateDict
+
+Array = jax.Array
+
+
+class Evaluator(NamedTuple):
+  """run(state) -> {"summary": a part of the log line, metric: value, ...} ({} when it only
+  draws); draw(workdir, state, step) -> the PNG paths it wrote."""
+
+  name: str
+  run: Callable[[StateDict], dict[str, Any]]
+  draw: Callable[[str, StateDict, int], list[str]] = lambda workdir, state, step: []
+
+
+class EvalSettings(NamedTuple):
+  """key: the evaluation's noise; num_samples: generated (and real) examples per evaluation;
+  fid_features: the feature network (jaxgan.features.extractor_for); mesh: where G runs."""
+
+  key: Array
+  num_samples: int = metrics_lib.NUM_EVAL_SAMPLES
+  fid_features: str = "auto"
+  mesh: Mesh | None = None
+
+
+def run_all(evaluators: Sequence[Evaluator], state: StateDict) -> dict[str, Any]:
+  """Every evaluator's metrics in one dict, their summaries joined into one line."""
+  results: dict[str, Any] = {}
+  parts = []
+  for evaluator in evaluators:
+    metrics = dict(evaluator.run(state))
+    summary = metrics.pop("summary", None)
+    if summary:
+      parts.append(summary)
+    results.update(metrics)
+  if parts:
+    results["summary"] = "; ".join(parts)
+  return results
+
+
+def plot_path(workdir: str, kind: str, step: int) -> str:
+  return os.path.join(workdir, "plots", f"{kind}_{step:07d}.png")
+
+
+# ---------------------------------------------------------------------------
+# Samples from noise, shared by the evaluators of one evaluation.
+# ---------------------------------------------------------------------------
+
+_last_samples: dict[str, Any] = {}
+
+
+def evaluation_samples(generator: Generator, state: StateDict, settings: EvalSettings):
+  """(samples, latent): settings.num_samples samples from settings.key (conditional
+  generators: the classes in turn, equally many of each). The evaluators of one evaluation
+  share them: the last draw is kept and reused for the same generator, step and count."""
+  n, space = settings.num_samples, generator.space
+  cache_key = (id(generator), int(np.asarray(state["step"])), n, id(settings.key))
+  if _last_samples.get("key") != cache_key:
+    labels = None
+    if space.num_classes:
+      labels = jnp.arange(n, dtype=jnp.int32) % space.num_classes
+    _last_samples.clear()
+    _last_samples.update(key=cache_key, draw=generator.sample(state, settings.key, n, labels))
+  return _last_samples["draw"]
+
+
+def _needs_generator(model: Model, name: str) -> Generator:
+  if model.generator is None:
+    raise ConfigError(
+      f"the {name} evaluator judges samples drawn from noise, and this run draws none: use "
+      "the translation evaluator"
+    )
+  return model.generator
+
+
+# ---------------------------------------------------------------------------
+# 2-D mixtures.
+# ---------------------------------------------------------------------------
+
+PLOT_POINTS = 2500  # real and generated points in each samples_STEP.png
+
+
+def mode_coverage(model: Model, settings: EvalSettings) -> Evaluator:
+  """Mode coverage of a 2-D mixture (modes, % high quality, reverse KL) and the toy plot."""
+  generator = _needs_generator(model, "mode_coverage")
+  dataset = model.datasets().train
+  if not isinstance(dataset, ToyDataset):
+    raise ConfigError(f"mode_coverage is for the 2-D mixtures, not {dataset.name}")
+  real_key = jax.random.fold_in(settings.key, 1)
+  real = np.asarray(jax.jit(dataset.sample, static_argnums=1)(real_key, (PLOT_POINTS,)))
+  n = settings.num_samples
+
+  def run(state):
+    samples, _ = evaluation_samples(generator, state, settings)
+    if dataset.mixture is None:
+      return {"num_samples": n}
+    mixture = dataset.mixture
+    coverage = metrics_lib.mode_coverage(samples, mixture.means, mixture.std)
+    summary = f"mode coverage of {n} samples: {coverage.summary()}"
+    return {"summary": summary, "num_samples": n, **coverage._asdict()}
+
+  def critic_grid(state, size: int = 120):
+    xs = np.linspace(-dataset.extent, dataset.extent, size, dtype=np.float32)
+    grid = np.stack(np.meshgrid(xs, xs), axis=-1).reshape(-1, 2)
+    return xs, xs, np.asarray(generator.critic(state, grid)).reshape(size, size)
+
+  def draw(workdir, state, step):
+    fake, _ = generator.sample(state, settings.key, len(real))
+    critic = None if generator.critic is None else critic_grid(state)  # every process computes
+    path = plot_path(workdir, "samples", step)
+    if parallel.is_primary():
+      title = f"{dataset.name}, step {step}"
+      plots.save_toy_plot(path, real, fake, extent=dataset.extent, critic=critic, title=title)
+    return [path]
+
+  return Evaluator("mode_coverage", run, draw)
+
+
+# ---------------------------------------------------------------------------
+# Images from noise.
+# ---------------------------------------------------------------------------
+
+
+def real_images(dataset: ImageDataset, count: int) -> np.ndarray:
+  """Up to `count` real images of the dataset (all of it when smaller), a fixed sample, the
+  reference set of FID and KID: the distribution the generator was trained to match."""
+  n = len(dataset.source)
+  indices = np.sort(np.random.default_rng(0).permutation(n)[: min(count, n)])
+  return dataset.examples(indices)[0]
+
+
+def feature_scores(extractor, real_features: np.ndarray, images: np.ndarray) -> dict[str, float]:
+  """FID, KID (50 subsets of ≤ 1000), precision/recall (k = 3) and IS of generated images
+  against the real images' features (jaxgan.metrics has the formulas)."""
+  fake_features, fake_logits = extractor(images)
+  kid = metrics_lib.kid_from_features(
+    real_features, fake_features, num_subsets=50, subset_size=min(1000, len(real_features))
+  )
+  pr = metrics_lib.precision_recall(real_features, fake_features)
+  return {
+    "fid": metrics_lib.fid_from_features(real_features, fake_features),
+    "kid": kid.mean,
+    "precision": pr.precision,
+    "recall": pr.recall,
+    "is": metrics_lib.inception_score(fake_logits)[0],
+    "num_real": len(real_features),
+  }
+
+
+def features(model: Model, settings: EvalSettings) -> Evaluator | None:
+  """FID, KID, precision/recall and IS on the feature network of settings.fid_features
+  (None when there is none for the data: "auto" on a dataset without a default network)."""
+  generator = _needs_generator(model, "features")
+  dataset = model.datasets().train
+  extractor = features_lib.extractor_for(settings.fid_features, dataset.name, dataset.image_size)
+  if extractor is None:
+    return None
+  real_features = []  # computed at the first evaluation
+
+  def run(state):
+    images, _ = evaluation_samples(generator, state, settings)
+    if not real_features:
+      real_features.append(extractor(real_images(dataset, settings.num_samples))[0])
+    scores = feature_scores(extractor, real_features[0], images)
+    summary = (
+      f"FID {scores['fid']:.2f}, KID {scores['kid']:.4f}, precision {scores['precision']:.3f}, "
+      f"recall {scores['recall']:.3f}, IS {scores['is']:.2f} ({extractor.name} features, "
+      f"{len(images)} samples vs {scores['num_real']} real)"
+    )
+    return {"summary": summary, "num_samples": len(images), **scores}
+
+  return Evaluator("features", run)
+
+
+def digits_judge(model: Model, settings: EvalSettings) -> Evaluator | None:
+  """The digits judge's class-level checks (None unless the data are the digits at a size
+  the judge reads: a multiple of 8)."""
+  generator = _needs_generator(model, "digits_judge")
+  dataset = model.datasets().train
+  if dataset.name != "digits" or dataset.image_size % 8:
+    return None
+  judge, space = judges.digits_judge(), generator.space
+
+  def run(state):
+    images, latent = evaluation_samples(generator, state, settings)
+    predicted = judge.predict(images)
+    results: dict[str, Any] = {"num_samples": len(images)}
+    if space.num_classes:
+      results["class_accuracy"] = metrics_lib.class_accuracy(predicted, np.asarray(latent.labels))
+      parts = [f"{100 * results['class_accuracy']:.1f}% classified as the class asked for"]
+    else:
+      coverage = metrics_lib.class_coverage(predicted, dataset.num_classes)
+      results.update(classes=coverage.classes, class_reverse_kl=coverage.reverse_kl)
+      parts = [
+        f"{coverage.classes}/{coverage.num_classes} classes, reverse KL {coverage.reverse_kl:.3f}"
+      ]
+    if space.categorical_codes:
+      codes = np.asarray(latent.categorical[:, 0])
+      accuracy = metrics_lib.matched_code_accuracy(codes, predicted, dataset.num_classes)
+      results["code_accuracy"] = accuracy
+      parts.append(f"categorical code matches the digit {100 * accuracy:.1f}%")
+    return {"summary": "; ".join(parts), **results}
+
+  return Evaluator("digits_judge", run)
+
+
+GRID_COLUMNS = 8
+
+
+def image_grids(model: Model, settings: EvalSettings) -> Evaluator:
+  """Pictures only: samples from fixed noise, and InfoGAN's traversals or interpolations."""
+  generator = _needs_generator(model, "image_grids")
+  dataset_name = model.datasets().train.name
+  space = generator.space
+  grid_latent = _grid_latent(space, jax.random.fold_in(settings.key, 2))
+
+  def images(state, latent: Latent, rows: int) -> np.ndarray:
+    out = np.asarray(generator.generate(state, latent))
+    return out.reshape(rows, -1, *out.shape[1:])
+
+  def sample_grid(state):
+    rows = space.num_classes or GRID_COLUMNS
+    grid = images(state, grid_latent, rows)
+    if space.num_classes:
+      labels = [f"class {k}" for k in range(rows)]
+      return grid, labels, "one row per class, same noise per column"
+    return grid, None, "fixed noise"
+
+  def traversal(state):
+    latent, rows, title = _traversal_latent(space, jax.random.fold_in(settings.key, 3))
+    return images(state, latent, rows), None, title
+
+  def interpolation(state):
+    latent = _interpolation_latent(space, jax.random.fold_in(settings.key, 4))
+    return images(state, latent, GRID_COLUMNS), None, "interpolation"
+
+  def draw(workdir, state, step):
+    pictures = {"samples": sample_grid(state)}
+    if space.categorical_codes or space.continuous_codes:
+      pictures["traversal"] = traversal(state)
+    elif not space.num_classes:
+      pictures["interpolation"] = interpolation(state)
+    paths = []
+    for kind, (grid, row_labels, title) in pictures.items():
+      paths.append(plot_path(workdir, kind, step))
+      if parallel.is_primary():
+        title = f"{dataset_name}, step {step}: {title}"
+        plots.save_image_grid(paths[-1], grid, row_labels=row_labels, title=title)
+    return paths
+
+  return Evaluator("image_grids", lambda state: {}, draw)
+
+
+def _grid_latent(space, key: Array) -> Latent:
+  """Fixed inputs for the sample grid: one row per class (the same noise in every row: rows
+  differ by class only), or an 8×8 grid."""
+  noise_key, rest_key = jax.random.split(key)
+  if not space.num_classes:
+    return space.sample(rest_key, (GRID_COLUMNS * GRID_COLUMNS,))
+  rows = space.num_classes
+  noise = jnp.tile(jax.random.normal(noise_key, (GRID_COLUMNS, space.latent_dim)), (rows, 1))
+  labels = jnp.repeat(jnp.arange(rows, dtype=jnp.int32), GRID_COLUMNS)
+  latent = space.sample(rest_key, (rows * GRID_COLUMNS,), labels)
+  return latent._replace(z=space.assemble(noise, latent.categorical, latent.continuous))
+
+
+def _traversal_latent(space, key: Array) -> tuple[Latent, int, str]:
+  """InfoGAN: rows = values of the first categorical code (or of the first continuous one),
+  columns = the first continuous code from −2 to 2; all else fixed (Chen et al. 2016, Fig. 2)."""
+  noise = jax.random.normal(key, (1, space.latent_dim))
+  values = jnp.linspace(-2.0, 2.0, GRID_COLUMNS)
+  rows = space.categorical_codes[0] if space.categorical_codes else GRID_COLUMNS
+  n = rows * GRID_COLUMNS
+  categorical = jnp.zeros((n, len(space.categorical_codes)), jnp.int32)
+  continuous = jnp.zeros((n, space.continuous_codes), jnp.float32)
+  row_index = jnp.repeat(jnp.arange(rows), GRID_COLUMNS)
+  column_value = jnp.tile(values, rows)
+  if space.categorical_codes:
+    categorical = categorical.at[:, 0].set(row_index)
+    if space.continuous_codes:
+      continuous = continuous.at[:, 0].set(column_value)
+    title = "rows: categorical code, columns: continuous code 1 from −2 to 2"
+  else:
+    continuous = continuous.at[:, 0].set(jnp.repeat(values, GRID_COLUMNS))
+    if space.continuous_codes > 1:
+      continuous = continuous.at[:, 1].set(column_value)
+    title = "rows: continuous code 1, columns: continuous code 2, from −2 to 2"
+  z = space.assemble(jnp.tile(noise, (n, 1)), categorical, continuous)
+  return Latent(z, None, categorical, continuous), rows, title
+
+
+def _interpolation_latent(space, key: Array) -> Latent:
+  """Rows: straight lines in z between two random points (Radford et al. 2016, §6.1)."""
+  ends = space.sample(key, (2, GRID_COLUMNS))
+  t = jnp.linspace(0.0, 1.0, GRID_COLUMNS)[None, :, None]
+  z = (1 - t) * ends.z[0][:, None] + t * ends.z[1][:, None]  # [rows, columns, dim]
+  return Latent(z.reshape(-1, z.shape[-1]), None, ends.categorical, ends.continuous)
+
+
+# ---------------------------------------------------------------------------
+# Image-to-image translation.
+# ---------------------------------------------------------------------------
+
+TRANSLATION_COLUMNS = 8  # test examples in each translations_STEP.png
+
+
+def translation(model: Model, settings: EvalSettings) -> Evaluator:
+  """Held-out translation checks and input | output | target grids.
+
+  Always: G(a) against b on the test split when it is paired (the digits demos'
+  split is aligned), beside the input-as-output baseline ‖a − b‖₁. When the model
+  also translates B → A (F): the cycle errors ‖F(G(a)) − a‖₁ and ‖G(F(b)) − b‖₁,
+  and how many translations an independent domain classifier (logistic regression
+  on real A vs real B training images) puts in the target domain. When domain B
+  is the digits, the digits judge reads the class of every G(a) against the
+  source's label.
+  """
+  if "a_to_b" not in model.translators:
+    raise ConfigError(
+      "the translation evaluator judges image-to-image models, and this run draws from noise: "
+      "use mode_coverage, features, digits_judge"
+    )
+  data = model.datasets()
+  test, crop_size = data.test, model.image_size
+  both_ways = "b_to_a" in model.translators
+  n = min(settings.num_samples, len(test.domain_a.source), len(test.domain_b.source))
+
+  def crop(images):
+    return np.stack([jitter(image, crop_size, None, False) for image in images])
+
+  a, labels = test.domain_a.examples(np.arange(n))
+  a, b = crop(a), crop(test.domain_b.examples(np.arange(n))[0])
+  judge = judges.digits_judge() if test.names[1] == "digits" and crop_size % 8 == 0 else None
+  domains = None
+  if both_ways:
+    train_a, train_b = data.train.domain_a, data.train.domain_b
+    sample = np.arange(min(1000, len(train_a.source), len(train_b.source)))
+    domains = judges.domain_judge(
+      crop(train_a.examples(sample)[0]), crop(train_b.examples(sample)[0])
+    )
+
+  def translate(state, direction: str, images: np.ndarray, chunk: int = 256) -> np.ndarray:
+    out = []
+    for start in range(0, len(images), chunk):
+      key = jax.random.fold_in(settings.key, start)
+      part = images[start : start + chunk]
+      out.append(np.asarray(model.translators[direction](state, part, key)))
+    return np.concatenate(out)
+
+  def run(state):
+    fake_b = translate(state, "a_to_b", a)
+    results: dict[str, Any] = {"num_samples": n}
+    parts = []
+    if test.paired and a.shape == b.shape:
+      results["l1"] = float(np.mean(np.abs(fake_b - b)))
+      results["input_l1"] = float(np.mean(np.abs(a - b)))
+      parts.append(f"held-out L1 {results['l1']:.4f} (input as output: {results['input_l1']:.4f})")
+    if both_ways:
+      cycled_a = translate(state, "b_to_a", fake_b)
+      fake_a = translate(state, "b_to_a", b)
+      cycled_b = translate(state, "a_to_b", fake_a)
+      results["cycle_l1_a"] = float(np.mean(np.abs(cycled_a - a)))
+      results["cycle_l1_b"] = float(np.mean(np.abs(cycled_b - b)))
+      results["a_to_b_in_b"] = float(np.mean(domains.predict(fake_b) == 1))
+      results["b_to_a_in_a"] = float(np.mean(domains.predict(fake_a) == 0))
+      parts.append(
+        f"cycle L1 {results['cycle_l1_a']:.4f} (A) {results['cycle_l1_b']:.4f} (B); the domain "
+        f"classifier puts {100 * results['a_to_b_in_b']:.1f}% of A→B in B and "
+        f"{100 * results['b_to_a_in_a']:.1f}% of B→A in A"
+      )
+    if judge is not None:
+      results["class_accuracy"] = metrics_lib.class_accuracy(judge.predict(fake_b), labels)
+      parts.append(f"{100 * results['class_accuracy']:.1f}% of outputs read as the input's digit")
+    return {"summary": f"evaluated {n} test images: " + "; ".join(parts), **results}
+
+  def draw(workdir, state, step):
+    names = test.names
+    columns = slice(0, TRANSLATION_COLUMNS)
+    a_row, b_row = a[columns], b[columns]
+    fake_b = translate(state, "a_to_b", a_row)
+    if both_ways:
+      fake_a = translate(state, "b_to_a", b_row)
+      rows = [a_row, fake_b, translate(state, "b_to_a", fake_b)]
+      rows += [b_row, fake_a, translate(state, "a_to_b", fake_a)]
+      labels = [names[0], f"→ {names[1]}", f"→ {names[0]}", names[1], f"→ {names[0]}"]
+      labels.append(f"→ {names[1]}")
+      title = "A → B → A and B → A → B"
+    else:
+      rows = [a_row, fake_b, b_row]
+      labels = [f"input ({names[0]})", "output", f"target ({names[1]})"]
+      title = "input | output | target"
+    path = plot_path(workdir, "translations", step)
+    if parallel.is_primary():
+      plots.save_image_grid(
+        path, plots.stack_rows(rows), row_labels=labels, title=f"{test.name}, step {step}: {title}"
+      )
+    return [path]
+
+  return Evaluator("translation", run, draw)
+
+
+# ---------------------------------------------------------------------------
+# By name.
+# ---------------------------------------------------------------------------
+
+EVALUATORS: dict[str, Callable[[Model, EvalSettings], Evaluator | None]] = {
+  "mode_coverage": mode_coverage,
+  "features": features,
+  "digits_judge": digits_judge,
+  "image_grids": image_grids,
+  "translation": translation,
+}
+
+
+def default_names(model: Model) -> list[str]:
+  """The evaluators that fit a model and its data: mode coverage on the 2-D mixtures; the
+  feature metrics, the digits judge and the grids for images from noise; the translation
+  checks for image-to-image models."""
+  if model.generator is None:
+    return ["translation"]
+  if isinstance(model.datasets().train, ToyDataset):
+    return ["mode_coverage"]
+  return ["features", "digits_judge", "image_grids"]
+
+
+def build(names: Sequence[str], model: Model, settings: EvalSettings) -> list[Evaluator]:
+  """The evaluators called `names` for the model (those that do not apply to its data, such as
+  the digits judge on other data, are left out), or a one-line error for an unknown name."""
+  unknown = [name for name in names if name not in EVALUATORS]
+  if unknown:
+    raise ConfigError(
+      f"unknown evaluator {unknown[0]!r}: choose from {', '.join(EVALUATORS)} (--evaluators)"
+    )
+  built = [EVALUATORS[name](model, settings) for name in names]
+  return [evaluator for evaluator in built if evaluator is not None]

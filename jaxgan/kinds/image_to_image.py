@@ -1,0 +1,204 @@
+"""What the image-to-image kinds (pix2pix, CycleGAN) share: batches of two domains, applying a
+translator, the trainer around a step, and the data of a run read back from its config.json.
+
+A batch is {"a": [B, H, W, C], "b": [B, H, W, C]}: images of domain A and of
+domain B, in [−1, 1], paired (pix2pix) or not (CycleGAN), from a
+jaxgan.data.pairs.TranslationStream. A kind builds its Trainer with
+`make_trainer` and its Model (what `python -m jaxgan.translate` and the
+"translation" evaluator use) from `translator_view`s.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import numpy as np
+from jax.sharding import Mesh
+
+from jaxgan import evaluators, loop, models, parallel, runtime, trainer
+from jaxgan.data import pairs
+from jaxgan.errors import ConfigError
+from jaxgan.step import apply_model
+
+Array = jax.Array
+
+
+def apply_translator(
+  module: nn.Module, params, model_state, images: Array, key: Array | None, training: bool = True
+):
+  """module(images) → (outputs, new model_state), with `key` for dropout (pix2pix's noise).
+
+  The model state (BatchNorm statistics) changes only when training."""
+  rngs = None if key is None else {"dropout": key}
+  return apply_model(module, params, model_state, images, training, rngs=rngs)
+
+
+def check_batch(batch: dict[str, Array]) -> None:
+  """A ConfigError naming what is wrong with a batch of two domains the step cannot take."""
+  for name in ("a", "b"):
+    if name not in batch or batch[name].ndim != 4:
+      shapes = {k: tuple(v.shape) for k, v in batch.items()}
+      raise ConfigError(
+        f"a translation batch needs images 'a' and 'b' of shape [B, H, W, C], got {shapes}"
+      )
+  if batch["a"].shape[:3] != batch["b"].shape[:3]:
+    raise ConfigError(
+      f"domains A and B must come at one size: got {tuple(batch['a'].shape)} and "
+      f"{tuple(batch['b'].shape)}"
+    )
+
+
+def translator_view(
+  module: nn.Module,
+  variables: Callable[[trainer.StateDict], tuple[Any, Any]],
+  *,
+  sample_in_training_mode: bool,
+  mesh: Mesh | None = None,
+) -> trainer.Translate:
+  """A trainer.Translate: module on the (params, model_state) that `variables` reads from a
+  state dict. sample_in_training_mode: dropout on and BatchNorm on the batch's statistics
+  (pix2pix samples so, as in the paper); else eval mode."""
+  out_shardings = None if mesh is None else parallel.replicated(mesh)
+
+  @functools.partial(jax.jit, out_shardings=out_shardings)
+  def apply(params, model_state, images, key):
+    return apply_translator(module, params, model_state, images, key, sample_in_training_mode)[0]
+
+  def translate(state, images, key) -> np.ndarray:
+    return np.asarray(apply(*variables(state), images, key))
+
+  return translate
+
+
+def make_trainer(
+  *,
+  kind: trainer.Kind,
+  networks: Mapping[str, nn.Module],
+  translators: Mapping[str, trainer.Translate],
+  init: Callable,
+  step: Callable,
+  dataset: pairs.TranslationDataset,
+  test: pairs.TranslationDataset,
+  config,
+  crop_size: int,
+  flip: bool = False,
+  mesh: Mesh | None = None,
+  log_terms: tuple[str, ...] = (),
+  name: str = "",
+) -> trainer.Trainer:
+  """The Trainer of an image-to-image kind.
+
+  Args:
+    kind: the registered kind (for config.json).
+    networks: {config.json entry: module}, what the kind's restore rebuilds.
+    translators: {"a_to_b": ..., "b_to_a": ...} of the trained networks.
+    init: init(key, example_batch) -> state.
+    step: the compiled step.
+    dataset: the training data; test: the held-out data the evaluator uses.
+    config: the loop's settings (a jaxgan.config.LoopConfig).
+    crop_size: images are loaded at the dataset's size and cropped (jittered) to this.
+    flip: random mirroring.
+    mesh: train data-parallel over its devices.
+    log_terms: metric names shown right after the losses.
+    name: the kind's name for the log line ("pix2pix").
+
+  Returns:
+    The Trainer.
+  """
+  stream = pairs.TranslationStream(dataset, config.batch_size, crop_size, config.seed, mesh, flip)
+  model = trainer.Model(
+    datasets=lambda: trainer.Datasets(dataset, test), translators=translators, image_size=crop_size
+  )
+  settings = evaluators.EvalSettings(
+    trainer.run_keys(config.seed)[2], config.num_eval_samples, mesh=mesh
+  )
+  names = ["translation"]
+
+  def describe() -> dict[str, Any]:
+    return {
+      **trainer.describe_kind(kind),
+      "dataset": dataset.name,
+      "domains": list(dataset.names),
+      "image_shape": [crop_size, crop_size, dataset.channels[1]],
+      "channels": list(dataset.channels),
+      **{entry: models.describe(module) for entry, module in networks.items()},
+      "evaluators": names,
+    }
+
+  a, b = dataset.names
+  return trainer.Trainer(
+    init=init,
+    step=step,
+    batches=stream,
+    evaluators=evaluators.build(names, model, settings),
+    describe=describe,
+    log_terms=log_terms,
+    summary=f"of {name} on {dataset.name} ({a} → {b}), batch {config.batch_size}",
+  )
+
+
+def load_datasets(config, experiment: str, *, paired: bool, swap: bool = False):
+  """(train, test) TranslationDatasets of a TranslationConfig: loaded at --load_size, A and B
+  swapped with swap; a one-line error when a paired experiment gets unpaired data."""
+  load_size = config.load_size or config.image_size
+  load = functools.partial(
+    pairs.load_translation_dataset, config.dataset, load_size, data_dir=config.data_dir
+  )
+  dataset = load(split="train")
+  if config.dataset == "folder" and not pairs.has_test_split(config.data_dir):
+    loop.log("note: no test/, val/ or testA/ and testB/ folders: evaluating on training images")
+    test = dataset
+  else:
+    test = load(split="test")
+  if swap:
+    dataset, test = dataset.swapped(), test.swapped()
+  if paired and not dataset.paired:
+    raise ConfigError(
+      f"{experiment} learns from pairs and {dataset.name} is unpaired: use a paired dataset "
+      "(digits_edges, a pix2pix folder), or experiments/cyclegan.py"
+    )
+  return dataset, test
+
+
+def run_datasets(config: dict[str, Any]) -> trainer.Datasets:
+  """The (train, test) data of a finished run, from its config.json."""
+  run_flags = config.get("flags", {})
+  size = run_flags.get("load_size") or config["image_shape"][0]
+  load = functools.partial(
+    pairs.load_translation_dataset, config["dataset"], size, data_dir=run_flags.get("data_dir")
+  )
+  train = load(split="train")
+  folder_without_test = config["dataset"] == "folder" and not pairs.has_test_split(
+    run_flags.get("data_dir")
+  )
+  test = train if folder_without_test else load(split="test")
+  if run_flags.get("direction") == "BtoA":
+    train, test = train.swapped(), test.swapped()
+  return trainer.Datasets(train, test)
+
+
+def run_experiment(
+  experiment: str,
+  config,
+  make_spec: Callable,
+  make_kind_trainer: Callable,
+  *,
+  paired: bool,
+  swap: bool = False,
+) -> dict[str, Any]:
+  """An image-to-image experiment's main: its data (A and B swapped with swap), devices, the
+  spec make_spec(config, dataset), make_kind_trainer(spec, dataset, test, config, mesh=...),
+  and the loop. Returns the final evaluation."""
+  config = runtime.with_default_workdir(config, experiment)
+  runtime.use_compilation_cache(config.compilation_cache)
+  dataset, test = load_datasets(config, experiment, paired=paired, swap=swap)
+  mesh = runtime.start_devices(config)
+  spec = make_spec(config, dataset)
+  run = make_kind_trainer(spec, dataset, test, config, mesh=mesh)
+  return loop.run_training(
+    run, config, mesh=mesh, run_config=runtime.run_config(experiment, config)
+  )

@@ -1,0 +1,230 @@
+"""What every kind of training step shares: players, applying a model, updates, compilation.
+
+    player = init_player(module, key, example_input, optimizer)
+    outputs, model_state = apply_model(module, player.params, player.model_state, x, training=True)
+    player = update_player(optimizer, player, grads, model_state)
+    step = compile_step(step_fn)          # jit, donated state, guarded against recompilation
+    state, metrics = step(state, batch, key)
+
+A player is its parameters, its other model variables (BatchNorm statistics,
+spectral norm's u) and its optimizer state. A kind of training (jaxgan.kinds)
+writes `step_fn(state, batch, key) -> (state, metrics)` from these pieces;
+`compile_step` makes it one XLA program that donates the old state's buffers
+and raises RecompilationError instead of silently recompiling. Every step's
+metrics carry "finite" (`all_finite`), which the loop checks at log time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh
+
+from jaxgan import parallel
+from jaxgan.errors import ConfigError
+
+Array = jax.Array
+Outputs = dict[str, Any]  # D's outputs: "adv" [B] and any heads
+
+
+@flax.struct.dataclass
+class PlayerState:
+  """One player: parameters, other model variables (e.g. BatchNorm statistics), optimizer state."""
+
+  params: Any
+  model_state: Any
+  opt_state: Any
+
+
+def split_variables(variables) -> tuple[Any, dict]:
+  """Flax variables → (params, the other collections)."""
+  variables = flax.core.unfreeze(variables)
+  params = variables.pop("params")
+  return params, variables
+
+
+def init_player(module: nn.Module, key: Array, example: Array, optimizer) -> PlayerState:
+  """A fresh player for module(example, training=False), with a dropout stream when it has one."""
+  param_key, dropout_key = jax.random.split(key)
+  variables = module.init({"params": param_key, "dropout": dropout_key}, example, train=False)
+  params, model_state = split_variables(variables)
+  return PlayerState(params, model_state, optimizer.init(params))
+
+
+def model_inputs(inputs: Array, labels: Array | None) -> tuple:
+  """The positional inputs of a model: (inputs,) or (inputs, labels)."""
+  return (inputs,) if labels is None else (inputs, labels)
+
+
+def apply_model(
+  module: nn.Module,
+  params,
+  model_state,
+  inputs: Array,
+  training: bool,
+  labels: Array | None = None,
+  rngs: dict[str, Array] | None = None,
+):
+  """module(inputs[, labels], train=training) → (outputs, new model_state).
+
+  Args:
+    module: a Flax module taking `train=`.
+    params: its parameters.
+    model_state: its other variables ({} when it has none); they change only in training.
+    inputs: the batch.
+    training: training mode (BatchNorm on batch statistics, dropout on).
+    labels: the classes, for a class-conditional module.
+    rngs: the module's random streams (e.g. {"dropout": key}).
+
+  Returns:
+    (outputs, model_state after this call).
+  """
+  variables = {"params": params, **model_state}
+  args = model_inputs(inputs, labels)
+  rngs = rngs or {}
+  if training and model_state:
+    outputs, updates = module.apply(
+      variables, *args, train=True, rngs=rngs, mutable=list(model_state)
+    )
+    return outputs, {**model_state, **flax.core.unfreeze(updates)}
+  return module.apply(variables, *args, train=training, rngs=rngs), model_state
+
+
+def as_outputs(out) -> Outputs:
+  """D's return value as a dict: a bare score array becomes {"adv": score}."""
+  return out if isinstance(out, dict) else {"adv": out}
+
+
+def merge_leading_axes(x: Array) -> Array:
+  """[A, B, ...] → [A·B, ...]."""
+  return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+
+def discriminate_batches(D: nn.Module, params, model_state, real, fake, labels=None):
+  """D on a real and a fake batch → (real_out or None, fake_out, new model_state).
+
+  Without batch statistics in D, real and fake go through D as one batch (one
+  pass, bigger matrix products, the same result), interleaved example by
+  example so that under a mesh each device's real and fake rows stay on it.
+  With batch statistics, each batch keeps its own, as in DCGAN. real=None:
+  the fake batch only.
+  """
+  if real is None:
+    fake_out, model_state = apply_model(D, params, model_state, fake, True, labels)
+    return None, as_outputs(fake_out), model_state
+  if "batch_stats" in model_state:
+    real_out, model_state = apply_model(D, params, model_state, real, True, labels)
+    fake_out, model_state = apply_model(D, params, model_state, fake, True, labels)
+    return as_outputs(real_out), as_outputs(fake_out), model_state
+  pairs = merge_leading_axes(jnp.stack([real, fake], axis=1))  # [2B, ...]: x_0, x̃_0, x_1, …
+  pair_labels = None if labels is None else jnp.repeat(labels, 2)
+  outputs, model_state = apply_model(D, params, model_state, pairs, True, pair_labels)
+  b = real.shape[0]
+  split = jax.tree.map(lambda o: o.reshape(b, 2, *o.shape[1:]), outputs)
+  real_out = jax.tree.map(lambda o: o[:, 0], split)
+  fake_out = jax.tree.map(lambda o: o[:, 1], split)
+  return as_outputs(real_out), as_outputs(fake_out), model_state
+
+
+def update_player(optimizer, player: PlayerState, grads, model_state) -> PlayerState:
+  """The player after one optimizer update with grads; model_state: its new model variables."""
+  updates, opt_state = optimizer.update(grads, player.opt_state, player.params)
+  return PlayerState(optax.apply_updates(player.params, updates), model_state, opt_state)
+
+
+def all_finite(metrics: dict[str, Array]) -> Array:
+  """1.0 when every metric is finite, else 0.0 (checked by the loop, not per step on the host)."""
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in metrics.values()])).astype(
+    jnp.float32
+  )
+
+
+def shard_examples(x, mesh: Mesh | None, batch_axis: int = 0):
+  """Under a mesh, keeps `x` (an array or a pytree of them) split over the devices along its
+  example axis, like the batch; without one, x as it is."""
+  if mesh is None:
+    return x
+  sharding = parallel.sharded_along(mesh, batch_axis)
+  return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, sharding), x)
+
+
+class RecompilationError(RuntimeError):
+  """The train step was traced again: a batch or state of another shape or dtype."""
+
+
+def check_key(key) -> None:
+  """A ConfigError unless `key` is a JAX random key."""
+  dtype = getattr(key, "dtype", None)
+  if dtype is None or not (jnp.issubdtype(dtype, jax.dtypes.prng_key) or dtype == jnp.uint32):
+    raise ConfigError(
+      f"the step's key must be a JAX random key such as jax.random.key(0), got "
+      f"{dtype}{list(getattr(key, 'shape', []))}"
+    )
+
+
+def compile_step(
+  step_fn,
+  *,
+  mesh: Mesh | None = None,
+  batch_sharding=None,
+  donate: bool = True,
+  max_traces: int | None = 1,
+):
+  """step_fn(state, batch, key) -> (state, metrics), jit-compiled for any kind of training.
+
+  Args:
+    step_fn: the pure step.
+    mesh: run data-parallel over its devices (jaxgan.parallel): the state, key and
+      metrics replicated, the batch laid out by batch_sharding.
+    batch_sharding: the batch's sharding under the mesh (default: split along axis 0).
+    donate: hand the old state's buffers to the new state (do not reuse the state passed in).
+    max_traces: tracing the step more often than this (a batch of another shape or dtype,
+      costing seconds to minutes each) raises RecompilationError naming what changed; None
+      allows any number. The count is this step function's own.
+
+  Returns:
+    The compiled step(state, batch, key) -> (state, metrics).
+  """
+  traces = 0
+  first_batch = None  # the shapes and dtypes of the batch of the first trace
+
+  def step(state, batch, key):
+    nonlocal traces, first_batch
+    check_key(key)
+    out = step_fn(state, batch, key)  # a batch the step cannot take fails here, with its reason
+    shapes = {
+      f"batch{jax.tree_util.keystr(path)}": f"{x.dtype}{list(x.shape)}"
+      for path, x in jax.tree_util.tree_flatten_with_path(batch)[0]
+    }
+    traces += 1  # only traces that succeeded count
+    first_batch = shapes if first_batch is None else first_batch
+    if max_traces is not None and traces > max_traces:
+      changes = [
+        f"{name} {first_batch.get(name, 'absent')} → {shapes.get(name, 'absent')}"
+        for name in sorted(set(first_batch) | set(shapes))
+        if first_batch.get(name) != shapes.get(name)
+      ]
+      changed = ", ".join(changes) if changes else "the state"
+      raise RecompilationError(
+        f"the train step was traced {traces} times (limit {max_traces}): {changed} changed "
+        "shape or dtype; keep them fixed, or pass max_traces=None"
+      )
+    return out
+
+  donate_argnums = (0,) if donate else ()
+  if mesh is None:
+    return jax.jit(step, donate_argnums=donate_argnums)
+  everywhere = parallel.replicated(mesh)
+  if batch_sharding is None:
+    batch_sharding = parallel.sharded_along(mesh, 0)
+  return jax.jit(
+    step,
+    in_shardings=(everywhere, batch_sharding, everywhere),
+    out_shardings=(everywhere, everywhere),
+    donate_argnums=donate_argnums,
+  )
