@@ -181,9 +181,18 @@ def learning_rate(config, player: str):
 
 
 def adam(config, player: str, eps_root: float = 0.0) -> optax.GradientTransformation:
-  """Adam(learning_rate(config, player), config.beta1, config.beta2) for player "generator" or
-  "discriminator". eps_root > 0 puts ε inside the square root, which makes the update
-  differentiable where a gradient component is 0 (needed to differentiate through it)."""
+  """Adam for one player.
+
+  Args:
+    config: a GANConfig or TranslationConfig: the learning rate under its schedule
+      (learning_rate), beta1 and beta2.
+    player: "generator" or "discriminator".
+    eps_root: > 0 puts ε inside the square root, which makes the update differentiable where
+      a gradient component is 0 (needed to differentiate through it: the Unrolled GAN).
+
+  Returns:
+    The optax chain.
+  """
   return optax.adam(learning_rate(config, player), config.beta1, config.beta2, eps_root=eps_root)
 
 

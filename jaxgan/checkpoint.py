@@ -60,8 +60,15 @@ class Checkpointer:
   def save(self, step: int, state: Any, metadata: dict[str, Any] | None = None) -> None:
     """Starts writing `state` as checkpoint `step`; returns before the write ends.
 
-    Raises DiskFullError when this write, or an earlier one still in the background,
-    found the disk full."""
+    Args:
+      step: the checkpoint's step.
+      state: the training state (a pytree).
+      metadata: a small JSON dict saved beside it (the data position, the seed).
+
+    Raises:
+      DiskFullError: this write, or an earlier one still in the background, found the disk
+        full; the partial checkpoint is removed and the earlier ones are intact.
+    """
     args = ocp.args.Composite(
       state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(metadata or {})
     )

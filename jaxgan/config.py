@@ -40,7 +40,16 @@ from jaxgan.models.layers import INITS, NORMALIZATIONS
 
 
 def option(default: Any, help: str, *, choices: Sequence[str] | None = None) -> Any:
-  """A config field: its default, its help text, and for strings the allowed values."""
+  """A config field: one setting with its default and its help.
+
+  Args:
+    default: the default (the flag's, too).
+    help: the flag's help text.
+    choices: for strings, the allowed values (an enum flag).
+
+  Returns:
+    A dataclasses.field.
+  """
   metadata = {"help": help, "choices": tuple(choices) if choices else None}
   return dataclasses.field(default=default, metadata=metadata)
 

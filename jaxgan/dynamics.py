@@ -135,7 +135,16 @@ def spectral_radius(step: Step, w: Array) -> float:
 
 
 def trajectory(step: Step, w0: Array, num_steps: int) -> np.ndarray:
-  """[num_steps + 1, len(w0)]: w0 and each iterate, computed in one compiled scan."""
+  """[num_steps + 1, len(w0)]: w0 and each iterate, computed in one compiled scan.
+
+  Args:
+    step: the update, w -> w'.
+    w0: the start.
+    num_steps: iterates.
+
+  Returns:
+    [num_steps + 1, len(w0)] as numpy.
+  """
 
   def body(w, _):
     w = step(w)
@@ -238,7 +247,21 @@ def gaussian_fit(
   A linear D sees only the mean of the data (its optimum is decided by first moments),
   so G's covariance is left wherever it drifts; a quadratic D also sees the second
   moments, so G must match Σ. resample=False draws one minibatch of real data and
-  one of noise and trains on them throughout (the fixed-sample setting of the lecture)."""
+  one of noise and trains on them throughout (the fixed-sample setting of the lecture).
+
+  Args:
+    dim: the data's dimension (1 or 2).
+    features: D's features, "linear" or "quadratic".
+    resample: fresh minibatches every step (False: one fixed batch of data and noise).
+    steps: training steps.
+    batch_size: examples per step.
+    learning_rate: Adam's rate, both players.
+    seed: the seed.
+    record_every: steps between recorded errors.
+
+  Returns:
+    The GaussianFit (G's shift and scale, D's weights, the errors over training).
+  """
   import optax
 
   from jaxgan import losses

@@ -92,6 +92,16 @@ def run_all(evaluators: Sequence[Evaluator], state: StateDict) -> dict[str, Any]
 
 
 def plot_path(workdir: str, kind: str, step: int) -> str:
+  """WORKDIR/plots/KIND_STEP.png, the path of a picture (kind: samples, translations, ...).
+
+  Args:
+    workdir: the run's workdir.
+    kind: what the picture shows.
+    step: the training step.
+
+  Returns:
+    The path.
+  """
   return os.path.join(workdir, "plots", f"{kind}_{step:07d}.png")
 
 
@@ -103,9 +113,18 @@ _last_samples: dict[str, Any] = {}
 
 
 def evaluation_samples(generator: Generator, state: StateDict, settings: EvalSettings):
-  """(samples, latent): settings.num_samples samples from settings.key (conditional
-  generators: the classes in turn, equally many of each). The evaluators of one evaluation
-  share them: the last draw is kept and reused for the same generator, step and count."""
+  """The samples of one evaluation, shared by its evaluators: the last draw is kept and reused
+  for the same generator, step and count.
+
+  Args:
+    generator: the run's Generator.
+    state: the run's state dict.
+    settings: settings.num_samples samples from settings.key (conditional generators: the
+      classes in turn, equally many of each).
+
+  Returns:
+    (samples as numpy, their Latent).
+  """
   n, space = settings.num_samples, generator.space
   cache_key = (id(generator), int(np.asarray(state["step"])), n, id(settings.key))
   if _last_samples.get("key") != cache_key:
@@ -184,7 +203,16 @@ def real_images(dataset: ImageDataset, count: int) -> np.ndarray:
 
 def feature_scores(extractor, real_features: np.ndarray, images: np.ndarray) -> dict[str, float]:
   """FID, KID (50 subsets of ≤ 1000), precision/recall (k = 3) and IS of generated images
-  against the real images' features (jaxgan.metrics has the formulas)."""
+  against the real images' features (jaxgan.metrics has the formulas).
+
+  Args:
+    extractor: the feature network (jaxgan.features.FeatureExtractor).
+    real_features: the real images' features [N, D].
+    images: the generated images.
+
+  Returns:
+    {"fid", "kid", "precision", "recall", "is", "num_real"}.
+  """
   fake_features, fake_logits = extractor(images)
   kid = metrics_lib.kid_from_features(
     real_features, fake_features, num_subsets=50, subset_size=min(1000, len(real_features))
@@ -465,6 +493,33 @@ EVALUATORS: dict[str, Callable[[Model, EvalSettings], Evaluator | None]] = {
 }
 
 
+def for_training(
+  names: Sequence[str],
+  model: Model,
+  config,
+  *,
+  fid_features: str = "auto",
+  mesh: Mesh | None = None,
+) -> list[Evaluator]:
+  """The evaluators called `names` for a run being trained: their noise from the run's
+  evaluation key (jaxgan.trainer.run_keys(config.seed)), config.num_eval_samples samples.
+
+  Args:
+    names: evaluator names (EVALUATORS).
+    model: the run's Model.
+    config: the loop's settings (a jaxgan.config.LoopConfig).
+    fid_features: the feature network of "features".
+    mesh: the devices G runs on.
+
+  Returns:
+    The evaluators that apply to the model's data.
+  """
+  from jaxgan.trainer import run_keys
+
+  key = run_keys(config.seed)[2]
+  return build(names, model, EvalSettings(key, config.num_eval_samples, fid_features, mesh))
+
+
 def default_names(model: Model) -> list[str]:
   """The evaluators that fit a model and its data: mode coverage on the 2-D mixtures; the
   feature metrics, the digits judge and the grids for images from noise; the translation
@@ -477,8 +532,17 @@ def default_names(model: Model) -> list[str]:
 
 
 def build(names: Sequence[str], model: Model, settings: EvalSettings) -> list[Evaluator]:
-  """The evaluators called `names` for the model (those that do not apply to its data, such as
-  the digits judge on other data, are left out), or a one-line error for an unknown name."""
+  """The evaluators called `names` for the model.
+
+  Args:
+    names: evaluator names (EVALUATORS).
+    model: the run's Model.
+    settings: the noise, sample count, feature network and devices.
+
+  Returns:
+    The evaluators; those that do not apply to the model's data (the digits judge on other
+    data, features without a network) are left out. An unknown name is a ConfigError.
+  """
   unknown = [name for name in names if name not in EVALUATORS]
   if unknown:
     raise ConfigError(

@@ -100,7 +100,20 @@ def train_classifier(
   seed: int = 0,
 ):
   """Parameters of a SmallClassifier fit by Adam on softmax cross-entropy, with random
-  ±1-pixel shifts of the inputs (so the features look at shapes, not exact pixels)."""
+  ±1-pixel shifts of the inputs (so the features look at shapes, not exact pixels).
+
+  Args:
+    images: [N, H, W, C] in [−1, 1].
+    labels: [N] ints.
+    num_classes: the classes.
+    steps: Adam steps.
+    batch_size: examples per step.
+    learning_rate: Adam's rate.
+    seed: the seed of the initialization, batches and shifts.
+
+  Returns:
+    The classifier's parameters.
+  """
   model = SmallClassifier(num_classes)
   key = jax.random.key(seed)
   params = model.init(key, jnp.zeros((1, *images.shape[1:])))["params"]
@@ -129,6 +142,17 @@ def train_classifier(
 
 
 def classifier_accuracy(model, params, images: np.ndarray, labels: np.ndarray) -> float:
+  """The fraction of images a classifier labels correctly.
+
+  Args:
+    model: the SmallClassifier.
+    params: its parameters.
+    images: [N, H, W, C].
+    labels: [N].
+
+  Returns:
+    The accuracy in [0, 1].
+  """
   logits = jax.jit(model.apply)({"params": params}, jnp.asarray(images, jnp.float32))[1]
   return float(np.mean(np.argmax(np.asarray(logits), axis=1) == labels))
 
@@ -268,7 +292,16 @@ def check_features_flag(spec: str) -> None:
 
 
 def extractor_for(spec: str, dataset_name: str, image_size: int) -> FeatureExtractor | None:
-  """The extractor --fid_features=spec asks for, or None for no feature metrics."""
+  """The extractor --fid_features=spec asks for, or None for no feature metrics.
+
+  Args:
+    spec: auto, digits_classifier, inception:PATH or none.
+    dataset_name: the run's data ("auto" means the digits classifier on digits, none else).
+    image_size: the size of the run's images.
+
+  Returns:
+    The FeatureExtractor, or None.
+  """
   if spec == "none" or (spec == "auto" and dataset_name != "digits"):
     return None
   if spec in ("auto", "digits_classifier"):

@@ -30,7 +30,17 @@ def block_average(images: np.ndarray, size: int) -> np.ndarray:
 def fit_softmax_regression(
   x: np.ndarray, y: np.ndarray, num_classes: int, l2: float = 1e-2
 ) -> np.ndarray:
-  """Weights [d + 1, K] minimizing −mean log softmax(x·W + b)[y] + (l2/2)‖W‖² (L-BFGS)."""
+  """Weights [d + 1, K] minimizing −mean log softmax(x·W + b)[y] + (l2/2)‖W‖² (L-BFGS).
+
+  Args:
+    x: features [N, d].
+    y: labels [N].
+    num_classes: K.
+    l2: the weight decay.
+
+  Returns:
+    The weights [d + 1, K] (the last row the biases).
+  """
   from scipy.optimize import minimize
 
   n, d = x.shape

@@ -42,7 +42,16 @@ class LatentSpace(NamedTuple):
   continuous_codes: int = 0
 
   def assemble(self, noise: Array, categorical: Array, continuous: Array) -> Array:
-    """G's input vector: noise, one-hot categorical codes, continuous codes."""
+    """G's input vector: noise, one-hot categorical codes, continuous codes.
+
+    Args:
+      noise: [..., latent_dim].
+      categorical: [..., n_categorical] ints.
+      continuous: [..., continuous_codes].
+
+    Returns:
+      z [..., latent_dim + Σ categorical sizes + continuous_codes].
+    """
     one_hots = [
       jax.nn.one_hot(categorical[..., i], n, dtype=jnp.float32)
       for i, n in enumerate(self.categorical_codes)

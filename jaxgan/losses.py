@@ -42,6 +42,14 @@ def minimax_discriminator_loss(
   smoothed: one-sided label smoothing (Salimans et al. 2016, "Improved
   Techniques for Training GANs", §3.4) keeps the fake target at 0, since
   smoothing it would reward the generator for staying where it is.
+
+  Args:
+    real_logits: D's logits on real examples [B].
+    fake_logits: D's logits on fakes [B].
+    label_smoothing: 1 − the real target (0: none).
+
+  Returns:
+    The scalar loss.
   """
   if not 0.0 <= label_smoothing < 1.0:
     raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
@@ -115,6 +123,15 @@ def least_squares_discriminator_loss(
 
   Mao et al. 2017, "Least Squares Generative Adversarial Networks", eq. 2, with
   the 0-1 coding a = 0 (fake_target), b = 1 (real_target) by default.
+
+  Args:
+    real_scores: D(x) [B].
+    fake_scores: D(G(z)) [B].
+    real_target: b.
+    fake_target: a.
+
+  Returns:
+    The scalar loss.
   """
   return 0.5 * _mean((real_scores - real_target) ** 2) + 0.5 * _mean(
     (fake_scores - fake_target) ** 2
@@ -173,13 +190,30 @@ def began_reconstruction_loss(inputs: Array, reconstructions: Array, *, eta: flo
   """Per-example autoencoder loss L(v) = mean over pixels of |v − D(v)|^η; shape [B].
 
   This is what a BEGAN discriminator "outputs"; the BEGAN losses below take it.
+
+  Args:
+    inputs: the images v [B, ...].
+    reconstructions: D(v), the autoencoder's outputs.
+    eta: the norm's power η (1 in the paper).
+
+  Returns:
+    L(v) per example [B].
   """
   diff = jnp.abs(inputs - reconstructions) ** eta
   return jnp.mean(diff.reshape(diff.shape[0], -1), axis=1)
 
 
 def began_discriminator_loss(real_recon: Array, fake_recon: Array, k: Array) -> Array:
-  """BEGAN loss for D: L(x) − k_t·L(G(z)), with L the reconstruction loss."""
+  """BEGAN loss for D: L(x) − k_t·L(G(z)), with L the reconstruction loss.
+
+  Args:
+    real_recon: L(x) per example [B].
+    fake_recon: L(G(z)) per example [B].
+    k: the equilibrium control k_t (a scalar, not differentiated).
+
+  Returns:
+    The scalar loss.
+  """
   return _mean(real_recon) - k * _mean(fake_recon)
 
 
@@ -194,12 +228,31 @@ def began_k_update(
   """Proportional control of the equilibrium: k ← clip(k + λ_k(γL(x) − L(G(z))), 0, 1).
 
   γ = E[L(G(z))]/E[L(x)] is the diversity ratio (BEGAN §3.3, eq. 4).
+
+  Args:
+    k: k_t.
+    real_recon: L(x) [B].
+    fake_recon: L(G(z)) [B].
+    gamma: γ.
+    lambda_k: λ_k, the proportional gain.
+
+  Returns:
+    k_{t+1} in [0, 1].
   """
   return jnp.clip(k + lambda_k * (gamma * _mean(real_recon) - _mean(fake_recon)), 0.0, 1.0)
 
 
 def began_convergence(real_recon: Array, fake_recon: Array, *, gamma: float = 0.5) -> Array:
-  """BEGAN's global convergence measure M = L(x) + |γL(x) − L(G(z))| (§3.4.1)."""
+  """BEGAN's global convergence measure M = L(x) + |γL(x) − L(G(z))| (§3.4.1).
+
+  Args:
+    real_recon: L(x) [B].
+    fake_recon: L(G(z)) [B].
+    gamma: γ.
+
+  Returns:
+    The scalar M.
+  """
   real = _mean(real_recon)
   return real + jnp.abs(gamma * real - _mean(fake_recon))
 
@@ -231,6 +284,15 @@ def cycle_consistency_loss(real_a: Array, cycled_a: Array, real_b: Array, cycled
   Zhu et al. 2017, "Unpaired Image-to-Image Translation using Cycle-Consistent
   Adversarial Networks", eq. 2, with the norm taken as a per-element mean as in
   the authors' code. cycled_a = F(G(a)), cycled_b = G(F(b)).
+
+  Args:
+    real_a: images of domain A.
+    cycled_a: F(G(a)).
+    real_b: images of domain B.
+    cycled_b: G(F(b)).
+
+  Returns:
+    The scalar loss.
   """
   return l1_reconstruction_loss(cycled_a, real_a) + l1_reconstruction_loss(cycled_b, real_b)
 
@@ -268,6 +330,14 @@ def infogan_continuous_loss(mean: Array, codes: Array, log_std: Array | float = 
 
   mean, codes (and log_std when learned): [B, n_codes]. With log_std = 0
   (σ fixed at 1, as in the authors' code) this is ½‖c − μ‖² + const.
+
+  Args:
+    mean: Q's means μ [B, n_codes].
+    codes: the codes c the fakes were generated from [B, n_codes].
+    log_std: Q's log σ (0: σ = 1).
+
+  Returns:
+    The scalar negative log-likelihood.
   """
   log_std = jnp.broadcast_to(jnp.asarray(log_std, jnp.float32), jnp.shape(mean))
   z = (codes - mean) * jnp.exp(-log_std)

@@ -44,7 +44,21 @@ class ModeCoverage(NamedTuple):
 def mode_coverage(
   samples: np.ndarray, means: np.ndarray, std: float, *, threshold: float = 3.0
 ) -> ModeCoverage:
-  """Modes captured and fraction of high-quality samples; samples [N, d], means [K, d]."""
+  """Modes captured and fraction of high-quality samples; samples [N, d], means [K, d].
+
+  A sample is high quality when it lies within `threshold` standard deviations of its
+  nearest mode (VEEGAN's 3σ); a mode is captured when any high-quality sample is nearest
+  to it; the reverse KL is KL(the high-quality samples' histogram over the modes ‖ uniform).
+
+  Args:
+    samples: [N, d].
+    means: the modes [K, d].
+    std: the modes' standard deviation.
+    threshold: in standard deviations.
+
+  Returns:
+    ModeCoverage(modes, num_modes, high_quality, reverse_kl).
+  """
   samples = np.asarray(samples, np.float64)
   means = np.asarray(means, np.float64)
   if samples.ndim != 2 or samples.shape[1] != means.shape[1]:
@@ -102,6 +116,14 @@ def matched_code_accuracy(codes: np.ndarray, predicted: np.ndarray, num_classes:
   2016, §7.1 report 5% error on MNIST this way): each code value is assigned
   to one class by the Hungarian algorithm on the code × class counts, and
   the accuracy of that assignment is returned.
+
+  Args:
+    codes: the categorical code of each sample [N].
+    predicted: the judged class of each sample [N].
+    num_classes: the classes (and code values) to match.
+
+  Returns:
+    The accuracy in [0, 1].
   """
   from scipy.optimize import linear_sum_assignment
 
@@ -151,6 +173,15 @@ def fid_from_statistics(mu_a, cov_a, mu_b, cov_b) -> float:
 
   (Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge
   to a Local Nash Equilibrium", eq. 6; Dowson & Landau 1982).
+
+  Args:
+    mu_a: the mean of one set's features [D].
+    cov_a: their covariance [D, D].
+    mu_b: the other set's mean.
+    cov_b: its covariance.
+
+  Returns:
+    FID as a float (float64 arithmetic).
   """
   mu_a, mu_b = np.asarray(mu_a, np.float64), np.asarray(mu_b, np.float64)
   cov_a, cov_b = np.asarray(cov_a, np.float64), np.asarray(cov_b, np.float64)
@@ -205,7 +236,18 @@ def kid_from_features(
   """Kernel Inception Distance (Bińkowski et al. 2018, "Demystifying MMD GANs", §4):
   the unbiased MMD² with k(x, y) = (xᵀy/d + 1)³, averaged over `num_subsets` random
   subsets of `subset_size` from each set (drawn without replacement within a subset).
-  Unbiased: its expectation is 0 when both sets come from one distribution."""
+  Unbiased: its expectation is 0 when both sets come from one distribution.
+
+  Args:
+    features_a: [N, D].
+    features_b: [M, D].
+    num_subsets: subsets averaged.
+    subset_size: examples of each set per subset.
+    seed: the seed of the subsets.
+
+  Returns:
+    KID(mean, std) over the subsets.
+  """
   a = _as_features("features_a", features_a)
   b = _as_features("features_b", features_b)
   if a.shape[1] != b.shape[1]:
@@ -269,7 +311,16 @@ def precision_recall(real_features, fake_features, k: int = 3) -> PrecisionRecal
   """Improved precision and recall (Kynkäänniemi et al. 2019, §2): each set's manifold is
   the union of balls around its points with radius the distance to the k-th nearest
   neighbour (k = 3); precision = fraction of fakes in the real manifold, recall =
-  fraction of reals in the fake manifold."""
+  fraction of reals in the fake manifold.
+
+  Args:
+    real_features: [N, D].
+    fake_features: [M, D].
+    k: the neighbour whose distance is each ball's radius.
+
+  Returns:
+    PrecisionRecall(precision, recall).
+  """
   real = _as_features("real_features", real_features)
   fake = _as_features("fake_features", fake_features)
   if k < 1 or k >= min(len(real), len(fake)):

@@ -88,6 +88,14 @@ def learning_rate_schedule(
   Linear decay to zero is the WGAN-GP authors' schedule for CIFAR-10
   (gan_cifar_resnet.py). The count is the player's own number of updates, so a
   critic with n_critic updates per step gets num_steps · n_critic here.
+
+  Args:
+    learning_rate: the initial rate.
+    schedule: "constant", "linear" or "constant_then_linear".
+    num_steps: the player's updates over the run.
+
+  Returns:
+    An optax schedule (a float for "constant").
   """
   if schedule == "constant":
     return learning_rate
@@ -118,7 +126,16 @@ class ParameterEma(NamedTuple):
 
 
 def ema_decay_at(count: jax.Array, decay: float, warmup: bool) -> jax.Array:
-  """The decay used at update `count` (0-based): min(decay, (1 + t)/(10 + t)) with warmup."""
+  """The decay used at update `count` (0-based): min(decay, (1 + t)/(10 + t)) with warmup.
+
+  Args:
+    count: the EMA's update count t.
+    decay: the final decay d.
+    warmup: use min(d, (1 + t)/(10 + t)).
+
+  Returns:
+    The decay, a float32 scalar.
+  """
   if not warmup:
     return jnp.asarray(decay, jnp.float32)
   t = count.astype(jnp.float32)

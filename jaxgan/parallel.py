@@ -117,6 +117,14 @@ def global_batch(mesh: Mesh, local: dict[str, np.ndarray], *, batch_axis: int = 
   local[k] holds rows [p·b, (p + 1)·b) of the global batch along batch_axis,
   for process p of P, b = global batch / P. With one process it is the whole
   batch, split over the local devices.
+
+  Args:
+    mesh: the mesh.
+    local: this process's rows, {name: numpy array}.
+    batch_axis: the example axis.
+
+  Returns:
+    {name: a global jax.Array split over the mesh's 'data' axis}.
   """
   sharding = sharded_along(mesh, batch_axis)
 
@@ -179,6 +187,16 @@ def initialize_distributed(
   finds a cluster. Must run before anything else touches the devices. On CPU
   the collectives go through gloo, so several processes on one machine
   (127.0.0.1) form a real multi-host run.
+
+  Args:
+    mode: "auto", "on" or "off".
+    coordinator_address: HOST:PORT of process 0, or None.
+    num_processes: the processes, or None (detected).
+    process_id: this process's index, or None (detected).
+    timeout_s: seconds to wait for every process.
+
+  Returns:
+    Whether this process joined a multi-process run.
   """
   if mode not in DISTRIBUTED_MODES:
     raise ConfigError(f"--distributed={mode}: choose one of {', '.join(DISTRIBUTED_MODES)}")
@@ -236,6 +254,12 @@ def rendezvous(address: str, num_processes: int, process_id: int, timeout_s: flo
   and process count; process 0 answers "ok" once every id from 1 to N − 1 has
   arrived once. A missing coordinator, a missing process, a duplicate id or a
   different process count becomes a ConfigError in the processes concerned.
+
+  Args:
+    address: HOST:PORT of process 0.
+    num_processes: N.
+    process_id: this process's index.
+    timeout_s: the deadline in seconds.
   """
   host, _, port = address.rpartition(":")
   host = host.strip("[]")

@@ -63,6 +63,17 @@ def gradient_penalty(
   x̂ = αx + (1 − α)x̃ with α ~ U(0, 1) drawn once per example. one_sided=True
   penalizes only norms above the target, E[max(0, ‖∇D(x̂)‖₂ − target)²]
   (the one-sided variant of the same paper's appendix; Petzka et al. 2018).
+
+  Args:
+    d_fn: a batch -> D's per-example scores (a closure over D's parameters).
+    real: the real batch [B, ...].
+    fake: the fake batch, of the same shape.
+    key: the key of α.
+    target: the gradient norm aimed at (1).
+    one_sided: penalize only norms above the target.
+
+  Returns:
+    The scalar penalty (unweighted).
   """
   if real.shape != fake.shape:
     raise ValueError(
@@ -93,6 +104,17 @@ def dragan_penalty(
     penalty = E[(‖∇D(x̂)‖₂ − target)²]
 
   as in the authors' reference implementation, std(x) taken over the batch.
+
+  Args:
+    d_fn: a batch -> D's per-example scores.
+    real: the real batch [B, ...].
+    key: the key of u and α.
+    perturbation_scale: c (0.5 in the authors' code).
+    target: the gradient norm aimed at (1).
+    one_sided: penalize only norms above the target.
+
+  Returns:
+    The scalar penalty (unweighted).
   """
   noise_key, alpha_key = jax.random.split(key)
   noise = jax.random.uniform(noise_key, real.shape, dtype=real.dtype)

@@ -38,6 +38,14 @@ def save_toy_plot(
   """Real (grey) and generated (orange) points on D's contours.
 
   critic: (xs, ys, values) with values[i, j] = D((xs[j], ys[i])).
+
+  Args:
+    path: the PNG to write.
+    real: real points [N, 2].
+    fake: generated points [M, 2].
+    extent: the plot shows [−extent, extent]².
+    critic: D's values on a grid, or None for no contours.
+    title: the title.
   """
   fig, ax = plt.subplots(figsize=(6.2, 5.4))
   if critic is not None:
@@ -66,6 +74,11 @@ def save_loss_curves(path: str, records: Sequence[dict[str, Any]], penalty_names
 
   records are metrics.jsonl's: the training records (with "d_loss") give the
   curves; evaluation records (with "eval_modes") add a mode-coverage panel.
+
+  Args:
+    path: the PNG to write.
+    records: the run's metrics.jsonl records.
+    penalty_names: the metrics drawn in the penalties' panel.
   """
   train_records = [r for r in records if "d_loss" in r]
   eval_records = [r for r in records if r.get("eval_modes") is not None]
@@ -152,7 +165,14 @@ def stack_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
 def save_image_grid(
   path: str, grid: np.ndarray, *, row_labels: Sequence[str] | None = None, title: str = ""
 ) -> None:
-  """A grid of images [rows, cols, H, W, C] (values in [−1, 1]), nearest-neighbour upscaled."""
+  """A grid of images [rows, cols, H, W, C] (values in [−1, 1]), nearest-neighbour upscaled.
+
+  Args:
+    path: the PNG to write.
+    grid: [rows, cols, H, W, C] in [−1, 1].
+    row_labels: one label per row, or None.
+    title: the title.
+  """
   rows, cols = grid.shape[:2]
   canvas = tile_images(np.asarray(grid, np.float32))
   cell = 0.55 if grid.shape[2] <= 16 else 0.8
@@ -193,7 +213,15 @@ def save_trajectories(
   path: str, paths: dict[str, np.ndarray], *, field, labels=("θ", "φ"), title: str = ""
 ) -> None:
   """Iterates of 2-parameter updates over the gradient field's arrows; ★ the start.
-  field: points [N, 2] → the vector field there [N, 2]."""
+  field: points [N, 2] → the vector field there [N, 2].
+
+  Args:
+    path: the PNG to write.
+    paths: {update name: iterates [T, 2]}.
+    field: points [N, 2] -> the vector field there [N, 2].
+    labels: the axes' names.
+    title: the title.
+  """
   points = np.concatenate(list(paths.values()))
   extent = float(np.clip(np.abs(points).max() * 1.1, 1.5, 6.0))
   xs = np.linspace(-extent, extent, 17)
@@ -223,7 +251,14 @@ def save_eigenvalues(
   path: str, eigenvalues: dict[str, np.ndarray], *, title: str = "", unit_circle: bool = True
 ) -> None:
   """Eigenvalues in the complex plane, with the unit circle (discrete updates) or the
-  imaginary axis (continuous-time fields) that separates stable from unstable."""
+  imaginary axis (continuous-time fields) that separates stable from unstable.
+
+  Args:
+    path: the PNG to write.
+    eigenvalues: {name: complex eigenvalues}.
+    title: the title.
+    unit_circle: draw the unit circle (discrete updates), else the imaginary axis.
+  """
   fig, ax = plt.subplots(figsize=(6, 6))
   if unit_circle:
     t = np.linspace(0, 2 * np.pi, 400)
@@ -247,7 +282,14 @@ def _normal_pdf(x, mean, std):
 
 
 def save_gaussian_fit_1d(path: str, fits: dict[str, Any], mean: float, std: float) -> None:
-  """Goodfellow et al. 2014, Fig. 1: p_data, p_g and D(x) after training, one panel per D."""
+  """Goodfellow et al. 2014, Fig. 1: p_data, p_g and D(x) after training, one panel per D.
+
+  Args:
+    path: the PNG to write.
+    fits: {name: dynamics.GaussianFit} of 1-D fits.
+    mean: the data's mean.
+    std: the data's standard deviation.
+  """
   fig, axes = plt.subplots(1, len(fits), figsize=(5.5 * len(fits), 3.8), squeeze=False)
   x = np.linspace(mean - 4 * std - 1, mean + 4 * std + 1, 400)
   for ax, (name, fit) in zip(axes[0], fits.items(), strict=True):
@@ -273,7 +315,14 @@ def _ellipse(mean, cov, n: int = 200) -> np.ndarray:
 
 
 def save_gaussian_fit_2d(path: str, fits: dict[str, Any], mean, cov) -> None:
-  """Data vs generator 2σ ellipses per setting, and the covariance error during training."""
+  """Data vs generator 2σ ellipses per setting, and the covariance error during training.
+
+  Args:
+    path: the PNG to write.
+    fits: {name: dynamics.GaussianFit} of 2-D fits.
+    mean: the data's mean [2].
+    cov: the data's covariance [2, 2].
+  """
   fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
   data = _ellipse(mean, cov)
   left.plot(data[:, 0], data[:, 1], "k--", lw=2, label="data")

@@ -44,6 +44,15 @@ OUTPUT_KINDS = (".npy", ".png")
 
 
 def write_samples(samples: np.ndarray, output: str, config: dict, seed: int) -> None:
+  """Writes samples as .npy (raw float32) or .png (a grid of images, or a scatter over the real
+  data for the 2-D toys).
+
+  Args:
+    samples: [N, ...] generator outputs.
+    output: the path, ending in .npy or .png.
+    config: the run's config.json (titles, the toy data).
+    seed: the seed of the real points drawn for the toy plot.
+  """
   if output.endswith(".npy"):
     np.save(output, samples)
     return

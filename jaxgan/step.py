@@ -49,7 +49,17 @@ def split_variables(variables) -> tuple[Any, dict]:
 
 
 def init_player(module: nn.Module, key: Array, example: Array, optimizer) -> PlayerState:
-  """A fresh player for module(example, training=False), with a dropout stream when it has one."""
+  """A fresh player for module(example, train=False).
+
+  Args:
+    module: the player's network.
+    key: the key of its parameters (and of its dropout, when it has some).
+    example: an input of the shape it will take.
+    optimizer: its optax chain.
+
+  Returns:
+    PlayerState(params, model_state, opt_state).
+  """
   param_key, dropout_key = jax.random.split(key)
   variables = module.init({"params": param_key, "dropout": dropout_key}, example, train=False)
   params, model_state = split_variables(variables)
@@ -106,13 +116,23 @@ def merge_leading_axes(x: Array) -> Array:
 
 
 def discriminate_batches(D: nn.Module, params, model_state, real, fake, labels=None):
-  """D on a real and a fake batch → (real_out or None, fake_out, new model_state).
+  """D on a real and a fake batch.
 
   Without batch statistics in D, real and fake go through D as one batch (one
   pass, bigger matrix products, the same result), interleaved example by
   example so that under a mesh each device's real and fake rows stay on it.
-  With batch statistics, each batch keeps its own, as in DCGAN. real=None:
-  the fake batch only.
+  With batch statistics, each batch keeps its own, as in DCGAN.
+
+  Args:
+    D: the discriminator.
+    params: its parameters.
+    model_state: its other variables.
+    real: the real batch, or None for the fake batch only.
+    fake: the fake batch.
+    labels: the classes of both, for a conditional D.
+
+  Returns:
+    (real_out or None, fake_out, new model_state): D's outputs as dicts ({"adv": ...}).
   """
   if real is None:
     fake_out, model_state = apply_model(D, params, model_state, fake, True, labels)
@@ -132,7 +152,17 @@ def discriminate_batches(D: nn.Module, params, model_state, real, fake, labels=N
 
 
 def update_player(optimizer, player: PlayerState, grads, model_state) -> PlayerState:
-  """The player after one optimizer update with grads; model_state: its new model variables."""
+  """The player after one optimizer update.
+
+  Args:
+    optimizer: its optax chain.
+    player: its state.
+    grads: the gradients of its parameters.
+    model_state: its new model variables (from the forward pass that made the grads).
+
+  Returns:
+    The new PlayerState.
+  """
   updates, opt_state = optimizer.update(grads, player.opt_state, player.params)
   return PlayerState(optax.apply_updates(player.params, updates), model_state, opt_state)
 
@@ -145,8 +175,17 @@ def all_finite(metrics: dict[str, Array]) -> Array:
 
 
 def shard_examples(x, mesh: Mesh | None, batch_axis: int = 0):
-  """Under a mesh, keeps `x` (an array or a pytree of them) split over the devices along its
-  example axis, like the batch; without one, x as it is."""
+  """Under a mesh, `x` (an array or a pytree of them) kept split over the devices along its
+  example axis, like the batch; without one, x as it is.
+
+  Args:
+    x: the array or pytree.
+    mesh: the mesh, or None.
+    batch_axis: the example axis.
+
+  Returns:
+    x with its sharding constrained.
+  """
   if mesh is None:
     return x
   sharding = parallel.sharded_along(mesh, batch_axis)

@@ -109,7 +109,18 @@ def scalar_value(tag: str, value: float) -> bytes:
 
 
 def image_value(tag: str, png: bytes, height: int, width: int, channels: int) -> bytes:
-  """A Summary.Value holding an encoded image (colorspace = channels: 1 gray, 3 RGB, 4 RGBA)."""
+  """A Summary.Value holding an encoded image (colorspace = channels: 1 gray, 3 RGB, 4 RGBA).
+
+  Args:
+    tag: the image's tag.
+    png: the encoded PNG.
+    height: its height.
+    width: its width.
+    channels: its channels.
+
+  Returns:
+    The serialized Summary.Value.
+  """
   image = (
     _int_field(1, height) + _int_field(2, width) + _int_field(3, channels) + _bytes_field(4, png)
   )
@@ -117,7 +128,17 @@ def image_value(tag: str, png: bytes, height: int, width: int, channels: int) ->
 
 
 def event(step: int, *, values: list[bytes] = (), file_version: str = "", wall_time=None) -> bytes:
-  """A serialized Event with a Summary of `values` (or the file_version header)."""
+  """A serialized Event with a Summary of `values` (or the file_version header).
+
+  Args:
+    step: the step.
+    values: serialized Summary.Values (none for the header).
+    file_version: the header's version string ("" for none).
+    wall_time: seconds since the epoch (default: now).
+
+  Returns:
+    The serialized Event.
+  """
   body = _double_field(1, time.time() if wall_time is None else wall_time) + _int_field(2, step)
   if file_version:
     body += _bytes_field(3, file_version.encode())
@@ -152,6 +173,16 @@ class EventWriter:
       self._write(event(step, values=encoded))
 
   def image(self, step: int, tag: str, png: bytes, height: int, width: int, channels=4) -> None:
+    """Writes a PNG as an image of the run's TensorBoard images tab.
+
+    Args:
+      step: the step.
+      tag: the image's tag (samples, translations, ...).
+      png: the encoded PNG.
+      height: its height.
+      width: its width.
+      channels: its channels (4: RGBA, as matplotlib saves).
+    """
     self._write(event(step, values=[image_value(tag, png, height, width, channels)]))
 
   def close(self) -> None:

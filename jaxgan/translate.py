@@ -56,7 +56,18 @@ def translator_of(run: runs.Run, direction: str) -> trainer.Translate:
 
 
 def read_inputs(path: str | None, run: runs.Run, direction: str, count: int) -> np.ndarray:
-  """Images in [−1, 1] at the run's size, with the channels its generator takes."""
+  """Images to translate, in [−1, 1] at the run's size, with the channels its translator takes.
+
+  Args:
+    path: a folder of images (center cropped and resized), a .npy [N, H, W, C], or None for
+      the run's own test images.
+    run: the restored run.
+    direction: "a_to_b" or "b_to_a".
+    count: test images when path is None.
+
+  Returns:
+    float32 [N, H, W, C].
+  """
   config, size = run.config, run.model.image_size
   channels = config.get("channels", [config["image_shape"][2]] * 2)
   wanted = channels[0] if direction == "a_to_b" else channels[1]

@@ -102,12 +102,11 @@ KIND = trainer.register(trainer.Kind("moment_matching_test", restore))
 
 def make_trainer(spec, dataset, config):
   model = restore({"dataset": dataset.name, "generator": models.describe(spec.generator)})
-  settings = evaluators.EvalSettings(trainer.run_keys(config.seed)[2], config.num_eval_samples)
   return trainer.Trainer(
     init=functools.partial(init_state, spec),
     step=compile_step(functools.partial(train_step, spec)),
     batches=data.make_stream(dataset, config.batch_size, 1, config.seed),
-    evaluators=evaluators.build(["mode_coverage"], model, settings),
+    evaluators=evaluators.for_training(["mode_coverage"], model, config),
     describe=lambda: {
       **trainer.describe_kind(KIND),
       "dataset": dataset.name,

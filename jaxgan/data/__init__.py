@@ -36,14 +36,34 @@ __all__ = [
 def get_dataset(
   name: str, *, image_size: int = 32, data_dir: str | None = None
 ) -> ToyDataset | ImageDataset:
-  """A toy mixture by name, or an image dataset (digits or TFDS) at image_size."""
+  """A toy mixture by name, or an image dataset (digits or TFDS).
+
+  Args:
+    name: ring8, grid25, swissroll, digits, or a TFDS image dataset's name.
+    image_size: images are served at image_size × image_size.
+    data_dir: where TFDS datasets are prepared (default: TFDS's).
+
+  Returns:
+    A ToyDataset or an ImageDataset.
+  """
   if name in TOY_DATASETS:
     return TOY_DATASETS[name]
   return load_image_dataset(name, image_size, data_dir=data_dir)
 
 
 def make_stream(dataset, batch_size: int, n_critic: int, seed: int, mesh=None):
-  """The batches of `dataset` for training: on-device draws for toys, an ImageStream else."""
+  """The batches of `dataset` for training: on-device draws for toys, an ImageStream else.
+
+  Args:
+    dataset: a ToyDataset or an ImageDataset.
+    batch_size: examples per critic update (the global batch under a mesh).
+    n_critic: critic updates per step: batches are [n_critic, batch_size, ...].
+    seed: the seed of the draws and the shuffling.
+    mesh: split each batch over its devices (each process reads its own rows).
+
+  Returns:
+    A stream with batch_at(step) and iterate(start_step).
+  """
   if isinstance(dataset, ToyDataset):
     sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
     key = jax.random.fold_in(jax.random.key(seed), 1)

@@ -144,7 +144,16 @@ def _quiet_tfds():
 
 
 def tfds_source(name: str, split: str, data_dir: str | None) -> TFDSSource:
-  """tfds.data_source(name), or a one-line error saying how to get the dataset."""
+  """tfds.data_source(name), or a one-line error saying how to get the dataset.
+
+  Args:
+    name: the TFDS name.
+    split: the split ("train", "test").
+    data_dir: where it is prepared (default: TFDS's).
+
+  Returns:
+    The TFDSSource (random access to the examples, no TensorFlow).
+  """
   import tensorflow_datasets as tfds
 
   try:
@@ -252,7 +261,18 @@ def load_image_dataset(
   data_dir: str | None = None,
   num_classes: int | None = None,
 ) -> ImageDataset:
-  """The image dataset called name, served at image_size×image_size."""
+  """The image dataset called name, served at image_size × image_size.
+
+  Args:
+    name: digits (ships with scikit-learn) or a TFDS image dataset.
+    image_size: the size images are served at (resized and center cropped).
+    split: the split.
+    data_dir: where TFDS datasets are prepared.
+    num_classes: the class count when known (default: read from the dataset).
+
+  Returns:
+    The ImageDataset.
+  """
   if name == "digits":  # small: resized once, here
     digits = load_digits(split)
     source = ArraySource(resize(digits.images, image_size), digits.labels)
@@ -285,14 +305,33 @@ def _tfds_num_classes(name: str, data_dir: str | None) -> int:
 def epoch_permutation(seed: int, epoch: int, n: int, stream: int = 0) -> np.ndarray:
   """The order of the examples in one epoch: a permutation drawn from (seed, epoch).
 
-  stream > 0 gives an independent order from the same seed (the second domain of
-  unpaired data)."""
+  Args:
+    seed: the run's seed.
+    epoch: the epoch.
+    n: the number of examples.
+    stream: > 0 gives an independent order from the same seed (the second domain of
+      unpaired data).
+
+  Returns:
+    The permutation of range(n).
+  """
   entropy = [seed, epoch] if stream == 0 else [seed, epoch, stream]
   return np.random.default_rng(entropy).permutation(n)
 
 
 def example_indices(seed: int, n: int, start: int, count: int, stream: int = 0) -> np.ndarray:
-  """Dataset indices at positions [start, start + count) of the endless shuffled sequence."""
+  """Dataset indices at positions [start, start + count) of the endless shuffled sequence.
+
+  Args:
+    seed: the run's seed.
+    n: the number of examples.
+    start: the first position (a step times the examples per step).
+    count: how many.
+    stream: an independent order (see epoch_permutation).
+
+  Returns:
+    int64 indices [count].
+  """
   positions = np.arange(start, start + count)
   epochs, offsets = np.divmod(positions, n)
   out = np.empty(count, np.int64)
@@ -353,7 +392,17 @@ def prefetched(
 ) -> Iterator[dict[str, jax.Array]]:
   """to_device(local_batch_at(step)) for step = start_step, start_step + 1, ..., with a
   background thread reading up to `depth` batches ahead (the numpy work: file reads,
-  decoding, resizing). An exception in the reader is raised where the batch is consumed."""
+  decoding, resizing). An exception in the reader is raised where the batch is consumed.
+
+  Args:
+    local_batch_at: step -> this process's rows of the batch, as numpy.
+    to_device: numpy batch -> device arrays.
+    start_step: the first step.
+    depth: batches read ahead.
+
+  Returns:
+    An iterator of device batches.
+  """
   ready: queue.Queue = queue.Queue(maxsize=max(depth, 1))
   stop = threading.Event()
 

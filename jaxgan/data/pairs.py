@@ -109,7 +109,16 @@ def _digits_at(split: str, size: int) -> ArraySource:
 
 
 def digits_edges(split: str, size: int, *, paired: bool) -> TranslationDataset:
-  """The digits demos: A = edge drawings, B = digits, at size×size."""
+  """The digits demos: A = edge drawings, B = digits.
+
+  Args:
+    split: "train" (80% of the digits) or "test" (20%).
+    size: images at size × size.
+    paired: False draws A from one half of the training digits and B from the other.
+
+  Returns:
+    The TranslationDataset.
+  """
   digits = _digits_at("train80" if split == "train" else "test20", size)
   drawings = ArraySource(edge_drawing(digits.images), digits.labels)
   a_rows = b_rows = np.arange(len(digits))
@@ -145,7 +154,17 @@ class EdgeDrawingSource:
 
 
 def edges_dataset(name: str, split: str, size: int, data_dir: str | None) -> TranslationDataset:
-  """edges:NAME: A = edge drawings of dataset NAME's images, B = the images, paired."""
+  """edges:NAME: A = edge drawings of dataset NAME's images, B = the images, paired.
+
+  Args:
+    name: a TFDS image dataset.
+    split: the split.
+    size: images at size × size.
+    data_dir: where TFDS datasets are prepared.
+
+  Returns:
+    The TranslationDataset.
+  """
   images = load_image_dataset(name, size, split=split, data_dir=data_dir)
   drawings = ImageDataset(images.name, EdgeDrawingSource(images), size, 1, images.num_classes)
   return TranslationDataset(f"edges:{name}", drawings, images, True, ("edges", name))
@@ -202,7 +221,16 @@ def has_test_split(root: str | None) -> bool:
 
 
 def folder_dataset(root: str | None, split: str, size: int) -> TranslationDataset:
-  """pix2pix's PATH/{train,val,test}/ (A|B side by side) or CycleGAN's PATH/{train,test}{A,B}/."""
+  """pix2pix's PATH/{train,val,test}/ (A|B side by side) or CycleGAN's PATH/{train,test}{A,B}/.
+
+  Args:
+    root: PATH (--data_dir).
+    split: "train" or "test" (test/ or val/ for pix2pix's layout).
+    size: images at size × size.
+
+  Returns:
+    The TranslationDataset, paired for pix2pix's layout.
+  """
   if not root:
     raise ConfigError("--dataset=folder needs --data_dir=PATH (PATH/train/ or PATH/trainA/)")
   root = os.path.expanduser(root)
@@ -234,7 +262,17 @@ def folder_dataset(root: str | None, split: str, size: int) -> TranslationDatase
 def load_translation_dataset(
   name: str, image_size: int, *, split: str = "train", data_dir: str | None = None
 ) -> TranslationDataset:
-  """The two-domain dataset called name; images loaded at image_size (see the module doc)."""
+  """The two-domain dataset called name (see the module doc).
+
+  Args:
+    name: digits_edges, digits_edges_unpaired, edges:NAME, cycle_gan/NAME or folder.
+    image_size: images are loaded at this size.
+    split: "train" or "test".
+    data_dir: TFDS's data_dir, or the folder's PATH.
+
+  Returns:
+    The TranslationDataset.
+  """
   if split not in ("train", "test"):
     raise ValueError(f"split must be train or test, got {split!r}")
   if name in ("digits_edges", "digits_edges_unpaired", "edges:digits"):
@@ -262,8 +300,18 @@ def load_translation_dataset(
 
 
 def jitter(image: np.ndarray, size: int, rng: np.random.Generator | None, flip: bool):
-  """Crops an [L, L, C] image to size×size: at a random offset and with a random left-right
-  flip when rng is given (pix2pix's random jitter and mirroring), else centered."""
+  """Crops an [L, L, C] image to size × size.
+
+  Args:
+    image: the image, loaded at L ≥ size.
+    size: the crop's size.
+    rng: at a random offset and with a random left-right flip (pix2pix's random jitter
+      and mirroring) when given; centered when None.
+    flip: whether flips are drawn.
+
+  Returns:
+    The [size, size, C] crop.
+  """
   load = image.shape[-2]
   if rng is None:
     top = left = (load - size) // 2

@@ -41,7 +41,16 @@ def grid25_mixture() -> Mixture:
 
 
 def sample_mixture(mixture: Mixture, key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-  """Points [*shape, 2]: a uniformly chosen mode plus std·N(0, I)."""
+  """Points of a Gaussian mixture: a uniformly chosen mode plus std·N(0, I).
+
+  Args:
+    mixture: the means and the std.
+    key: the key.
+    shape: the batch shape.
+
+  Returns:
+    Points [*shape, 2].
+  """
   mode_key, noise_key = jax.random.split(key)
   means = jnp.asarray(mixture.means)
   modes = jax.random.randint(mode_key, shape, 0, means.shape[0])

@@ -24,6 +24,7 @@ from its config.json for `python -m jaxgan.translate` and `jaxgan.evaluate`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import flax
@@ -41,7 +42,6 @@ from jaxgan.loss_pairs import LossPair
 from jaxgan.step import (
   PlayerState,
   all_finite,
-  compile_step,
   discriminate_batches,
   init_player,
   shard_examples,
@@ -76,6 +76,14 @@ def query_pool(pool: ImagePool, fakes: Array, key: Array) -> tuple[ImagePool, Ar
   as is; once the pool is full, with probability ½ a uniformly chosen stored
   image is shown instead and the new fake takes its slot, else the new fake is
   shown and the pool kept. A pool of size 0 shows the fakes as they are.
+
+  Args:
+    pool: the pool of earlier fakes.
+    fakes: this step's fakes [B, H, W, C].
+    key: the key of the coins and slots.
+
+  Returns:
+    (the new pool, the images shown to D [B, H, W, C]).
   """
   size = pool.images.shape[0]
   if size == 0:
@@ -161,7 +169,17 @@ def _joint_player(players: dict[str, PlayerState], optimizer) -> PlayerState:
 
 
 def init_state(spec: CycleGANSpec, key: Array, example_batch: dict[str, Array]):
-  """Fresh parameters, optimizer states and empty pools; example_batch gives the shapes."""
+  """Fresh parameters and optimizer states of both generators and both discriminators, and
+  empty pools, as one compiled program.
+
+  Args:
+    spec: the CycleGAN spec.
+    key: the key of the initialization.
+    example_batch: {"a": [B, H, W, C], "b": [B, H, W, C]}; only the shapes are read.
+
+  Returns:
+    The CycleGANState at step 0.
+  """
   check_batch(example_batch)
   a_shape, b_shape = example_batch["a"].shape, example_batch["b"].shape
   if spec.identity_weight and a_shape[-1] != b_shape[-1]:
@@ -193,10 +211,18 @@ def init_state(spec: CycleGANSpec, key: Array, example_batch: dict[str, Array]):
 
 
 def generator_objective(spec: CycleGANSpec, g_params, state: CycleGANState, a, b):
-  """The generators' loss → (total, (metrics, new model states, fake_a, fake_b)).
+  """The generators' loss: adversarial terms under the current discriminators, cycle terms
+  F(G(a)) vs a and G(F(b)) vs b, identity terms G(b) vs b and F(a) vs a.
 
-  fake_b = G(a), fake_a = F(b); adversarial terms under the current discriminators;
-  cycle terms F(G(a)) vs a and G(F(b)) vs b; identity terms G(b) vs b and F(a) vs a.
+  Args:
+    spec: the CycleGAN spec.
+    g_params: {"a_to_b": G's, "b_to_a": F's} parameters (differentiated).
+    state: the training state (model states, discriminators).
+    a: images of domain A.
+    b: images of domain B.
+
+  Returns:
+    (total, (metrics, new model states, fake_a = F(b), fake_b = G(a))).
   """
   model_state = dict(state.generators.model_state)
   d = state.discriminators
@@ -231,7 +257,18 @@ def generator_objective(spec: CycleGANSpec, g_params, state: CycleGANState, a, b
 
 
 def train_step(spec: CycleGANSpec, state: CycleGANState, batch, key: Array, mesh=None):
-  """Both generators' update, then both discriminators' on pooled fakes → (state, metrics)."""
+  """Both generators' update, then both discriminators' on pooled fakes.
+
+  Args:
+    spec: the CycleGAN spec.
+    state: the training state.
+    batch: {"a": [B, H, W, C], "b": [B, H, W, C]}, unpaired.
+    key: the run's base key; the step folds state.step into it (the pools' draws).
+    mesh: under a mesh, the pooled fakes stay split over the devices like the batch.
+
+  Returns:
+    (the new state, metrics: g_loss, cycle, identity, each D's loss and outputs, "finite").
+  """
   check_batch(batch)
   a, b = batch["a"], batch["b"]
   key = jax.random.fold_in(key, state.step)
@@ -274,12 +311,9 @@ def train_step(spec: CycleGANSpec, state: CycleGANState, batch, key: Array, mesh
   return CycleGANState(state.step + 1, gs, ds, pool_a, pool_b), metrics
 
 
-def make_train_step(spec: CycleGANSpec, *, mesh: Mesh | None = None, donate: bool = True):
-  """train_step compiled (jaxgan.step.compile_step); batches {"a", "b"}: [B, H, W, C], their
-  example axis split over the mesh."""
-  return compile_step(
-    lambda state, batch, key: train_step(spec, state, batch, key, mesh), mesh=mesh, donate=donate
-  )
+# make_train_step(spec, *, mesh=None, donate=True) -> step(state, batch, key): train_step
+# compiled, the batch's example axis split over the mesh (image_to_image.compile_kind_step).
+make_train_step = functools.partial(image_to_image.compile_kind_step, train_step)
 
 
 # ---------------------------------------------------------------------------
@@ -312,34 +346,32 @@ def _translators(spec_generator, mesh: Mesh | None = None) -> dict[str, trainer.
 def make_trainer(
   spec: CycleGANSpec, dataset, test, config, *, mesh: Mesh | None = None
 ) -> trainer.Trainer:
-  """The Trainer of `spec` on an unpaired TranslationDataset, evaluated on `test`.
+  """The Trainer of `spec` on two unpaired domains, judged on `test` (the translation
+  evaluator: cycle errors, the domain classifier, the digits judge).
 
   Args:
     spec: the CycleGAN spec.
-    dataset: the training data of both domains (jaxgan.data.pairs).
-    test: the held-out data the evaluator translates.
-    config: a jaxgan.config.TranslationConfig (batch size, seed, crop size as image_size,
-      flip, num_eval_samples).
-    mesh: train data-parallel over its devices.
+    dataset: both domains' training images (jaxgan.data.pairs).
+    test: the held-out images.
+    config: a jaxgan.config.TranslationConfig.
+    mesh: the devices to train on.
 
   Returns:
-    The Trainer.
+    The Trainer; its describe() names the four networks for `restore`.
   """
   networks = {
     CONFIG_ENTRIES[n]: spec.generator(n) if n in GENERATORS else spec.discriminator(n)
     for n in (*GENERATORS, *DISCRIMINATORS)
   }
   return image_to_image.make_trainer(
-    kind=KIND,
+    KIND,
+    spec,
+    (init_state, make_train_step),
     networks=networks,
     translators=_translators(spec.generator, mesh),
-    init=lambda key, batch: init_state(spec, key, batch),
-    step=make_train_step(spec, mesh=mesh),
     dataset=dataset,
     test=test,
     config=config,
-    crop_size=config.image_size,
-    flip=config.flip,
     mesh=mesh,
     log_terms=("cycle", "identity"),
     name="CycleGAN",

@@ -213,7 +213,13 @@ def check_generator_output(fake_shape: tuple[int, ...], real_shape: tuple[int, .
 def init_state(spec: GANSpec, key: Array, example_batch: dict[str, Array]) -> GANState:
   """Fresh parameters and optimizer states, as one compiled program on the default device.
 
-  example_batch: a batch as the step receives it; only its shapes are read.
+  Args:
+    spec: the GAN.
+    key: the key of the initialization.
+    example_batch: a batch as the step receives it; only its shapes are read.
+
+  Returns:
+    The GANState at step 0 (with the EMA of G and the loss's state when the spec has them).
   """
   check_batch(spec, example_batch)
   x_shape = jax.ShapeDtypeStruct(example_batch["x"].shape[1:], example_batch["x"].dtype)
@@ -320,10 +326,20 @@ def discriminator_update(
   latent: Latent | None = None,
   loss_state: Any = (),
 ):
-  """One critic update on (real, fake) → (new D state, new loss state, metrics).
+  """One critic update on (real, fake).
 
-  labels: the real batch's (and so the fakes') classes; latent: what the
-  fakes were generated from (for InfoGAN's terms).
+  Args:
+    spec: the GAN.
+    d: D's player state.
+    real: the real batch [B, ...].
+    fake: the fake batch [B, ...] (G's output, no gradient to G).
+    key: the key of the regularizers.
+    labels: the real batch's (and so the fakes') classes, for conditional GANs.
+    latent: what the fakes were generated from (InfoGAN's terms read it).
+    loss_state: the adversarial loss's state (BEGAN's k_t).
+
+  Returns:
+    (D's new player state, the loss's new state, metrics).
   """
 
   def objective(params):
@@ -334,17 +350,8 @@ def discriminator_update(
       "d_real": jnp.mean(real_out["adv"]),
       "d_fake": jnp.mean(fake_out["adv"]),
     }
-    inputs = RegularizerInputs(
-      _score_fn(spec, params, d.model_state, labels),
-      real,
-      fake,
-      params,
-      key,
-      real_out,
-      fake_out,
-      labels,
-      latent,
-    )
+    d_fn = _score_fn(spec, params, d.model_state, labels)
+    inputs = RegularizerInputs(d_fn, real, fake, params, key, real_out, fake_out, labels, latent)
     total = _add_regularizers(spec.discriminator_regularizers, loss, metrics, inputs)
     metrics["d_total_loss"] = total
     return total, (metrics, model_state, real_out, fake_out)
@@ -361,8 +368,8 @@ def discriminator_update(
 def unrolled_discriminator_params(
   spec: GANSpec, d: PlayerState, real: Array, fake: Array, labels, loss_state
 ):
-  """D's parameters after spec.unroll_steps look-ahead updates on (real, fake), with D's own
-  optimizer and optimizer state, as a differentiable function of the fakes.
+  """D's parameters after spec.unroll_steps look-ahead updates, as a differentiable function of
+  the fakes.
 
   Unrolled GAN (Metz, Poole, Pfau & Sohl-Dickstein 2017, eq. 4–6): G minimizes
   f(θ, φ_K(θ, φ)), where φ_K is D after K steps of its training from φ; the
@@ -370,7 +377,19 @@ def unrolled_discriminator_params(
   discourages collapsing onto the mode D currently likes least. Simplification: the
   K steps reuse this update's real and fake batches. D's real update is unchanged.
   D's optimizer must be differentiable: optax.adam needs eps_root > 0 (else √v has an
-  infinite derivative wherever a gradient component is exactly 0, and G's gradient is NaN)."""
+  infinite derivative wherever a gradient component is exactly 0, and G's gradient is NaN).
+
+  Args:
+    spec: the GAN (its unroll_steps, D's optimizer and loss).
+    d: D's player state.
+    real: the real batch.
+    fake: the fake batch, a function of G's parameters.
+    labels: the classes of both, or None.
+    loss_state: the adversarial loss's state.
+
+  Returns:
+    D's parameters after the look-ahead steps.
+  """
 
   def d_loss(params):
     real_out, fake_out, _ = _discriminate(spec, params, d.model_state, real, fake, labels)
@@ -397,7 +416,21 @@ def generator_update(
   labels: Array | None = None,
   loss_state: Any = (),
 ):
-  """One generator update against the current D → (new G state, metrics)."""
+  """One generator update against the current D.
+
+  Args:
+    spec: the GAN.
+    g: G's player state.
+    d: D's player state (after this step's critic updates).
+    real: the last critic update's real batch (read by relativistic losses, feature matching).
+    latent: G's inputs for this update.
+    key: the key of the regularizers.
+    labels: the classes asked for, for conditional GANs.
+    loss_state: the adversarial loss's state.
+
+  Returns:
+    (G's new player state, metrics).
+  """
 
   def objective(params):
     fake, model_state = apply_model(
@@ -410,17 +443,8 @@ def generator_update(
     real_out, fake_out, _ = _discriminate(spec, d_params, d.model_state, real_in, fake, labels)
     loss = spec.loss.generator(real_out, fake_out, loss_state)
     metrics = {"g_loss": loss}
-    inputs = RegularizerInputs(
-      _score_fn(spec, d.params, d.model_state, labels),
-      real,
-      fake,
-      params,
-      key,
-      real_out,
-      fake_out,
-      labels,
-      latent,
-    )
+    d_fn = _score_fn(spec, d.params, d.model_state, labels)
+    inputs = RegularizerInputs(d_fn, real, fake, params, key, real_out, fake_out, labels, latent)
     total = _add_regularizers(spec.generator_regularizers, loss, metrics, inputs)
     metrics["g_total_loss"] = total
     return total, (metrics, model_state)
@@ -433,10 +457,18 @@ def generator_update(
 def train_step(
   spec: GANSpec, state: GANState, batch: dict[str, Array], key: Array, mesh: Mesh | None = None
 ):
-  """n_critic D updates (lax.scan), then one G update, then the EMA: (state, metrics).
+  """n_critic D updates (lax.scan), then one G update, then the EMA of G's weights.
 
-  With a mesh, the noise is split over its 'data' axis like the real batch, so
-  that every device generates and discriminates its own examples.
+  Args:
+    spec: the GAN.
+    state: the training state.
+    batch: {"x": [n_critic, B, ...]} and, for conditional GANs, {"label": [n_critic, B]}.
+    key: the run's base key; the step folds state.step into it.
+    mesh: with a mesh, the noise is split over its 'data' axis like the real batch, so
+      that every device generates and discriminates its own examples.
+
+  Returns:
+    (the new state, metrics: means over the critic updates, G's, and "finite").
   """
   check_batch(spec, batch)
   real = batch["x"]
@@ -483,17 +515,20 @@ def train_step(
 def make_train_step(
   spec: GANSpec, *, mesh: Mesh | None = None, donate: bool = True, max_traces: int | None = 1
 ):
-  """step(state, batch, key) -> (state, metrics): `train_step` jit-compiled for `spec`.
+  """`train_step` of `spec`, jit-compiled (jaxgan.step.compile_step).
 
-  mesh: run data-parallel over its devices (see jaxgan.parallel): the state
-  and key replicated, batches split along their example axis, the metrics
-  replicated. Without one, the step runs on the default device.
+  Args:
+    spec: the GAN.
+    mesh: run data-parallel over its devices (jaxgan.parallel): the state and key
+      replicated, batches split along their example axis, the metrics replicated.
+      Without one, the step runs on the default device.
+    donate: hand the old state's buffers to the new state (do not reuse the state passed in).
+    max_traces: tracing the step more often (a batch of another shape or dtype) raises
+      RecompilationError; None allows any number. The count is this step's own, so several
+      GANs can train in one process.
 
-  donate=True hands the old state's buffers to the new state (do not reuse the
-  state passed in). max_traces guards against silent recompilation, which
-  costs seconds to minutes per step: tracing this step more often (a batch of
-  another shape or dtype) raises RecompilationError. The count is this step
-  function's own, so several GANs can train in one process.
+  Returns:
+    step(state, batch, key) -> (state, metrics).
   """
   batch_sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
   return compile_step(
@@ -521,9 +556,18 @@ def sampling_variables(state: trainer.StateDict) -> tuple[Any, Any]:
 def generator_view(
   G: nn.Module, D: nn.Module | None, space: LatentSpace, mesh: Mesh | None = None
 ) -> trainer.Generator:
-  """The trainer.Generator of a GAN: G in eval mode on a state dict's sampling variables, and
-  D's scores of single examples (D None: no critic). Under a mesh the outputs come back
-  replicated, readable by every process."""
+  """The trainer.Generator of a GAN: G in eval mode on a state dict's sampling variables.
+
+  Args:
+    G: the generator.
+    D: the discriminator, for its scores of single examples (the toy plots' contours);
+      None for no critic.
+    space: G's latent space.
+    mesh: the devices G runs on; the outputs come back replicated, readable by every process.
+
+  Returns:
+    The Generator.
+  """
   out_shardings = None if mesh is None else parallel.replicated(mesh)
 
   @functools.partial(jax.jit, out_shardings=out_shardings)
@@ -548,7 +592,17 @@ def generator_view(
 
 
 def model_of(spec: GANSpec, dataset, mesh: Mesh | None = None) -> trainer.Model:
-  """The trainer.Model of a GAN being trained on `dataset`."""
+  """The trainer.Model of a GAN being trained: its generator (and D for the toy plots) and
+  its data.
+
+  Args:
+    spec: the GAN.
+    dataset: the training data.
+    mesh: the devices G runs on.
+
+  Returns:
+    The Model the evaluators read.
+  """
   critic = None if spec.label_to_discriminator else spec.discriminator
   return trainer.Model(
     datasets=lambda: trainer.Datasets(dataset),
@@ -582,9 +636,6 @@ def make_trainer(
   stream = data.make_stream(dataset, config.batch_size, spec.n_critic, config.seed, mesh)
   model = model_of(spec, dataset, mesh)
   names = list(evaluator_names or evaluators.default_names(model))
-  settings = evaluators.EvalSettings(
-    trainer.run_keys(config.seed)[2], config.num_eval_samples, fid_features, mesh
-  )
 
   def describe() -> dict[str, Any]:
     description = {
@@ -607,7 +658,7 @@ def make_trainer(
     init=functools.partial(init_state, spec),
     step=make_train_step(spec, mesh=mesh),
     batches=stream,
-    evaluators=evaluators.build(names, model, settings),
+    evaluators=evaluators.for_training(names, model, config, fid_features=fid_features, mesh=mesh),
     describe=describe,
     log_terms=[r.name for r in regularizers],
     summary=f"on {dataset.name}, batch {config.batch_size}, n_critic {spec.n_critic}",
@@ -640,8 +691,16 @@ KIND = trainer.register(trainer.Kind("gan", restore))
 
 
 def run_experiment(experiment: str, config, make_spec: Callable) -> dict[str, Any]:
-  """A GAN experiment's main: its data, devices, the spec make_spec(config, dataset), the
-  trainer and the loop. config: a jaxgan.config.GANConfig. Returns the final evaluation."""
+  """A GAN experiment's main: its data, devices, spec, trainer and the loop.
+
+  Args:
+    experiment: the experiment's name (config.json, the default workdir runs/NAME_DATASET).
+    config: a jaxgan.config.GANConfig (the experiment's Config).
+    make_spec: make_spec(config, dataset) -> GANSpec.
+
+  Returns:
+    The final evaluation (also in WORKDIR/results.json).
+  """
   from jaxgan import builders  # deferred: builders builds GANSpecs from this module
 
   config = runtime.with_default_workdir(config, experiment)

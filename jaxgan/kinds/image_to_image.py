@@ -22,7 +22,7 @@ from jax.sharding import Mesh
 from jaxgan import evaluators, loop, models, parallel, runtime, trainer
 from jaxgan.data import pairs
 from jaxgan.errors import ConfigError
-from jaxgan.step import apply_model
+from jaxgan.step import apply_model, compile_step
 
 Array = jax.Array
 
@@ -30,9 +30,19 @@ Array = jax.Array
 def apply_translator(
   module: nn.Module, params, model_state, images: Array, key: Array | None, training: bool = True
 ):
-  """module(images) → (outputs, new model_state), with `key` for dropout (pix2pix's noise).
+  """module(images) with `key` for dropout (pix2pix's noise).
 
-  The model state (BatchNorm statistics) changes only when training."""
+  Args:
+    module: a translator (U-Net, ResNet translator).
+    params: its parameters.
+    model_state: its other variables (BatchNorm statistics; they change only when training).
+    images: [B, H, W, C] in [−1, 1].
+    key: the dropout key, or None.
+    training: training mode (dropout on, batch statistics).
+
+  Returns:
+    (outputs, new model_state).
+  """
   rngs = None if key is None else {"dropout": key}
   return apply_model(module, params, model_state, images, training, rngs=rngs)
 
@@ -52,6 +62,23 @@ def check_batch(batch: dict[str, Array]) -> None:
     )
 
 
+def compile_kind_step(train_step: Callable, spec, *, mesh: Mesh | None = None, donate=True):
+  """An image-to-image kind's train_step(spec, state, batch, key, mesh), compiled.
+
+  Args:
+    train_step: the kind's pure step.
+    spec: its spec.
+    mesh: train data-parallel over its devices: the batch's example axis split over them.
+    donate: hand the old state's buffers to the new state.
+
+  Returns:
+    step(state, batch, key) -> (state, metrics) (jaxgan.step.compile_step).
+  """
+  return compile_step(
+    lambda state, batch, key: train_step(spec, state, batch, key, mesh), mesh=mesh, donate=donate
+  )
+
+
 def translator_view(
   module: nn.Module,
   variables: Callable[[trainer.StateDict], tuple[Any, Any]],
@@ -60,8 +87,18 @@ def translator_view(
   mesh: Mesh | None = None,
 ) -> trainer.Translate:
   """A trainer.Translate: module on the (params, model_state) that `variables` reads from a
-  state dict. sample_in_training_mode: dropout on and BatchNorm on the batch's statistics
-  (pix2pix samples so, as in the paper); else eval mode."""
+  state dict.
+
+  Args:
+    module: the translator.
+    variables: state dict -> (params, model_state).
+    sample_in_training_mode: dropout on and BatchNorm on the batch's statistics (pix2pix
+      samples so, as in the paper); else eval mode.
+    mesh: the devices it runs on; outputs come back replicated.
+
+  Returns:
+    translate(state, images, key) -> translations as numpy.
+  """
   out_shardings = None if mesh is None else parallel.replicated(mesh)
 
   @functools.partial(jax.jit, out_shardings=out_shardings)
@@ -75,17 +112,15 @@ def translator_view(
 
 
 def make_trainer(
-  *,
   kind: trainer.Kind,
+  spec,
+  steps: tuple[Callable, Callable],
+  *,
   networks: Mapping[str, nn.Module],
   translators: Mapping[str, trainer.Translate],
-  init: Callable,
-  step: Callable,
   dataset: pairs.TranslationDataset,
   test: pairs.TranslationDataset,
   config,
-  crop_size: int,
-  flip: bool = False,
   mesh: Mesh | None = None,
   log_terms: tuple[str, ...] = (),
   name: str = "",
@@ -94,14 +129,13 @@ def make_trainer(
 
   Args:
     kind: the registered kind (for config.json).
+    spec: the kind's spec.
+    steps: the kind's (init_state(spec, key, batch), make_train_step(spec, mesh=...)).
     networks: {config.json entry: module}, what the kind's restore rebuilds.
     translators: {"a_to_b": ..., "b_to_a": ...} of the trained networks.
-    init: init(key, example_batch) -> state.
-    step: the compiled step.
     dataset: the training data; test: the held-out data the evaluator uses.
-    config: the loop's settings (a jaxgan.config.LoopConfig).
-    crop_size: images are loaded at the dataset's size and cropped (jittered) to this.
-    flip: random mirroring.
+    config: a jaxgan.config.TranslationConfig: images are loaded at the dataset's size and
+      cropped (jittered) to config.image_size, mirrored with config.flip.
     mesh: train data-parallel over its devices.
     log_terms: metric names shown right after the losses.
     name: the kind's name for the log line ("pix2pix").
@@ -109,12 +143,12 @@ def make_trainer(
   Returns:
     The Trainer.
   """
+  init_state, make_train_step = steps
+  crop_size = config.image_size
+  flip = config.flip
   stream = pairs.TranslationStream(dataset, config.batch_size, crop_size, config.seed, mesh, flip)
   model = trainer.Model(
     datasets=lambda: trainer.Datasets(dataset, test), translators=translators, image_size=crop_size
-  )
-  settings = evaluators.EvalSettings(
-    trainer.run_keys(config.seed)[2], config.num_eval_samples, mesh=mesh
   )
   names = ["translation"]
 
@@ -131,10 +165,10 @@ def make_trainer(
 
   a, b = dataset.names
   return trainer.Trainer(
-    init=init,
-    step=step,
+    init=functools.partial(init_state, spec),
+    step=make_train_step(spec, mesh=mesh),
     batches=stream,
-    evaluators=evaluators.build(names, model, settings),
+    evaluators=evaluators.for_training(names, model, config, mesh=mesh),
     describe=describe,
     log_terms=log_terms,
     summary=f"of {name} on {dataset.name} ({a} → {b}), batch {config.batch_size}",
@@ -142,8 +176,17 @@ def make_trainer(
 
 
 def load_datasets(config, experiment: str, *, paired: bool, swap: bool = False):
-  """(train, test) TranslationDatasets of a TranslationConfig: loaded at --load_size, A and B
-  swapped with swap; a one-line error when a paired experiment gets unpaired data."""
+  """The (train, test) TranslationDatasets of a TranslationConfig, loaded at --load_size.
+
+  Args:
+    config: a jaxgan.config.TranslationConfig.
+    experiment: its name, for the error message.
+    paired: the experiment needs pairs: unpaired data is a one-line ConfigError.
+    swap: A and B swapped (pix2pix's --direction=BtoA).
+
+  Returns:
+    (train, test); a folder without a test split evaluates on its training images.
+  """
   load_size = config.load_size or config.image_size
   load = functools.partial(
     pairs.load_translation_dataset, config.dataset, load_size, data_dir=config.data_dir
@@ -190,9 +233,19 @@ def run_experiment(
   paired: bool,
   swap: bool = False,
 ) -> dict[str, Any]:
-  """An image-to-image experiment's main: its data (A and B swapped with swap), devices, the
-  spec make_spec(config, dataset), make_kind_trainer(spec, dataset, test, config, mesh=...),
-  and the loop. Returns the final evaluation."""
+  """An image-to-image experiment's main: its data, devices, spec, trainer and the loop.
+
+  Args:
+    experiment: the experiment's name (config.json, the default workdir).
+    config: a jaxgan.config.TranslationConfig (the experiment's Config).
+    make_spec: make_spec(config, dataset) -> the kind's spec.
+    make_kind_trainer: the kind's make_trainer(spec, dataset, test, config, mesh=...).
+    paired: the experiment needs paired data.
+    swap: A and B swapped.
+
+  Returns:
+    The final evaluation (also in WORKDIR/results.json).
+  """
   config = runtime.with_default_workdir(config, experiment)
   runtime.use_compilation_cache(config.compilation_cache)
   dataset, test = load_datasets(config, experiment, paired=paired, swap=swap)

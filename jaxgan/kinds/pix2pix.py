@@ -23,6 +23,7 @@ its config.json for `python -m jaxgan.translate` and `jaxgan.evaluate`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import flax
@@ -40,7 +41,6 @@ from jaxgan.loss_pairs import LossPair
 from jaxgan.step import (
   PlayerState,
   all_finite,
-  compile_step,
   discriminate_batches,
   init_player,
   update_player,
@@ -79,7 +79,16 @@ class Pix2PixState:
 
 
 def init_state(spec: Pix2PixSpec, key: Array, example_batch: dict[str, Array]):
-  """Fresh parameters and optimizer states; example_batch gives the shapes of a and b."""
+  """Fresh parameters and optimizer states of G and D, as one compiled program.
+
+  Args:
+    spec: the pix2pix spec.
+    key: the key of the initialization.
+    example_batch: {"a": inputs, "b": targets}; only the shapes are read.
+
+  Returns:
+    The Pix2PixState at step 0.
+  """
   check_batch(example_batch)
   a_shape = jax.ShapeDtypeStruct(example_batch["a"].shape, jnp.float32)
   b_shape = jax.ShapeDtypeStruct(example_batch["b"].shape, jnp.float32)
@@ -98,7 +107,19 @@ def init_state(spec: Pix2PixSpec, key: Array, example_batch: dict[str, Array]):
 
 
 def train_step(spec: Pix2PixSpec, state: Pix2PixState, batch, key: Array, mesh=None):
-  """One D update on (a, b) vs (a, G(a)), then one G update against the new D → (state, metrics)."""
+  """One D update on (a, b) vs (a, G(a)), then one G update against the new D.
+
+  Args:
+    spec: the pix2pix spec.
+    state: the training state.
+    batch: {"a": inputs [B, H, W, C], "b": targets [B, H, W, C]}, paired.
+    key: the run's base key; the step folds state.step into it (G's dropout).
+    mesh: unused (the batch's layout comes from the compiled step); kept for the
+      signature every kind's step shares.
+
+  Returns:
+    (the new state, metrics: d_loss, g_loss, l1, D's outputs, gradient norms, "finite").
+  """
   check_batch(batch)
   a, b = batch["a"], batch["b"]
   key = jax.random.fold_in(key, state.step)
@@ -141,12 +162,9 @@ def train_step(spec: Pix2PixSpec, state: Pix2PixState, batch, key: Array, mesh=N
   return Pix2PixState(state.step + 1, g, d), metrics
 
 
-def make_train_step(spec: Pix2PixSpec, *, mesh: Mesh | None = None, donate: bool = True):
-  """train_step compiled (jaxgan.step.compile_step); batches {"a", "b"}: [B, H, W, C], their
-  example axis split over the mesh."""
-  return compile_step(
-    lambda state, batch, key: train_step(spec, state, batch, key, mesh), mesh=mesh, donate=donate
-  )
+# make_train_step(spec, *, mesh=None, donate=True) -> step(state, batch, key): train_step
+# compiled, the batch's example axis split over the mesh (image_to_image.compile_kind_step).
+make_train_step = functools.partial(image_to_image.compile_kind_step, train_step)
 
 
 # ---------------------------------------------------------------------------
@@ -169,30 +187,27 @@ def _translators(generator: nn.Module, mesh: Mesh | None = None) -> dict[str, tr
 def make_trainer(
   spec: Pix2PixSpec, dataset, test, config, *, mesh: Mesh | None = None
 ) -> trainer.Trainer:
-  """The Trainer of `spec` on a paired TranslationDataset, evaluated on `test`.
+  """The Trainer of `spec`: trained on paired data, judged on the held-out pairs.
 
   Args:
     spec: the pix2pix spec.
-    dataset: the paired training data (jaxgan.data.pairs).
-    test: the held-out pairs the evaluator translates.
-    config: a jaxgan.config.TranslationConfig (batch size, seed, crop size as image_size,
-      flip, num_eval_samples).
+    dataset: the (input, target) training pairs (jaxgan.data.pairs), paired.
+    test: the pairs the evaluator translates (held-out L1, the digits judge).
+    config: a jaxgan.config.TranslationConfig (batch, seed, crop size, jitter).
     mesh: train data-parallel over its devices.
 
   Returns:
-    The Trainer.
+    The Trainer; its describe() names G and D for `restore`.
   """
   return image_to_image.make_trainer(
-    kind=KIND,
+    KIND,
+    spec,
+    (init_state, make_train_step),
     networks={"generator": spec.generator, "discriminator": spec.discriminator},
     translators=_translators(spec.generator, mesh),
-    init=lambda key, batch: init_state(spec, key, batch),
-    step=make_train_step(spec, mesh=mesh),
     dataset=dataset,
     test=test,
     config=config,
-    crop_size=config.image_size,
-    flip=config.flip,
     mesh=mesh,
     log_terms=("l1",),
     name="pix2pix",

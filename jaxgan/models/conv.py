@@ -125,6 +125,15 @@ def conv2d(x: Array, kernel: Array, stride: int = 1, padding: Padding = ((0, 0),
 
   x [B, H, W, C], kernel [kh, kw, C, O], padding ((top, bottom), (left, right))
   with zeros; the same as lax.conv_general_dilated with NHWC/HWIO.
+
+  Args:
+    x: [B, H, W, C].
+    kernel: [kh, kw, C, O].
+    stride: the stride s.
+    padding: ((top, bottom), (left, right)) zeros.
+
+  Returns:
+    [B, H', W', O].
   """
   kh, kw, c, o = kernel.shape
   x = jnp.pad(x, ((0, 0), *padding, (0, 0)))

@@ -38,6 +38,14 @@ def dense(features: int, fan_in: int, init: str = "lecun") -> nn.Dense:
   input space from the start, where zero biases make them all pass through
   the origin; on the 2-D mixtures that lets D and G carve out separate modes
   sooner.
+
+  Args:
+    features: the output width.
+    fan_in: the input width (PyTorch's bounds).
+    init: "lecun" or "pytorch".
+
+  Returns:
+    The nn.Dense.
   """
   if init == "lecun":
     return nn.Dense(features)
@@ -114,6 +122,15 @@ def normalize(h: jax.Array, kind: str, train: bool, batchnorm_groups: int = 1) -
   batchnorm_groups: see BatchNorm.num_groups (1: statistics of the global batch).
   "instance" normalizes each example's channels over their spatial axes, without
   γ and β (Ulyanov et al. 2016; PyTorch's InstanceNorm2d default, CycleGAN's).
+
+  Args:
+    h: the activations.
+    kind: "none", "batch", "layer" or "instance".
+    train: BatchNorm on batch statistics (and updating its averages).
+    batchnorm_groups: BatchNorm's statistics groups.
+
+  Returns:
+    The normalized activations.
   """
   if kind == "none":
     return h
