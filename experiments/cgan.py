@@ -49,7 +49,7 @@ def make_spec(config: Config, dataset) -> gan.GANSpec:
 
 
 def main(config: Config):
-  gan.run_experiment("cgan", config, make_spec)
+  builders.run_experiment("cgan", config, make_spec)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def make_spec(config: Config, dataset) -> gan.GANSpec:
 
 
 def main(config: Config):
-  gan.run_experiment("dcgan", config, make_spec)
+  builders.run_experiment("dcgan", config, make_spec)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ def make_spec(config: Config, dataset) -> gan.GANSpec:
 
 
 def main(config: Config):
-  gan.run_experiment("lsgan", config, make_spec)
+  builders.run_experiment("lsgan", config, make_spec)
 
 
 if __name__ == "__main__":

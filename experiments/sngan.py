@@ -35,7 +35,7 @@ def make_spec(config: Config, dataset) -> gan.GANSpec:
 
 
 def main(config: Config):
-  gan.run_experiment("sngan", config, make_spec)
+  builders.run_experiment("sngan", config, make_spec)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def make_spec(config: Config, dataset) -> gan.GANSpec:
 
 
 def main(config: Config):
-  gan.run_experiment("wgan_gp", config, make_spec)
+  builders.run_experiment("wgan_gp", config, make_spec)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The pieces a GAN experiment builds from its config: data, G and D, Adam, the GANSpec.
+"""What a GAN experiment builds from its config (data, G and D, Adam, the GANSpec), and its main.
 
     config = ImageGANConfig()
     dataset = builders.load_dataset(config)
@@ -12,11 +12,15 @@ a notebook and a test.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import optax
 
-from jaxgan import data, models, optim
+from jaxgan import data, loop, models, optim, runtime
 from jaxgan.errors import ConfigError
+from jaxgan.kinds import gan
 from jaxgan.kinds.gan import GANSpec
 from jaxgan.loss_pairs import LossPair
 
@@ -223,3 +227,25 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
   if "discriminator_optimizer" not in fields:
     shared["discriminator_optimizer"] = adam(config, "discriminator")
   return GANSpec(loss=loss, **shared, **fields)
+
+
+def run_experiment(experiment: str, config, make_spec: Callable) -> dict[str, Any]:
+  """A GAN experiment's main: its data, devices, spec, trainer and the loop.
+
+  Args:
+    experiment: the experiment's name (config.json, the default workdir runs/NAME_DATASET).
+    config: a jaxgan.config.GANConfig (the experiment's Config).
+    make_spec: make_spec(config, dataset) -> GANSpec.
+
+  Returns:
+    The final evaluation (also in WORKDIR/results.json).
+  """
+  config = runtime.with_default_workdir(config, experiment)
+  runtime.use_compilation_cache(config.compilation_cache)
+  dataset = load_dataset(config)
+  mesh = runtime.start_devices(config)
+  spec = make_spec(config, dataset)
+  run = gan.make_trainer(spec, dataset, config, mesh=mesh, fid_features=config.fid_features)
+  return loop.run_training(
+    run, config, mesh=mesh, run_config=runtime.run_config(experiment, config)
+  )

@@ -37,6 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import losses, penalties
+
 Array = jax.Array
 Loss = Callable[[Array, Array], Array]
 Step = Callable[[Array], Array]
@@ -169,7 +171,6 @@ def dirac_gan(gamma: float = 0.0, generator_loss: str = "minimax") -> Game:
   The equilibrium is (θ, ψ) = (0, 0). There J = [[0, f′(0)], [−f′(0), −γ]] with
   f′(0) = 1/2 for the GAN loss, so its eigenvalues are ± i/2 without R1 (no convergence)
   and −γ/2 ± √(γ²/4 − f′(0)²) with it (both with negative real parts)."""
-  from jaxgan import losses, penalties
 
   def d_fn_of(psi):
     return lambda x: psi[0] * x[..., 0]
@@ -263,8 +264,6 @@ def gaussian_fit(
     The GaussianFit (G's shift and scale, D's weights, the errors over training).
   """
   import optax
-
-  from jaxgan import losses
 
   mean, cov = (jnp.asarray(a, jnp.float32) for a in GAUSSIAN_TARGETS[dim])
   chol = jnp.linalg.cholesky(cov)

@@ -52,7 +52,7 @@ from jaxgan.data import ImageDataset, ToyDataset
 from jaxgan.data.pairs import jitter
 from jaxgan.errors import ConfigError
 from jaxgan.latent import Latent
-from jaxgan.trainer import Generator, Model, StateDict
+from jaxgan.trainer import Generator, Model, StateDict, run_keys
 
 Array = jax.Array
 
@@ -514,8 +514,6 @@ def for_training(
   Returns:
     The evaluators that apply to the model's data.
   """
-  from jaxgan.trainer import run_keys
-
   key = run_keys(config.seed)[2]
   return build(names, model, EvalSettings(key, config.num_eval_samples, fid_features, mesh))
 

@@ -29,7 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxgan.data import images as image_data
 from jaxgan.errors import ConfigError
+from jaxgan.models import inception
 from jaxgan.models.conv import Conv
 
 CACHE_ENV = "JAXGAN_CACHE"
@@ -51,6 +53,15 @@ class FeatureExtractor:
       features.append(np.asarray(f, np.float64))
       logits.append(np.asarray(lg, np.float64))
     return np.concatenate(features), np.concatenate(logits)
+
+
+def inception_extractor(path: str) -> FeatureExtractor:
+  """FID's Inception-v3 (jaxgan.models.inception): pool3 features and logits, weights from
+  path (converted from pytorch-fid's, see BUILD.md)."""
+  variables = inception.load_weights(path)
+  model = inception.FIDInceptionV3()
+  apply = jax.jit(lambda images: model.apply(variables, images))
+  return FeatureExtractor("inception_v3", apply, batch_size=50)
 
 
 # ---------------------------------------------------------------------------
@@ -198,7 +209,6 @@ SHIPPED_WEIGHTS = os.path.join(
 
 def digits_at(split: str, image_size: int) -> tuple[np.ndarray, np.ndarray]:
   """A digits split as the GANs see it at image_size (jaxgan.data's resize), in [−1, 1]."""
-  from jaxgan.data import images as image_data
 
   source = image_data.load_digits(split)
   return image_data.to_model_range(image_data.resize(source.images, image_size)), source.labels
@@ -309,8 +319,6 @@ def extractor_for(spec: str, dataset_name: str, image_size: int) -> FeatureExtra
       raise ConfigError("--fid_features=digits_classifier is for --dataset=digits")
     return digits_classifier()
   if spec.startswith("inception:"):
-    from jaxgan.models import inception
-
-    return inception.fid_extractor(os.path.expanduser(spec.split(":", 1)[1]))
+    return inception_extractor(os.path.expanduser(spec.split(":", 1)[1]))
   check_features_flag(spec)
   return None

@@ -30,6 +30,7 @@ from typing import Any, NamedTuple, Protocol
 import jax
 import numpy as np
 
+from jaxgan import kinds
 from jaxgan.errors import ConfigError
 from jaxgan.latent import Latent, LatentSpace
 
@@ -179,8 +180,6 @@ def describe_kind(kind: Kind) -> dict[str, str]:
 def kind_of(config: dict[str, Any]) -> Kind:
   """The Kind that wrote config.json: registered, or registered by importing the module
   config.json names (or jaxgan.kinds.NAME), or a one-line ConfigError."""
-  from jaxgan import kinds  # the built-in kinds, and the names of runs before kinds had names
-
   name = config.get("kind") or kinds.legacy_kind(config)
   for module in (config.get("kind_module"), f"jaxgan.kinds.{name}"):
     if name in _KINDS:

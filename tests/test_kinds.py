@@ -322,3 +322,41 @@ def test_old_translation_workdirs_find_their_kinds(tmp_path):
   pix2pix_config = runs.read_run_config(old_workdir("pix2pix_digits", tmp_path))
   assert trainer.kind_of(pix2pix_config).name == "pix2pix"
   assert trainer.kind_of(pix2pix_config).restore(pix2pix_config).image_size == 16
+
+
+def import_graph():
+  """{module: the jaxgan modules it imports, at its top or inside functions}."""
+  graph = {}
+  for path in glob.glob(os.path.join(ROOT, "jaxgan", "**", "*.py"), recursive=True):
+    name = os.path.relpath(path, ROOT)[:-3].replace(os.sep, ".").removesuffix(".__init__")
+    imported = set()
+    for node in ast.walk(ast.parse(open(path).read())):
+      if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("jaxgan"):
+        for alias in node.names:  # `from jaxgan import x`: x may be a module
+          module = f"{node.module}.{alias.name}"
+          is_module = os.path.exists(os.path.join(ROOT, *module.split(".")) + ".py")
+          is_package = os.path.isdir(os.path.join(ROOT, *module.split(".")))
+          imported.add(module if is_module or is_package else node.module)
+      elif isinstance(node, ast.Import):
+        imported |= {a.name for a in node.names if a.name.startswith("jaxgan")}
+    graph[name] = imported - {name}
+  return graph
+
+
+def test_no_import_cycles():
+  graph = import_graph()
+  state, cycles = {}, []
+
+  def visit(module, path):
+    state[module] = "open"
+    for dependency in sorted(graph.get(module, ())):
+      if state.get(dependency) == "open":
+        cycles.append(path[path.index(dependency) :] + [dependency])
+      elif dependency not in state:
+        visit(dependency, [*path, dependency])
+    state[module] = "done"
+
+  for module in sorted(graph):
+    if module not in state:
+      visit(module, [module])
+  assert not cycles, cycles

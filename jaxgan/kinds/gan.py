@@ -46,7 +46,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from jaxgan import data, evaluators, loop, models, optim, parallel, runtime, trainer
+from jaxgan import data, evaluators, models, optim, parallel, trainer
 from jaxgan.data import ImageDataset
 from jaxgan.errors import ConfigError
 from jaxgan.latent import Latent, LatentSpace
@@ -688,27 +688,3 @@ def restore(config: dict[str, Any]) -> trainer.Model:
 
 
 KIND = trainer.register(trainer.Kind("gan", restore))
-
-
-def run_experiment(experiment: str, config, make_spec: Callable) -> dict[str, Any]:
-  """A GAN experiment's main: its data, devices, spec, trainer and the loop.
-
-  Args:
-    experiment: the experiment's name (config.json, the default workdir runs/NAME_DATASET).
-    config: a jaxgan.config.GANConfig (the experiment's Config).
-    make_spec: make_spec(config, dataset) -> GANSpec.
-
-  Returns:
-    The final evaluation (also in WORKDIR/results.json).
-  """
-  from jaxgan import builders  # deferred: builders builds GANSpecs from this module
-
-  config = runtime.with_default_workdir(config, experiment)
-  runtime.use_compilation_cache(config.compilation_cache)
-  dataset = builders.load_dataset(config)
-  mesh = runtime.start_devices(config)
-  spec = make_spec(config, dataset)
-  run = make_trainer(spec, dataset, config, mesh=mesh, fid_features=config.fid_features)
-  return loop.run_training(
-    run, config, mesh=mesh, run_config=runtime.run_config(experiment, config)
-  )

@@ -304,16 +304,6 @@ def save_torch_named(path: str, variables) -> None:
   np.savez(path, **arrays)
 
 
-def fid_extractor(path: str):
-  """A jaxgan.features.FeatureExtractor of pool3 features and logits, weights from path."""
-  from jaxgan.features import FeatureExtractor
-
-  variables = load_weights(path)
-  model = FIDInceptionV3()
-  apply = jax.jit(lambda images: model.apply(variables, images))
-  return FeatureExtractor("inception_v3", apply, batch_size=50)
-
-
 def convert(pth_path: str, output: str) -> None:
   """pytorch-fid's .pth state_dict → the .npz load_weights reads (needs PyTorch)."""
   import torch  # only here: converting is the one step that needs it
