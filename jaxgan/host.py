@@ -14,19 +14,17 @@ With glibc's defaults they cost far more than their arithmetic:
   kernel and faulted in again.
 
 One arena, a 1 GiB mmap threshold and a 2 GiB trim threshold keep those
-blocks in the heap and reuse them from step to step: the DCGAN step of
-benchmarks/step.py went from 405 to 486 items/s on a 2-core AVX-512 CPU, and
-building the critic's patches alone from 18.5 ms to 4.1 ms. The price is that
-the process keeps its peak heap instead of returning it between steps.
+blocks in the heap and reuse them from step to step, which makes the DCGAN
+step markedly faster (BENCHMARKS.md, "What closed the dcgan32 gap", has the
+figures). The price is that the process keeps its peak heap instead of
+returning it between steps.
 
 The arena limit only binds threads that have not allocated yet, so this runs
 before JAX starts its CPU client (importing jaxgan does it). It is for hosts
 where XLA:CPU runs the step: where a JAX GPU or TPU plugin is installed it is
 skipped unless JAX_PLATFORMS=cpu: a GPU step's buffers live on the device, and
-one arena for every thread of a 16-core CUDA process is untested contention
-(the one GPU run with it applied, on an H200 host, spent 10 minutes of system
-time in 80 s without finishing; compilation there may be the cause as well,
-see BENCHMARKS.md). Set JAXGAN_TUNE_MALLOC=0 to keep glibc's
+one arena for every thread of a many-core CUDA process is contention (the one GPU
+run with it applied stalled; BENCHMARKS.md). Set JAXGAN_TUNE_MALLOC=0 to keep glibc's
 defaults, JAXGAN_TUNE_MALLOC=1 to apply them with a plugin installed; the
 variables glibc reads itself (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_,
 MALLOC_TRIM_THRESHOLD_, GLIBC_TUNABLES) are never overridden.

@@ -8,14 +8,12 @@ Images are NHWC. Kernels are [kh, kw, in, out].
 slices and pads, which XLA compiles well everywhere. XLA's own convolution
 is as fast on the CPU in straight-line code, but inside a loop body (the
 critic's `lax.scan`) its weight gradient falls back to a naive kernel that is
-30-50× slower (jax-ml/jax#12868): a WGAN-GP step with n_critic = 5 would
-spend seconds there. (Measured again with jax 0.10.2: XLA's convolution in
-the DCGAN step, critic scan unrolled or not, ran at 11 items/s against
-im2col's 215.)
+far slower (jax-ml/jax#12868): a WGAN-GP step with n_critic = 5 would
+spend seconds there (BENCHMARKS.md has the measurements).
 
 Kernels larger than 4×4 (CycleGAN's 7×7 first and last layers) are the
 exception: their im2col patches hold 49·C values per pixel, and XLA's own
-convolution is 2-4× faster there (they sit in no scan). Keep them out of a
+convolution is faster there (they sit in no scan). Keep them out of a
 critic's n_critic loop.
 
 `conv_transpose_4x4_s2` computes PyTorch's ConvTranspose2d(kernel 4, stride 2,
@@ -35,8 +33,7 @@ gradient XLA:CPU sends to its fast matrix library (see its docstring).
 XLA's own convolutions (cuDNN's on a GPU) while a model is traced, for
 comparing the two on an accelerator (`benchmarks/step.py --conv=xla`). The
 matrix products are the default everywhere: they were the faster on the CPU
-(about 30×) and on an H200 too (DCGAN 32×32 step: 71,315 against cuDNN's
-48,721 images/s; BENCHMARKS.md).
+and on an H200 too (BENCHMARKS.md, "The convolutions").
 """
 
 from __future__ import annotations
@@ -176,7 +173,7 @@ def conv_transpose_4x4_s2(x: Array, kernel: Array) -> Array:
   output pixel (2r − 1 + kh, 2c − 1 + kw), channel o (PyTorch's weight
   [i, o, kh, kw], transposed). Two exact ways to compute it, chosen by which
   moves less memory on a CPU: `_by_contributions` when O ≤ I (every DCGAN
-  generator layer; 50× faster than the phases for the 64 → 3 output layer),
+  generator layer, and by far the faster for the narrowing 64 → 3 output layer),
   `_by_phases` otherwise; `conv_transpose_reference` under convolutions_by("xla").
   """
   if _by_xla():
