@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import optax
 
-from jaxgan import data, loop, models, optim, runtime
+from jaxgan import augment, data, loop, models, optim, runtime
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import gan
 from jaxgan.kinds.gan import GANSpec
@@ -204,7 +204,8 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
   """The GANSpec of the config's shared settings, with `fields` given or overriding.
 
   Unless `fields` names them: G and D of config.model for the dataset, Adam for
-  both players, config.latent_dim, config.n_critic and config.ema_decay. An
+  both players, config.latent_dim, config.n_critic, config.ema_decay and the
+  DiffAugment policy of config.augment. An
   experiment passes what makes it that GAN: its loss, its regularizers, its
   models or optimizers when they differ.
 
@@ -218,6 +219,10 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
     The GANSpec.
   """
   shared = {"latent_dim": config.latent_dim, "n_critic": config.n_critic, "ema_decay": config.ema}
+  if config.augment:
+    if _is_toy(dataset):
+      raise ConfigError(f"--augment={config.augment} is for images, not the toy {dataset.name}")
+    shared["augment"] = augment.diff_augment(config.augment)
   if "generator" not in fields:
     shared["generator"] = generator(config, dataset)
   if "discriminator" not in fields:

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jaxgan import optim
+from jaxgan.augment import parse_policy
 from jaxgan.errors import ConfigError
 from jaxgan.features import FEATURES_HELP, check_features_flag
 from jaxgan.models.layers import INITS, NORMALIZATIONS
@@ -214,6 +215,12 @@ class GANConfig(RunConfig):
   )
   ema_decay: float = option(0.999, "Decay of the EMA of G's weights; 0 disables it.")
   fid_features: str = option("auto", FEATURES_HELP)
+  augment: str = option(
+    "",
+    "DiffAugment (Zhao et al. 2020) of every input of D, in both players' updates: "
+    "comma-separated policies from color, translation, cutout (the paper's: all three); "
+    "empty: none.",
+  )
 
   def __post_init__(self):
     super().__post_init__()
@@ -225,6 +232,7 @@ class GANConfig(RunConfig):
       if not widths or min(widths) < 1:
         raise ConfigError(f"--{name} needs at least one positive width, got {list(widths)}")
     check_features_flag(self.fid_features)
+    parse_policy(self.augment)
 
   @property
   def ema(self) -> float | None:

@@ -110,7 +110,9 @@ class GANSpec:
   num_classes > 0 makes G class-conditional (the batch must carry "label");
   label_to_discriminator also gives D the labels (cGAN, projection D; not
   ACGAN, whose D predicts them). categorical_codes and continuous_codes are
-  InfoGAN's latent codes, appended to G's noise.
+  InfoGAN's latent codes, appended to G's noise. augment(images, key) transforms
+  every input of D, in D's updates and in G's (jaxgan.augment.diff_augment:
+  DiffAugment, Zhao et al. 2020); G's gradient flows through it.
   """
 
   generator: nn.Module
@@ -129,6 +131,7 @@ class GANSpec:
   categorical_codes: Sequence[int] = ()
   continuous_codes: int = 0
   unroll_steps: int = 0  # Unrolled GAN: G's loss against D after this many look-ahead steps
+  augment: Callable[[Array, Array], Array] | None = None  # of D's inputs (DiffAugment)
 
   def __post_init__(self):
     if self.unroll_steps < 0:
@@ -261,16 +264,35 @@ def _d_labels(spec: GANSpec, labels: Array | None) -> Array | None:
   return labels if spec.label_to_discriminator else None
 
 
-def _discriminate(spec: GANSpec, params, model_state, real, fake, labels):
-  """D on real and fake batches → (real_out or None, fake_out, new model_state): output dicts."""
+def _augment_keys(spec: GANSpec, key: Array) -> tuple[Array, Array | None]:
+  """(the regularizers' key, the augmentations' key): key itself and None without augment."""
+  if spec.augment is None:
+    return key, None
+  key, augment_key = jax.random.split(key)
+  return key, augment_key
+
+
+def _augmented(spec: GANSpec, x, key, stream: int):
+  """spec.augment(x) with the key's stream-th draw (x itself without augment, or x None)."""
+  if spec.augment is None or x is None:
+    return x
+  return spec.augment(x, jax.random.fold_in(key, stream))
+
+
+def _discriminate(spec: GANSpec, params, model_state, real, fake, labels, augment_key=None):
+  """D on real and fake batches (each augmented with its own draws when the spec augments)
+  → (real_out or None, fake_out, new model_state): output dicts."""
   labels = _d_labels(spec, labels)
+  real, fake = _augmented(spec, real, augment_key, 0), _augmented(spec, fake, augment_key, 1)
   return discriminate_batches(spec.discriminator, params, model_state, real, fake, labels)
 
 
-def _score_fn(spec: GANSpec, params, model_state, labels):
-  """d_fn for the penalties: a batch → D's per-example scores, under the batch's labels."""
+def _score_fn(spec: GANSpec, params, model_state, labels, augment_key=None):
+  """d_fn for the penalties: a batch → D's per-example scores, under the batch's labels (of
+  the augmented batch, when the spec augments)."""
 
   def d_fn(x):
+    x = _augmented(spec, x, augment_key, 2)
     out = apply_model(spec.discriminator, params, model_state, x, True, _d_labels(spec, labels))
     return as_outputs(out[0])["adv"]
 
@@ -342,15 +364,19 @@ def discriminator_update(
     (D's new player state, the loss's new state, metrics).
   """
 
+  key, augment_key = _augment_keys(spec, key)
+
   def objective(params):
-    real_out, fake_out, model_state = _discriminate(spec, params, d.model_state, real, fake, labels)
+    real_out, fake_out, model_state = _discriminate(
+      spec, params, d.model_state, real, fake, labels, augment_key
+    )
     loss = spec.loss.discriminator(real_out, fake_out, loss_state)
     metrics = {
       "d_loss": loss,
       "d_real": jnp.mean(real_out["adv"]),
       "d_fake": jnp.mean(fake_out["adv"]),
     }
-    d_fn = _score_fn(spec, params, d.model_state, labels)
+    d_fn = _score_fn(spec, params, d.model_state, labels, augment_key)
     inputs = RegularizerInputs(d_fn, real, fake, params, key, real_out, fake_out, labels, latent)
     total = _add_regularizers(spec.discriminator_regularizers, loss, metrics, inputs)
     metrics["d_total_loss"] = total
@@ -366,7 +392,7 @@ def discriminator_update(
 
 
 def unrolled_discriminator_params(
-  spec: GANSpec, d: PlayerState, real: Array, fake: Array, labels, loss_state
+  spec: GANSpec, d: PlayerState, real: Array, fake: Array, labels, loss_state, augment_key=None
 ):
   """D's parameters after spec.unroll_steps look-ahead updates, as a differentiable function of
   the fakes.
@@ -386,13 +412,16 @@ def unrolled_discriminator_params(
     fake: the fake batch, a function of G's parameters.
     labels: the classes of both, or None.
     loss_state: the adversarial loss's state.
+    augment_key: the augmentations' key, when the spec augments D's inputs.
 
   Returns:
     D's parameters after the look-ahead steps.
   """
 
   def d_loss(params):
-    real_out, fake_out, _ = _discriminate(spec, params, d.model_state, real, fake, labels)
+    real_out, fake_out, _ = _discriminate(
+      spec, params, d.model_state, real, fake, labels, augment_key
+    )
     return spec.loss.discriminator(real_out, fake_out, loss_state)
 
   def look_ahead(carry, _):
@@ -432,6 +461,8 @@ def generator_update(
     (G's new player state, metrics).
   """
 
+  key, augment_key = _augment_keys(spec, key)
+
   def objective(params):
     fake, model_state = apply_model(
       spec.generator, params, g.model_state, latent.z, True, latent.labels
@@ -439,11 +470,13 @@ def generator_update(
     real_in = real if spec.loss.generator_uses_real else None
     d_params = d.params
     if spec.unroll_steps:
-      d_params = unrolled_discriminator_params(spec, d, real, fake, labels, loss_state)
-    real_out, fake_out, _ = _discriminate(spec, d_params, d.model_state, real_in, fake, labels)
+      d_params = unrolled_discriminator_params(spec, d, real, fake, labels, loss_state, augment_key)
+    real_out, fake_out, _ = _discriminate(
+      spec, d_params, d.model_state, real_in, fake, labels, augment_key
+    )
     loss = spec.loss.generator(real_out, fake_out, loss_state)
     metrics = {"g_loss": loss}
-    d_fn = _score_fn(spec, d.params, d.model_state, labels)
+    d_fn = _score_fn(spec, d.params, d.model_state, labels, augment_key)
     inputs = RegularizerInputs(d_fn, real, fake, params, key, real_out, fake_out, labels, latent)
     total = _add_regularizers(spec.generator_regularizers, loss, metrics, inputs)
     metrics["g_total_loss"] = total
