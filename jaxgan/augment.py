@@ -63,14 +63,33 @@ def _shifted_rows(x: Array, shift: Array) -> Array:
 
 def translation(x: Array, shift_rows: Array, shift_columns: Array) -> Array:
   """out[b, i, j] = x[b, i + shift_rows[b], j + shift_columns[b]], zeros where that is outside
-  the image (the authors' zero padding); shifts [B] integers."""
+  the image (the authors' zero padding); shifts [B] integers.
+
+  Args:
+    x: images [B, H, W, C].
+    shift_rows: rows to shift by, per example [B].
+    shift_columns: columns to shift by, per example [B].
+
+  Returns:
+    The shifted images.
+  """
   shifted = _shifted_rows(x, shift_rows)
   return jnp.swapaxes(_shifted_rows(jnp.swapaxes(shifted, 1, 2), shift_columns), 1, 2)
 
 
 def cutout(x: Array, center_rows: Array, center_columns: Array, size: tuple[int, int]) -> Array:
   """x with a size[0] × size[1] square of zeros whose rows run from center − size//2, clipped
-  to the image (the authors' clamped grid); centers [B] integers."""
+  to the image (the authors' clamped grid); centers [B] integers.
+
+  Args:
+    x: images [B, H, W, C].
+    center_rows: the square's center row, per example [B].
+    center_columns: its center column, per example [B].
+    size: the square's (rows, columns).
+
+  Returns:
+    The images with the square set to 0.
+  """
   first_row = center_rows - size[0] // 2
   first_column = center_columns - size[1] // 2
   rows = jnp.arange(x.shape[1])[None, :]
@@ -82,12 +101,30 @@ def cutout(x: Array, center_rows: Array, center_columns: Array, size: tuple[int,
 
 
 def translation_range(height: int, width: int, ratio: float = 0.125) -> tuple[int, int]:
-  """The largest shift each way: int(H·ratio + 0.5), int(W·ratio + 0.5)."""
+  """The largest shift each way: int(H·ratio + 0.5), int(W·ratio + 0.5).
+
+  Args:
+    height: H.
+    width: W.
+    ratio: the largest shift as a fraction of the side (the paper's 1/8).
+
+  Returns:
+    (largest row shift, largest column shift).
+  """
   return int(height * ratio + 0.5), int(width * ratio + 0.5)
 
 
 def cutout_size(height: int, width: int, ratio: float = 0.5) -> tuple[int, int]:
-  """The square's sides: int(H·ratio + 0.5), int(W·ratio + 0.5)."""
+  """The square's sides: int(H·ratio + 0.5), int(W·ratio + 0.5).
+
+  Args:
+    height: H.
+    width: W.
+    ratio: the square's side as a fraction of the image's (the paper's 1/2).
+
+  Returns:
+    (rows, columns).
+  """
   return int(height * ratio + 0.5), int(width * ratio + 0.5)
 
 
@@ -101,7 +138,16 @@ def random_color(x: Array, key: Array) -> Array:
 
 
 def random_translation(x: Array, key: Array, ratio: float = 0.125) -> Array:
-  """A shift per example, uniform over the integers in [−range, range] each way."""
+  """A shift per example, uniform over the integers in [−range, range] each way.
+
+  Args:
+    x: images [B, H, W, C].
+    key: the key of the shifts.
+    ratio: the largest shift as a fraction of the side.
+
+  Returns:
+    The shifted images.
+  """
   row_key, column_key = jax.random.split(key)
   max_rows, max_columns = translation_range(x.shape[1], x.shape[2], ratio)
   shift_rows = jax.random.randint(row_key, (x.shape[0],), -max_rows, max_rows + 1)
@@ -110,7 +156,16 @@ def random_translation(x: Array, key: Array, ratio: float = 0.125) -> Array:
 
 
 def random_cutout(x: Array, key: Array, ratio: float = 0.5) -> Array:
-  """A square per example, its center uniform over [0, H + 1 − size % 2) (the authors')."""
+  """A square per example, its center uniform over [0, H + 1 − size % 2) (the authors').
+
+  Args:
+    x: images [B, H, W, C].
+    key: the key of the centers.
+    ratio: the square's side as a fraction of the image's.
+
+  Returns:
+    The images with their squares cut out.
+  """
   row_key, column_key = jax.random.split(key)
   size = cutout_size(x.shape[1], x.shape[2], ratio)
   rows = jax.random.randint(row_key, (x.shape[0],), 0, x.shape[1] + (1 - size[0] % 2))

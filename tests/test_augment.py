@@ -143,6 +143,8 @@ def test_an_experiment_trains_with_augment(tmp_path):
     [
       "experiments/dcgan.py",
       f"--workdir={tmp_path}",
+      "--dataset=faces100",  # the 100-shot faces the augmentations are for
+      "--image_size=32",
       "--augment=color,translation,cutout",
       "--num_steps=3",
       "--batch_size=16",
@@ -154,6 +156,7 @@ def test_an_experiment_trains_with_augment(tmp_path):
   )
   assert_ok(proc)
   assert "step 3/3" in proc.stdout
+  assert (tmp_path / "plots" / "samples_0000003.png").exists()
   one_line_error(run(["experiments/dcgan.py", "--augment=flip"]), "unknown augmentation 'flip'")
   one_line_error(
     run(["experiments/wgan_gp.py", "--augment=color", "--num_steps=1"]), "is for images"

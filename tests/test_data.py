@@ -74,3 +74,26 @@ def test_unknown_dataset_is_a_one_line_error():
     ConfigError, match="unknown dataset 'grid52': choose one of ring8, grid25, swissroll"
   ):
     data.get_toy("grid52")
+
+
+def test_faces100_is_the_first_hundred_of_scikit_images_lfw_subset():
+  """The 100-shot faces ship inside scikit-image: nothing is downloaded."""
+  from skimage import data as skimage_data
+
+  faces = data.get_dataset("faces100", image_size=25)
+  assert (faces.name, faces.channels, faces.num_classes, len(faces.source)) == (
+    "faces100",
+    1,
+    0,
+    100,
+  )
+  images, labels = faces.examples(np.arange(100))
+  expected = skimage_data.lfw_subset()[:100, :, :, None] * 2.0 - 1.0
+  np.testing.assert_allclose(images, expected, atol=1.0 / 255)  # one uint8 step
+  assert images.shape == (100, 25, 25, 1) and not labels.any()
+  assert data.get_dataset("faces100", image_size=32).examples(np.arange(3))[0].shape == (
+    3,
+    32,
+    32,
+    1,
+  )

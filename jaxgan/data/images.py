@@ -3,6 +3,9 @@
 Sources give random access to (uint8 image, label) pairs:
   - "digits": the 8×8 handwritten digits that ship with scikit-learn (1,797
     images, 10 classes), the offline default of every image experiment;
+  - "faces100": the 100 faces that ship with scikit-image (the first half of
+    `skimage.data.lfw_subset()`, 25×25 grey, no labels): a real 100-shot set,
+    for training on small data (DiffAugment, ADA);
   - any TFDS image dataset through `tfds.data_source` (ArrayRecord files,
     no TensorFlow at training time): mnist, fashion_mnist, cifar10,
     svhn_cropped, celeb_a (center crop), or another by name.
@@ -129,6 +132,23 @@ def _digits_table() -> np.ndarray:
     bunch = sklearn_digits()
     return np.concatenate([bunch.data, bunch.target[:, None]], axis=1)
   return np.loadtxt(path, delimiter=",")
+
+
+@functools.cache
+def load_faces100() -> ArraySource:
+  """The 100 faces of scikit-image's lfw_subset() as uint8 [100, 25, 25, 1], labels 0.
+
+  lfw_subset() holds 200 25×25 grey crops from Labeled Faces in the Wild: the
+  first 100 are faces, the other 100 are not (scikit-image's documentation).
+  It ships inside the package: nothing is downloaded.
+  """
+  try:
+    from skimage import data as skimage_data
+  except ImportError:
+    raise ConfigError("--dataset=faces100 needs scikit-image: pip install scikit-image") from None
+  faces = np.asarray(skimage_data.lfw_subset()[:100], np.float64)
+  images = np.clip(np.round(faces * 255.0), 0, 255).astype(np.uint8)[..., None]
+  return ArraySource(images, np.zeros(len(images), np.int32))
 
 
 @contextlib.contextmanager
@@ -264,7 +284,8 @@ def load_image_dataset(
   """The image dataset called name, served at image_size × image_size.
 
   Args:
-    name: digits (ships with scikit-learn) or a TFDS image dataset.
+    name: digits (ships with scikit-learn), faces100 (ships with scikit-image) or a TFDS
+      image dataset.
     image_size: the size images are served at (resized and center cropped).
     split: the split.
     data_dir: where TFDS datasets are prepared.
@@ -277,6 +298,11 @@ def load_image_dataset(
     digits = load_digits(split)
     source = ArraySource(resize(digits.images, image_size), digits.labels)
     return ImageDataset("digits", source, image_size, 1, 10)
+  if name == "faces100":  # one split: the 100 faces are the whole data (and FID's reference)
+    faces = load_faces100()
+    return ImageDataset(
+      "faces100", ArraySource(resize(faces.images, image_size), faces.labels), image_size, 1, 0
+    )
   info = KNOWN_TFDS.get(name, {})
   source = tfds_source(name, split, data_dir)
   first, _ = source.read(np.array([0]))
