@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,8 @@ import jax
 import orbax.checkpoint as ocp
 
 from jaxgan.errors import ConfigError, DiskFullError
+
+PARTIAL_PATTERN = "*.orbax-checkpoint-tmp*"  # a save orbax has not finished
 
 
 class Checkpointer:
@@ -107,16 +110,18 @@ class Checkpointer:
       if not is_disk_full(e):
         raise
 
-  def _remove_partial_checkpoints(self) -> list[int]:
-    """Removes every STEP.orbax-checkpoint-tmp* folder (process 0); their steps, sorted."""
+  def _remove_partial_checkpoints(self, reload: bool = True) -> list[int]:
+    """Removes every STEP.orbax-checkpoint-tmp* folder (process 0); their steps, sorted.
+    reload: let the manager list the steps again (not once it is closed)."""
     steps = []
-    for path in glob.glob(os.path.join(self.directory, "*.orbax-checkpoint-tmp*")):
+    for path in glob.glob(os.path.join(self.directory, PARTIAL_PATTERN)):
       name = os.path.basename(path).split(".", 1)[0]
       if name.isdigit():
         steps.append(int(name))
       if jax.process_index() == 0:
         shutil.rmtree(path, ignore_errors=True)
-    self._manager.reload()
+    if reload:
+      self._manager.reload()
     return sorted(steps)
 
   def restore(self, template: Any, step: int | None = None) -> tuple[Any, dict[str, Any]]:
@@ -238,6 +243,19 @@ class Checkpointer:
       except Exception as e:  # the background writer's failure, reported above
         if not is_disk_full(e):
           raise
+      if self._disk_full:
+        self._settle_partial_checkpoints()
+
+  def _settle_partial_checkpoints(self, patience_s: float = 0.3, limit_s: float = 5.0) -> None:
+    """Removes partial checkpoints until none has reappeared for patience_s (at most limit_s):
+    TensorStore's writes of a failed save can outlive orbax's threads and recreate folders."""
+    deadline = time.monotonic() + limit_s
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < patience_s:
+      if glob.glob(os.path.join(self.directory, PARTIAL_PATTERN)):
+        self._remove_partial_checkpoints(reload=False)
+        quiet_since = time.monotonic()
+      time.sleep(0.05)
 
   def _resolve(self, step: int | None) -> int:
     steps = sorted(self.all_steps())
