@@ -83,7 +83,28 @@ def sample_run(
   Returns:
     float32 array [num_samples, ...].
   """
-  run = restore(workdir, step)
+  return draw(restore(workdir, step), num_samples, seed, label, truncation)
+
+
+def draw(
+  run: Run,
+  num_samples: int,
+  seed: int,
+  label: int | None = None,
+  truncation: float | None = None,
+) -> np.ndarray:
+  """num_samples outputs of a restored run's generator (see sample_run).
+
+  Args:
+    run: the restored run.
+    num_samples: how many.
+    seed: the seed of the noise.
+    label: the class to generate (conditional runs; default: the classes in turn).
+    truncation: truncate the noise to [−t, t].
+
+  Returns:
+    float32 array [num_samples, ...].
+  """
   generator = run.model.generator
   if generator is None:
     raise ConfigError(

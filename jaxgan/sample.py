@@ -27,9 +27,8 @@ import jax
 import numpy as np
 from absl import flags
 
-from jaxgan import cli, data, plots
+from jaxgan import cli, data, plots, runs
 from jaxgan.errors import ConfigError
-from jaxgan.runs import read_run_config, sample_run
 
 flags.DEFINE_string("workdir", None, "The run's workdir (holds config.json and checkpoints/).")
 flags.DEFINE_integer("num_samples", 2500, "How many samples to draw.")
@@ -43,16 +42,17 @@ FLAGS = flags.FLAGS
 OUTPUT_KINDS = (".npy", ".png")
 
 
-def write_samples(samples: np.ndarray, output: str, config: dict, seed: int) -> None:
+def write_samples(samples: np.ndarray, output: str, run: runs.Run, seed: int) -> None:
   """Writes samples as .npy (raw float32) or .png (a grid of images, or a scatter over the real
   data for the 2-D toys).
 
   Args:
     samples: [N, ...] generator outputs.
     output: the path, ending in .npy or .png.
-    config: the run's config.json (titles, the toy data).
+    run: the restored run (its config.json for the titles, its model's data for the toys).
     seed: the seed of the real points drawn for the toy plot.
   """
+  experiment = run.config.get("experiment", "jaxgan")
   if output.endswith(".npy"):
     np.save(output, samples)
     return
@@ -63,14 +63,14 @@ def write_samples(samples: np.ndarray, output: str, config: dict, seed: int) -> 
       [samples, np.full((rows * columns - len(samples), *samples.shape[1:]), 1.0, np.float32)]
     )
     grid = padded.reshape(rows, columns, *samples.shape[1:])
-    title = f"{config.get('experiment', 'jaxgan')} on {config.get('dataset')}: {len(samples)}"
+    title = f"{experiment} on {run.config.get('dataset')}: {len(samples)}"
     plots.save_image_grid(output, grid, title=title)
     return
-  dataset = data.TOY_DATASETS.get(config.get("dataset"))
-  if dataset is None or samples.shape[1:] != (2,):
+  dataset = run.model.datasets().train
+  if not isinstance(dataset, data.ToyDataset) or samples.shape[1:] != (2,):
     raise ConfigError(f"PNG output is for 2-D toy runs and images; write {output[:-4]}.npy")
   real = np.asarray(dataset.sample(jax.random.key(seed + 1), (len(samples),)))
-  title = f"{config.get('experiment', 'jaxgan')} on {dataset.name}: {len(samples)} samples"
+  title = f"{experiment} on {dataset.name}: {len(samples)} samples"
   plots.save_toy_plot(output, real, samples, extent=dataset.extent, title=title)
 
 
@@ -87,10 +87,9 @@ def main(argv):
   out_dir = os.path.dirname(os.path.abspath(FLAGS.output))
   if not os.path.isdir(out_dir):
     raise ConfigError(f"cannot write {FLAGS.output}: directory {out_dir} does not exist")
-  samples = sample_run(
-    FLAGS.workdir, FLAGS.num_samples, FLAGS.seed, FLAGS.step, FLAGS.label, FLAGS.truncation
-  )
-  write_samples(samples, FLAGS.output, read_run_config(FLAGS.workdir), FLAGS.seed)
+  run = runs.restore(FLAGS.workdir, FLAGS.step)
+  samples = runs.draw(run, FLAGS.num_samples, FLAGS.seed, FLAGS.label, FLAGS.truncation)
+  write_samples(samples, FLAGS.output, run, FLAGS.seed)
   print(f"wrote {len(samples)} samples of shape {samples.shape[1:]} to {FLAGS.output}")
 
 
