@@ -21,7 +21,7 @@ import optax
 from jaxgan import augment, data, loop, models, optim, runtime
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import gan
-from jaxgan.kinds.gan import GANSpec
+from jaxgan.kinds.gan_spec import GANSpec
 from jaxgan.loss_pairs import LossPair
 
 

@@ -1,7 +1,7 @@
 """The kinds of training, one module each; each builds a `jaxgan.trainer.Trainer` and
 registers a `jaxgan.trainer.Kind` when imported.
 
-- gan: a generator from noise against a discriminator (GANSpec): every GAN of
+- gan: a generator from noise against a discriminator (its spec in gan_spec): every GAN of
   experiments/ but the image-to-image ones.
 - pix2pix: paired image-to-image translation.
 - cyclegan: unpaired image-to-image translation.

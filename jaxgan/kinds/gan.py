@@ -27,18 +27,18 @@ as "class_logits", "code_logits", "features"). Fakes are generated for the
 labels of the real batch they are compared with, so real and fake examples
 are paired class by class (and gradient penalties see one label per pair).
 
-This module registers the kind "gan": a run's generator is rebuilt from its
-config.json for `python -m jaxgan.sample` and `jaxgan.evaluate`.
+The spec, its state and its regularizers are jaxgan.kinds.gan_spec (all
+importable from here too). This module registers the kind "gan": a run's
+generator is rebuilt from its config.json for `python -m jaxgan.sample` and
+`jaxgan.evaluate`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any
 
-import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -48,9 +48,17 @@ from jax.sharding import Mesh
 
 from jaxgan import data, evaluators, models, optim, parallel, trainer
 from jaxgan.data import ImageDataset
-from jaxgan.errors import ConfigError
+from jaxgan.kinds.gan_spec import (
+  GANSpec,
+  GANState,
+  RegularizerInputs,
+  check_batch,
+  check_generator_output,
+)
+from jaxgan.kinds.gan_spec import (
+  Regularizer as Regularizer,  # experiments write gan.Regularizer
+)
 from jaxgan.latent import Latent, LatentSpace
-from jaxgan.loss_pairs import LossPair, Outputs
 from jaxgan.step import (
   PlayerState,
   all_finite,
@@ -66,151 +74,6 @@ from jaxgan.step import (
 )
 
 Array = jax.Array
-
-
-# ---------------------------------------------------------------------------
-# Regularizers: weighted terms added to one player's objective.
-# ---------------------------------------------------------------------------
-
-
-class RegularizerInputs(NamedTuple):
-  """What a regularizer may read.
-
-  d_fn maps a batch to D's per-example scores at the current D parameters
-  (for a conditional D, under the real batch's labels); real_out and
-  fake_out are D's output dicts (real_out is None in the generator update
-  unless the loss reads it); latent is what the fakes were generated from;
-  params are the regularized player's parameters; key is fresh for every term
-  and every update.
-  """
-
-  d_fn: Callable[[Array], Array]
-  real: Array
-  fake: Array
-  params: Any
-  key: Array
-  real_out: Outputs | None = None
-  fake_out: Outputs | None = None
-  labels: Array | None = None
-  latent: Latent | None = None
-
-
-class Regularizer(NamedTuple):
-  """weight · fn(inputs), added to a player's loss and logged as metrics[name] (unweighted)."""
-
-  name: str
-  weight: float
-  fn: Callable[[RegularizerInputs], Array]
-
-
-@dataclasses.dataclass(frozen=True)
-class GANSpec:
-  """Everything that defines a GAN's training, and nothing that changes during it.
-
-  num_classes > 0 makes G class-conditional (the batch must carry "label");
-  label_to_discriminator also gives D the labels (cGAN, projection D; not
-  ACGAN, whose D predicts them). categorical_codes and continuous_codes are
-  InfoGAN's latent codes, appended to G's noise. augment(images, key) transforms
-  every input of D, in D's updates and in G's (jaxgan.augment.diff_augment:
-  DiffAugment, Zhao et al. 2020); G's gradient flows through it.
-  """
-
-  generator: nn.Module
-  discriminator: nn.Module
-  latent_dim: int
-  loss: LossPair
-  generator_optimizer: optax.GradientTransformation
-  discriminator_optimizer: optax.GradientTransformation
-  discriminator_regularizers: Sequence[Regularizer] = ()
-  generator_regularizers: Sequence[Regularizer] = ()
-  n_critic: int = 1
-  ema_decay: float | None = None
-  ema_warmup: bool = False
-  num_classes: int = 0
-  label_to_discriminator: bool = False
-  categorical_codes: Sequence[int] = ()
-  continuous_codes: int = 0
-  unroll_steps: int = 0  # Unrolled GAN: G's loss against D after this many look-ahead steps
-  augment: Callable[[Array, Array], Array] | None = None  # of D's inputs (DiffAugment)
-
-  def __post_init__(self):
-    if self.unroll_steps < 0:
-      raise ConfigError(f"unroll_steps must be 0 or more, got {self.unroll_steps}")
-    if self.n_critic < 1:
-      raise ConfigError(f"n_critic must be at least 1, got {self.n_critic}")
-    if self.latent_dim < 1:
-      raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
-    if self.label_to_discriminator and not self.num_classes:
-      raise ConfigError("label_to_discriminator needs num_classes > 0")
-    # Each regularizer's value is logged under its name, so names must not collide
-    # within or across the two players.
-    names = [r.name for r in (*self.discriminator_regularizers, *self.generator_regularizers)]
-    if len(set(names)) != len(names):
-      raise ConfigError(f"regularizer names must be unique across both players, got {names}")
-
-  @property
-  def latent_space(self) -> LatentSpace:
-    return LatentSpace(
-      self.latent_dim, self.num_classes, tuple(self.categorical_codes), self.continuous_codes
-    )
-
-
-@flax.struct.dataclass
-class GANState:
-  """The whole training state: a pytree, checkpointed as is.
-
-  loss_state is the adversarial loss's own state (BEGAN's k_t), () for most.
-  """
-
-  step: Array
-  generator: PlayerState
-  discriminator: PlayerState
-  generator_ema: optim.EmaState | None
-  loss_state: Any = ()
-
-
-def check_batch(spec: GANSpec, batch: dict[str, Array]) -> None:
-  """A ConfigError naming what is wrong with a batch the step cannot take.
-
-  A batch is {"x": [n_critic, B, ...example shape] floats} and, for a
-  class-conditional spec, {"label": [n_critic, B] integers}. Checked on shapes
-  only, when the step is traced: nothing per step.
-  """
-  if not isinstance(batch, Mapping) or "x" not in batch:
-    got = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
-    raise ConfigError(
-      f"a batch is a dict with the real examples under 'x' ([n_critic, B, ...]), got {got}"
-    )
-  x = batch["x"]
-  if x.ndim < 2 or x.shape[0] != spec.n_critic:
-    raise ConfigError(
-      f"batch['x'] must have a leading n_critic={spec.n_critic} axis, got shape "
-      f"{tuple(x.shape)}: one batch of B examples per critic update, [n_critic, B, ...]"
-    )
-  if not jnp.issubdtype(x.dtype, jnp.floating):
-    raise ConfigError(
-      f"batch['x'] holds {x.dtype}: give the real examples as floats (jaxgan.data scales "
-      "images to [-1, 1])"
-    )
-  if spec.num_classes:
-    labels = batch.get("label")
-    if labels is None:
-      raise ConfigError("a class-conditional GAN needs batches with labels ('label')")
-    if tuple(labels.shape) != tuple(x.shape[:2]) or not jnp.issubdtype(labels.dtype, jnp.integer):
-      raise ConfigError(
-        f"batch['label'] must be integers of shape {tuple(x.shape[:2])} (one class per "
-        f"example of batch['x']), got {labels.dtype}{list(labels.shape)}"
-      )
-
-
-def check_generator_output(fake_shape: tuple[int, ...], real_shape: tuple[int, ...]) -> None:
-  """A ConfigError when G's examples and the data's differ in shape (D sees both)."""
-  if tuple(fake_shape) != tuple(real_shape):
-    raise ConfigError(
-      f"the generator makes examples of shape {tuple(fake_shape)} but the data's are "
-      f"{tuple(real_shape)}: give the generator output_shape={tuple(real_shape)} (or the image "
-      "size and channels of the data)"
-    )
 
 
 def init_state(spec: GANSpec, key: Array, example_batch: dict[str, Array]) -> GANState:
