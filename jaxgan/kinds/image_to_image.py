@@ -175,6 +175,35 @@ def make_trainer(
   )
 
 
+def train_and_test(
+  name: str, load_size: int, data_dir: str | None, *, swap: bool = False, log=None
+) -> trainer.Datasets:
+  """A two-domain dataset's training and held-out splits, loaded at load_size.
+
+  Args:
+    name: the dataset (jaxgan.data.pairs.load_translation_dataset).
+    load_size: images are loaded at this size (the crop comes later).
+    data_dir: TFDS's data_dir, or the folder's PATH.
+    swap: A and B swapped (pix2pix's --direction=BtoA).
+    log: where to say that a folder without a test split is evaluated on its training
+      images (None: say nothing).
+
+  Returns:
+    Datasets(train, test).
+  """
+  load = functools.partial(pairs.load_translation_dataset, name, load_size, data_dir=data_dir)
+  train = load(split="train")
+  if name == "folder" and not pairs.has_test_split(data_dir):
+    if log is not None:
+      log("note: no test/, val/ or testA/ and testB/ folders: evaluating on training images")
+    test = train
+  else:
+    test = load(split="test")
+  if swap:
+    train, test = train.swapped(), test.swapped()
+  return trainer.Datasets(train, test)
+
+
 def load_datasets(config, experiment: str, *, paired: bool, swap: bool = False):
   """The (train, test) TranslationDatasets of a TranslationConfig, loaded at --load_size.
 
@@ -188,17 +217,9 @@ def load_datasets(config, experiment: str, *, paired: bool, swap: bool = False):
     (train, test); a folder without a test split evaluates on its training images.
   """
   load_size = config.load_size or config.image_size
-  load = functools.partial(
-    pairs.load_translation_dataset, config.dataset, load_size, data_dir=config.data_dir
+  dataset, test = train_and_test(
+    config.dataset, load_size, config.data_dir, swap=swap, log=loop.log
   )
-  dataset = load(split="train")
-  if config.dataset == "folder" and not pairs.has_test_split(config.data_dir):
-    loop.log("note: no test/, val/ or testA/ and testB/ folders: evaluating on training images")
-    test = dataset
-  else:
-    test = load(split="test")
-  if swap:
-    dataset, test = dataset.swapped(), test.swapped()
   if paired and not dataset.paired:
     raise ConfigError(
       f"{experiment} learns from pairs and {dataset.name} is unpaired: use a paired dataset "
@@ -211,17 +232,8 @@ def run_datasets(config: dict[str, Any]) -> trainer.Datasets:
   """The (train, test) data of a finished run, from its config.json."""
   run_flags = config.get("flags", {})
   size = run_flags.get("load_size") or config["image_shape"][0]
-  load = functools.partial(
-    pairs.load_translation_dataset, config["dataset"], size, data_dir=run_flags.get("data_dir")
-  )
-  train = load(split="train")
-  folder_without_test = config["dataset"] == "folder" and not pairs.has_test_split(
-    run_flags.get("data_dir")
-  )
-  test = train if folder_without_test else load(split="test")
-  if run_flags.get("direction") == "BtoA":
-    train, test = train.swapped(), test.swapped()
-  return trainer.Datasets(train, test)
+  swap = run_flags.get("direction") == "BtoA"
+  return train_and_test(config["dataset"], size, run_flags.get("data_dir"), swap=swap)
 
 
 def run_experiment(
