@@ -109,12 +109,12 @@ def plot_path(workdir: str, kind: str, step: int) -> str:
 # Samples from noise, shared by the evaluators of one evaluation.
 # ---------------------------------------------------------------------------
 
-_last_samples: dict[str, Any] = {}
+_last_draw: dict[str, Any] = {}  # the objects of the last draw (held, so compared by identity)
 
 
 def evaluation_samples(generator: Generator, state: StateDict, settings: EvalSettings):
-  """The samples of one evaluation, shared by its evaluators: the last draw is kept and reused
-  for the same generator, step and count.
+  """The samples of one evaluation, shared by its evaluators: run_all hands each of them the
+  same state dict, so the last draw is reused for the same generator, state and settings.
 
   Args:
     generator: the run's Generator.
@@ -125,15 +125,16 @@ def evaluation_samples(generator: Generator, state: StateDict, settings: EvalSet
   Returns:
     (samples as numpy, their Latent).
   """
-  n, space = settings.num_samples, generator.space
-  cache_key = (id(generator), int(np.asarray(state["step"])), n, id(settings.key))
-  if _last_samples.get("key") != cache_key:
+  drawn_for = (generator, state, settings)
+  previous = _last_draw.get("for", ())
+  if len(previous) != 3 or any(a is not b for a, b in zip(previous, drawn_for, strict=True)):
+    n, space = settings.num_samples, generator.space
     labels = None
     if space.num_classes:
       labels = jnp.arange(n, dtype=jnp.int32) % space.num_classes
-    _last_samples.clear()
-    _last_samples.update(key=cache_key, draw=generator.sample(state, settings.key, n, labels))
-  return _last_samples["draw"]
+    _last_draw.clear()
+    _last_draw.update({"for": drawn_for, "draw": generator.sample(state, settings.key, n, labels)})
+  return _last_draw["draw"]
 
 
 def _needs_generator(model: Model, name: str) -> Generator:
