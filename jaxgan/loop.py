@@ -302,11 +302,15 @@ def run_training(
           raise Preempted(step, stop.signal_name, stop.exit_code)
         if step % config.checkpoint_every == 0 or step == config.num_steps:
           save(step)
-        if step % config.eval_every == 0 or step == config.num_steps:
-          results = evaluators.run_all(trainer.evaluators, to_state_dict(state))
+        evaluate_now = step % config.eval_every == 0 or step == config.num_steps
+        draw_now = step % config.plot_every == 0 or step == config.num_steps
+        if evaluate_now or draw_now:
+          state_dict = to_state_dict(state)  # what the evaluators read, as from a checkpoint
+        if evaluate_now:
+          results = evaluators.run_all(trainer.evaluators, state_dict)
           _log_evaluation(run_log, step, results)
-        if step % config.plot_every == 0 or step == config.num_steps:
-          _draw(workdir, trainer.evaluators, to_state_dict(state), step, log_terms, run_log)
+        if draw_now:
+          _draw(workdir, trainer.evaluators, state_dict, step, log_terms, run_log)
     if start >= config.num_steps:  # the run was already complete: evaluate what it left
       results = evaluators.run_all(trainer.evaluators, to_state_dict(state))
   except DiskFullError:
