@@ -36,8 +36,9 @@ import optax  # noqa: E402
 from jaxgan import data, models, parallel, penalties  # noqa: E402
 from jaxgan.kinds import gan  # noqa: E402
 from jaxgan.loss_pairs import loss_pair  # noqa: E402
+from jaxgan.models import stylegan2  # noqa: E402
 
-WORKLOADS = ("toy_wgan_gp", "dcgan32", "dcgan32_wgan_gp")
+WORKLOADS = ("toy_wgan_gp", "dcgan32", "dcgan32_wgan_gp", "stylegan2_32", "stylegan2_32_r1")
 
 flags.DEFINE_enum("workload", None, WORKLOADS, "Which workload of WORKLOADS.md to run.")
 flags.DEFINE_integer("batch", None, "Batch size (default: the workload's).", lower_bound=1)
@@ -111,6 +112,42 @@ def dcgan32_spec(wgan_gp: bool) -> gan.GANSpec:
   )
 
 
+def stylegan2_32_spec(r1: bool) -> gan.GANSpec:
+  """StyleGAN2 at 32×32×3 of WORKLOADS.md: mapping 2 × FC(128, lr × 0.01), 64 channels at
+  every resolution, bilinear resampling, style mixing 0.9, non-saturating loss, Adam(2.5e-3,
+  β = (0, 0.99), ε = 1e-8); stylegan2_32_r1 adds R1 (γ = 0.01) in every D update."""
+  generator = stylegan2.StyleGAN2Generator(
+    image_size=32,
+    channels=3,
+    z_dim=128,
+    w_dim=128,
+    mapping_layers=2,
+    channel_base=64 * 32,
+    channel_max=64,
+    style_mixing_prob=0.9,
+    resample="bilinear",
+    convolutions=os.environ.get("G_CONV", ""),
+  )
+  discriminator = stylegan2.StyleGAN2Discriminator(
+    image_size=32, channel_base=64 * 32, channel_max=64, resample="bilinear"
+  )
+  regularizers = ()
+  if r1:
+    regularizers = (
+      gan.Regularizer("r1", 0.01 / 2, lambda i: penalties.r1_penalty(i.d_fn, i.real)),
+    )
+  return gan.GANSpec(
+    generator=generator,
+    discriminator=discriminator,
+    latent_dim=128,
+    loss=loss_pair("non_saturating"),
+    discriminator_regularizers=regularizers,
+    generator_optimizer=optax.adam(2.5e-3, b1=0.0, b2=0.99, eps=1e-8),
+    discriminator_optimizer=optax.adam(2.5e-3, b1=0.0, b2=0.99, eps=1e-8),
+    n_critic=1,
+  )
+
+
 def image_batches(spec: gan.GANSpec, batch: int, mesh=None) -> list:
   """Synthetic "real" images in [−1, 1], made in advance like the reference's pool."""
   sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
@@ -128,6 +165,10 @@ def workload(name: str, batch: int | None, mesh):
     spec = toy_wgan_gp_spec()
     batch = batch or 256
     return spec, batch, toy_batches(spec, batch, mesh)
+  if name.startswith("stylegan2_32"):
+    spec = stylegan2_32_spec(r1=name == "stylegan2_32_r1")
+    batch = batch or 32
+    return spec, batch, image_batches(spec, batch, mesh)
   spec = dcgan32_spec(wgan_gp=name == "dcgan32_wgan_gp")
   batch = batch or 64
   return spec, batch, image_batches(spec, batch, mesh)

@@ -219,6 +219,7 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
     The GANSpec.
   """
   shared = {"latent_dim": config.latent_dim, "n_critic": config.n_critic, "ema_decay": config.ema}
+  shared = {name: value for name, value in shared.items() if name not in fields}
   if config.augment:
     if _is_toy(dataset):
       raise ConfigError(f"--augment={config.augment} is for images, not the toy {dataset.name}")

@@ -132,7 +132,7 @@ class Checkpointer:
     step = self._resolve(step)
     self._check_matches(step, template)
     try:
-      return self._restore_with(step, _abstract(template))
+      return self._restore_like(step, template)
     except Exception as e:
       raise DamagedCheckpointError(
         f"checkpoint {step} in {self.directory} cannot be read ({_first_line(e)})"
@@ -184,6 +184,26 @@ class Checkpointer:
       ),
     )
     return restored.state, restored.meta
+
+  def _restore_like(self, step: int, template: Any) -> tuple[Any, dict[str, Any]]:
+    """The saved arrays read in the saved tree's structure, each with the sharding of the
+    template's array at the same path, then put into the template's structure.
+
+    The paths of the arrays are checked equal beforehand (_check_matches); the trees may
+    still differ in nodes without arrays (a state field added since, holding None or {}),
+    which restoring against the template directly would refuse.
+    """
+    wanted = _by_path(_abstract(template))
+    saved = self._saved_structure(step)
+    saved = getattr(saved, "tree", saved)
+    paths = jax.tree_util.tree_flatten_with_path(saved, is_leaf=_is_array_metadata)
+    abstract = jax.tree_util.tree_unflatten(
+      paths[1], [wanted[_path_name(path)] for path, _ in paths[0]]
+    )
+    restored, meta = self._restore_with(step, abstract)
+    by_path = _by_path(restored)
+    flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+    return jax.tree_util.tree_unflatten(treedef, [by_path[_path_name(p)] for p, _ in flat]), meta
 
   def _saved_structure(self, step: int) -> Any:
     """The saved state's tree of array metadata (shapes, dtypes), read from its index files."""
@@ -341,16 +361,23 @@ def _is_array_metadata(leaf: Any) -> bool:
 
 
 def _shapes_by_path(tree: Any) -> dict[str, tuple[int, ...]]:
-  """{"generator/params/Dense_0/kernel": (3, 16), ...} for a state or orbax's saved metadata.
+  """{"generator/params/Dense_0/kernel": (3, 16), ...} for a state or orbax's saved metadata."""
+  return {path: tuple(jax.numpy.shape(leaf)) for path, leaf in _by_path(tree).items()}
+
+
+def _by_path(tree: Any) -> dict[str, Any]:
+  """{"generator/params/Dense_0/kernel": leaf, ...} for a state or orbax's saved metadata.
 
   Orbax saves dataclasses and named tuples as dicts of their fields and tuples
   as lists; naming each path element by its key, attribute or index makes
   the two spellings of one tree equal."""
   tree = getattr(tree, "tree", tree)  # orbax's TreeMetadata wraps the tree
   leaves = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_array_metadata)[0]
-  return {
-    "/".join(_key_name(k) for k in path): tuple(jax.numpy.shape(leaf)) for path, leaf in leaves
-  }
+  return {_path_name(path): leaf for path, leaf in leaves}
+
+
+def _path_name(path) -> str:
+  return "/".join(_key_name(k) for k in path)
 
 
 def _key_name(key: Any) -> str:

@@ -6,6 +6,9 @@
 - `parameter_ema`: an exponential moving average of the generator's weights.
 - `historical_averaging`: Salimans et al.'s penalty as a transformation that
   keeps the running average of the parameters in its own state.
+- `lazy_adam`: Adam with StyleGAN2's learning rate and betas for a player whose
+  regularizer runs every k steps; `ema_decay_for_half_life`: the EMA of G by its
+  half-life in images.
 
 Stateful pieces follow optax: a factory returning an (init, update) NamedTuple.
 """
@@ -199,3 +202,41 @@ def historical_averaging(weight: float) -> optax.GradientTransformation:
     return updates, HistoricalAveragingState(count=count, average=average)
 
   return optax.GradientTransformation(init_fn, update_fn)
+
+
+# ---------------------------------------------------------------------------
+# StyleGAN2's lazy regularization and EMA half-life.
+# ---------------------------------------------------------------------------
+
+
+def lazy_ratio(every: int) -> float:
+  """k / (k + 1): the share of a player's updates that are main updates when a lazy
+  regularizer adds one more every k steps (1 for every = 1: no lazy regularizer)."""
+  return every / (every + 1) if every > 1 else 1.0
+
+
+def lazy_adam(
+  learning_rate: float, b1: float, b2: float, every: int, eps: float = 1e-8
+) -> optax.GradientTransformation:
+  """Adam for a player regularized lazily every k steps (StyleGAN2 Appendix B; the authors'
+  training_loop.py): learning rate × c and betas β^c with c = k/(k + 1), so that the k + 1
+  updates of k steps move the parameters as k plain ones would.
+
+  Args:
+    learning_rate: the learning rate without lazy regularization.
+    b1: Adam's β₁ (StyleGAN2: 0).
+    b2: Adam's β₂ (StyleGAN2: 0.99).
+    every: the lazy interval k (1: plain Adam).
+    eps: Adam's ε.
+
+  Returns:
+    The optax chain.
+  """
+  c = lazy_ratio(every)
+  return optax.adam(learning_rate * c, b1**c, b2**c, eps=eps)
+
+
+def ema_decay_for_half_life(half_life_images: float, batch_size: int) -> float:
+  """β = 0.5^(B / half-life): the per-step decay of an EMA whose weights halve every
+  half_life_images images (StyleGAN2's ema_kimg = 10: half-life 10,000 images)."""
+  return 0.5 ** (batch_size / max(half_life_images, 1e-8))

@@ -139,6 +139,46 @@ def r2_penalty(d_fn: ScoreFn, fake: Array) -> Array:
   return r1_penalty(d_fn, fake)
 
 
+def path_lengths(synthesis: Callable[[Array], Array], ws: Array, key: Array) -> Array:
+  """‖J_wᵀ y‖₂ per example: StyleGAN2's path lengths (Karras et al. 2020, eq. 4).
+
+  J_w is the Jacobian of the images g(w) with respect to the styles and y an image of
+  N(0, 1) pixels / √(H·W) (the authors' scaling, which makes the lengths independent of the
+  resolution). Computed as one gradient: ∇_w Σ g(w)·y. The squared gradient is summed over
+  w's features and averaged over the styles layers, then the square root (as the authors).
+
+  Args:
+    synthesis: ws [B, num_ws, w_dim] → images [B, H, W, C].
+    ws: the styles.
+    key: the key of y.
+
+  Returns:
+    [B] the path lengths.
+  """
+  images = jax.eval_shape(synthesis, ws)
+  h, w = images.shape[1:3]
+  y = jax.random.normal(key, images.shape, images.dtype) / jnp.sqrt(float(h * w))
+  grads = jax.grad(lambda ws: jnp.sum(synthesis(ws) * y))(ws)
+  return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
+
+
+def path_length_penalty(lengths: Array, mean: Array, decay: float = 0.01) -> tuple[Array, Array]:
+  """StyleGAN2's path length regularization E[(‖J_wᵀ y‖ − a)²], with a the running mean of
+  the lengths: a ← a + decay·(mean length − a), the new a used in the penalty (as the
+  authors, gradient through the batch's mean included).
+
+  Args:
+    lengths: [B] path_lengths.
+    mean: the running mean a before this batch.
+    decay: the mean's update rate (0.01).
+
+  Returns:
+    (the penalty, the new running mean, without gradient).
+  """
+  new_mean = mean + decay * (jnp.mean(lengths) - mean)
+  return jnp.mean(jnp.square(lengths - new_mean)), jax.lax.stop_gradient(new_mean)
+
+
 def orthogonal_regularization(params: Any) -> Array:
   """BigGAN's orthogonal regularization Σ_W ‖WᵀW ⊙ (1 − I)‖²_F (Brock et al. 2019, eq. 3).
 

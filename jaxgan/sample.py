@@ -5,6 +5,9 @@
   python -m jaxgan.sample --workdir=runs/cgan_digits --num_samples=64 --label=7 --output=sevens.png
   python -m jaxgan.sample --workdir=runs/dcgan_digits --num_samples=64 --truncation=0.7 \
       --output=grid.png
+  python -m jaxgan.sample --workdir=runs/stylegan2_digits --psi=0.7 --output=psi.png
+  python -m jaxgan.sample --workdir=runs/stylegan2_digits --mode=style_mixing --output=mix.png
+  python -m jaxgan.sample --workdir=runs/stylegan2_digits --mode=interpolation --output=lerp.png
 
 Loads the newest checkpoint of the workdir (whatever devices and processes
 wrote it), rebuilds the generator from the workdir's config.json and draws
@@ -12,6 +15,11 @@ num_samples samples from --seed. The EMA generator is used when the run kept
 one. --label=K asks a class-conditional generator for class K (default:
 classes in turn); --truncation=T draws the noise from a normal truncated to
 [−T, T] (BigGAN's truncation trick: less variety, higher fidelity).
+
+Style-based generators (StyleGAN2) also take --psi=ψ, the truncation in W toward
+the run's average w̄ (w̄ + ψ(w − w̄), on the first --truncation_cutoff layers of
+styles), and draw --mode=style_mixing (coarse / middle / fine styles of one seed
+onto another, jaxgan.style_grids) and --mode=interpolation (lines in W) grids.
 
 A .npy output holds the generator's raw outputs as float32 (N×2 for toy
 data, N×H×W×C in [−1, 1] for images); a .png output is a scatter plot over
@@ -27,7 +35,7 @@ import jax
 import numpy as np
 from absl import flags
 
-from jaxgan import cli, data, plots, runs
+from jaxgan import cli, data, plots, runs, style_grids
 from jaxgan.errors import ConfigError
 
 flags.DEFINE_string("workdir", None, "The run's workdir (holds config.json and checkpoints/).")
@@ -37,6 +45,14 @@ flags.DEFINE_integer("seed", 0, "Seed of the noise z.")
 flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the newest).")
 flags.DEFINE_integer("label", None, "Class to generate (class-conditional runs only).")
 flags.DEFINE_float("truncation", None, "Truncate the noise to [−T, T] (T > 0).")
+flags.DEFINE_float("psi", None, "Style-based runs: truncation ψ in W toward w̄ (1: none).")
+flags.DEFINE_integer("truncation_cutoff", None, "Style-based runs: truncate only this many ws.")
+flags.DEFINE_enum(
+  "mode",
+  "samples",
+  ["samples", "style_mixing", "interpolation"],
+  "What to draw: samples; or, for style-based runs, a style-mixing or W-interpolation grid.",
+)
 FLAGS = flags.FLAGS
 
 OUTPUT_KINDS = (".npy", ".png")
@@ -88,9 +104,44 @@ def main(argv):
   if not os.path.isdir(out_dir):
     raise ConfigError(f"cannot write {FLAGS.output}: directory {out_dir} does not exist")
   run = runs.restore(FLAGS.workdir, FLAGS.step)
+  if FLAGS.mode != "samples" or FLAGS.psi is not None or FLAGS.truncation_cutoff is not None:
+    draw_styles(run)
+    return
   samples = runs.draw(run, FLAGS.num_samples, FLAGS.seed, FLAGS.label, FLAGS.truncation)
   write_samples(samples, FLAGS.output, run, FLAGS.seed)
   print(f"wrote {len(samples)} samples of shape {samples.shape[1:]} to {FLAGS.output}")
+
+
+def draw_styles(run: runs.Run) -> None:
+  """--psi / --truncation_cutoff samples, or the --mode grid, of a style-based run."""
+  styles = run.model.generator.styles if run.model.generator is not None else None
+  if styles is None:
+    raise ConfigError(
+      "--psi, --truncation_cutoff and --mode=style_mixing|interpolation are for style-based "
+      "generators (experiments/stylegan2.py); this run's generator has no W space"
+    )
+  psi = 1.0 if FLAGS.psi is None else FLAGS.psi
+  style_grids.check_cutoff(styles, FLAGS.truncation_cutoff)
+  key = jax.random.key(FLAGS.seed)
+  z_dim = run.model.generator.space.latent_dim
+  experiment = run.config.get("experiment", "jaxgan")
+  if FLAGS.mode == "samples":
+    samples = style_grids.truncated_samples(
+      styles, run.state, key, FLAGS.num_samples, z_dim, psi, FLAGS.truncation_cutoff
+    )
+    write_samples(samples, FLAGS.output, run, FLAGS.seed)
+    print(f"wrote {len(samples)} samples (ψ = {psi}) to {FLAGS.output}")
+    return
+  if not FLAGS.output.endswith(".png"):
+    raise ConfigError(f"--mode={FLAGS.mode} draws a picture: give --output a .png name")
+  if FLAGS.mode == "style_mixing":
+    grid, labels = style_grids.style_mixing_grid(styles, run.state, key, z_dim, psi=psi)
+    title = f"{experiment}: style mixing (rows' styles onto columns), ψ = {psi}"
+  else:
+    grid = style_grids.interpolation_grid(styles, run.state, key, z_dim, psi=psi)
+    labels, title = None, f"{experiment}: interpolation in W, ψ = {psi}"
+  plots.save_image_grid(FLAGS.output, grid, row_labels=labels, title=title)
+  print(f"wrote a {FLAGS.mode} grid of {grid.shape[0]}×{grid.shape[1]} images to {FLAGS.output}")
 
 
 if __name__ == "__main__":

@@ -105,6 +105,16 @@ def apply_model(
   return module.apply(variables, *args, train=training, rngs=rngs), model_state
 
 
+RANDOM_STREAMS = ("dropout", "noise", "mixing")
+
+
+def model_rngs(key: Array) -> dict[str, Array]:
+  """The random streams a model may draw from in training, one key each: "dropout",
+  "noise" (StyleGAN's noise inputs) and "mixing" (style mixing). A module uses those it
+  names; the others cost nothing."""
+  return dict(zip(RANDOM_STREAMS, jax.random.split(key, len(RANDOM_STREAMS)), strict=True))
+
+
 def as_outputs(out) -> Outputs:
   """D's return value as a dict: a bare score array becomes {"adv": score}."""
   return out if isinstance(out, dict) else {"adv": out}
@@ -115,13 +125,21 @@ def merge_leading_axes(x: Array) -> Array:
   return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
 
+def mixes_examples(module: nn.Module) -> bool:
+  """Whether the module's output for one example reads the others of its batch beyond
+  BatchNorm (minibatch stddev, minibatch discrimination): its `mixes_examples` attribute."""
+  return bool(getattr(module, "mixes_examples", False))
+
+
 def discriminate_batches(D: nn.Module, params, model_state, real, fake, labels=None):
   """D on a real and a fake batch.
 
   Without batch statistics in D, real and fake go through D as one batch (one
   pass, bigger matrix products, the same result), interleaved example by
   example so that under a mesh each device's real and fake rows stay on it.
-  With batch statistics, each batch keeps its own, as in DCGAN.
+  With batch statistics, each batch keeps its own, as in DCGAN; so does a D
+  that mixes examples otherwise (minibatch stddev: `mixes_examples`), whose
+  real and fake examples must not see each other.
 
   Args:
     D: the discriminator.
@@ -137,7 +155,7 @@ def discriminate_batches(D: nn.Module, params, model_state, real, fake, labels=N
   if real is None:
     fake_out, model_state = apply_model(D, params, model_state, fake, True, labels)
     return None, as_outputs(fake_out), model_state
-  if "batch_stats" in model_state:
+  if "batch_stats" in model_state or mixes_examples(D):
     real_out, model_state = apply_model(D, params, model_state, real, True, labels)
     fake_out, model_state = apply_model(D, params, model_state, fake, True, labels)
     return as_outputs(real_out), as_outputs(fake_out), model_state

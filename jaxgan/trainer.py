@@ -82,18 +82,33 @@ def run_keys(seed: int) -> tuple[Array, Array, Array]:
 # ---------------------------------------------------------------------------
 
 
+class Styles(NamedTuple):
+  """The two halves of a style-based generator (StyleGAN), as functions of a state dict.
+
+  mapping(state, z, psi, cutoff) -> ws [N, num_ws, w_dim], truncated toward the run's w̄
+  by ψ on the first `cutoff` ws (all when None); synthesis(state, ws) -> images [N, ...].
+  Both numpy, in eval mode, with the sampling weights.
+  """
+
+  num_ws: int
+  mapping: Callable[[StateDict, Array, float, int | None], np.ndarray]
+  synthesis: Callable[[StateDict, Array], np.ndarray]
+
+
 class Generator(NamedTuple):
   """A generator of a trained run, as functions of its state dict.
 
   space: where its inputs come from. generate(state, latent) -> outputs [N, ...]
   as numpy, in eval mode (the EMA weights when the run kept them). critic(state,
   points) -> D's scores [N] as numpy, where D scores single examples (the toy
-  plots' contours), else None.
+  plots' contours), else None. styles: the mapping and synthesis halves of a
+  style-based generator (truncation in W, style mixing, interpolation), else None.
   """
 
   space: LatentSpace
   generate: Callable[[StateDict, Latent], np.ndarray]
   critic: Callable[[StateDict, Array], np.ndarray] | None = None
+  styles: Styles | None = None
 
   def sample(
     self,

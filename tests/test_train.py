@@ -62,9 +62,9 @@ def reference_step(spec, state, batch, key):
   for i, k in enumerate(jax.random.split(d_key, spec.n_critic)):
     g = state.generator
     fake = spec.generator.apply({"params": g.params, **g.model_state}, zs[i], train=True)
-    d, _, _ = gan.discriminator_update(spec, d, real[i], fake, k)
+    d, _, _, _ = gan.discriminator_update(spec, d, real[i], fake, k)
   latent = spec.latent_space.sample(zg_key, (real.shape[1],))
-  g, _ = gan.generator_update(spec, state.generator, d, real[-1], latent, g_key)
+  g, _, _ = gan.generator_update(spec, state.generator, d, real[-1], latent, g_key)
   ema = state.generator_ema
   ema_avg = jax.tree.map(
     lambda a, p: spec.ema_decay * a + (1 - spec.ema_decay) * p, ema.average, g.params

@@ -68,6 +68,7 @@ from jaxgan.step import (
   discriminate_batches,
   merge_leading_axes,
   model_inputs,
+  model_rngs,
   shard_examples,
   split_variables,
   update_player,
@@ -113,7 +114,19 @@ def init_state(spec: GANSpec, key: Array, example_batch: dict[str, Array]) -> GA
     ema = None
     if spec.ema_decay is not None:
       ema = optim.parameter_ema(spec.ema_decay, warmup=spec.ema_warmup).init(g_params)
-    return GANState(jnp.zeros([], jnp.int32), generator, discriminator, ema, spec.loss.init_state())
+    regularizer_state = {
+      r.name: r.init()
+      for r in (*spec.discriminator_regularizers, *spec.generator_regularizers)
+      if r.init is not None
+    }
+    return GANState(
+      jnp.zeros([], jnp.int32),
+      generator,
+      discriminator,
+      ema,
+      spec.loss.init_state(),
+      regularizer_state,
+    )
 
   return jax.jit(init)(key)
 
@@ -162,21 +175,22 @@ def _score_fn(spec: GANSpec, params, model_state, labels, augment_key=None):
   return d_fn
 
 
-def _generate_for_critic(spec: GANSpec, g: PlayerState, latent: Latent) -> Array:
+def _generate_for_critic(spec: GANSpec, g: PlayerState, latent: Latent, key: Array) -> Array:
   """G(z) for all n_critic updates at once: G does not change during them.
 
   latent.z: [n_critic, B, ...]. Without batch statistics the n_critic batches
   go through G as one, ordered example-major ([B, n_critic]) so that under a
   mesh every device keeps its own examples; with them, each batch keeps its
-  own statistics (vmap).
+  own statistics (vmap). key: G's random streams (jaxgan.step.model_rngs).
   """
   zs, labels = latent.z, latent.labels
   n, b = zs.shape[:2]
+  rngs = model_rngs(key)
 
   def generate(z, labels):
-    return apply_model(spec.generator, g.params, g.model_state, z, True, labels)[0]
+    return apply_model(spec.generator, g.params, g.model_state, z, True, labels, rngs)[0]
 
-  if g.model_state:
+  if "batch_stats" in g.model_state:
     fakes = jax.vmap(generate)(zs, labels)
   else:
     flat_labels = None if labels is None else jnp.swapaxes(labels, 0, 1).reshape(n * b)
@@ -185,15 +199,86 @@ def _generate_for_critic(spec: GANSpec, g: PlayerState, latent: Latent) -> Array
   return jax.lax.stop_gradient(fakes)
 
 
-def _add_regularizers(regs, loss, metrics, inputs: RegularizerInputs):
-  """loss + Σ weight·term over `regs`, each term logged in `metrics`; every term gets its
-  own key split from inputs.key."""
+def _add_regularizers(regs, loss, metrics, inputs: RegularizerInputs, states, scale=1.0):
+  """(loss + Σ scale·weight·term over `regs`, their new states): each term logged in
+  `metrics` and given its own key split from inputs.key; a stateful term (Regularizer.init)
+  reads states[name] and returns its new state."""
   keys = jax.random.split(inputs.key, len(regs)) if regs else []
+  states = dict(states)
   for reg, k in zip(regs, keys, strict=True):
-    value = reg.fn(inputs._replace(key=k))
+    if reg.init is None:
+      value = reg.fn(inputs._replace(key=k))
+    else:
+      value, states[reg.name] = reg.fn(inputs._replace(key=k, state=states[reg.name]))
     metrics[reg.name] = value
-    loss = loss + reg.weight * value
-  return loss
+    loss = loss + scale * reg.weight * value
+  return loss, states
+
+
+def _every_step(regs) -> tuple:
+  """The regularizers in every update's loss (every = 1)."""
+  return tuple(r for r in regs if r.every == 1)
+
+
+def _lazy_intervals(regs) -> list[int]:
+  """The distinct intervals k > 1 of the lazy regularizers, in order."""
+  return sorted({r.every for r in regs if r.every > 1})
+
+
+def lazy_update(
+  optimizer,
+  player: PlayerState,
+  regs,
+  make_inputs,
+  step: Array,
+  key: Array,
+  states: dict,
+):
+  """The lazy regularizers' own optimizer updates (StyleGAN2 Appendix B).
+
+  For every interval k among `regs` (every > 1): on steps with step % k == 0, one update of
+  the player on Σ k·weight·fn(inputs) over the terms of that interval, inside the compiled
+  step (lax.cond); on the other steps the player and the states pass through. The metrics
+  of a term are its value on its steps and 0 elsewhere, with "<name>_applied" 1 or 0.
+
+  Args:
+    optimizer: the player's optax chain (with lazy_adam's rescaled learning rate and betas).
+    player: its state after the main update.
+    regs: the player's regularizers.
+    make_inputs: params → RegularizerInputs at those parameters.
+    step: the training step.
+    key: the key of the lazy terms.
+    states: the regularizer states by name.
+
+  Returns:
+    (the player, the regularizer states, metrics).
+  """
+  metrics = {}
+  for k in _lazy_intervals(regs):
+    group = tuple(r for r in regs if r.every == k)
+    group_key = jax.random.fold_in(key, k)
+
+    def regularize(carry, group=group, group_key=group_key, k=k):
+      player, states = carry
+
+      def objective(params):
+        terms = {}
+        inputs = make_inputs(params)._replace(key=group_key)
+        total, new_states = _add_regularizers(group, 0.0, terms, inputs, states, scale=k)
+        return total, (terms, new_states)
+
+      (_, (terms, new_states)), grads = jax.value_and_grad(objective, has_aux=True)(player.params)
+      player = update_player(optimizer, player, grads, player.model_state)
+      return player, new_states, {**terms, **{f"{r.name}_applied": 1.0 for r in group}}
+
+    def skip(carry, group=group):
+      player, states = carry
+      terms = {r.name: jnp.zeros([], jnp.float32) for r in group}
+      return player, states, {**terms, **{f"{r.name}_applied": 0.0 for r in group}}
+
+    player, states, terms = jax.lax.cond(step % k == 0, regularize, skip, (player, states))
+    metrics.update(terms)
+  return player, states, metrics
 
 
 # ---------------------------------------------------------------------------
@@ -210,8 +295,10 @@ def discriminator_update(
   labels: Array | None = None,
   latent: Latent | None = None,
   loss_state: Any = (),
+  regularizer_state: Any = None,
 ):
-  """One critic update on (real, fake).
+  """One critic update on (real, fake), with the regularizers applied every update (the
+  lazy ones are `lazy_update`'s).
 
   Args:
     spec: the GAN.
@@ -222,12 +309,14 @@ def discriminator_update(
     labels: the real batch's (and so the fakes') classes, for conditional GANs.
     latent: what the fakes were generated from (InfoGAN's terms read it).
     loss_state: the adversarial loss's state (BEGAN's k_t).
+    regularizer_state: the regularizers' states by name.
 
   Returns:
-    (D's new player state, the loss's new state, metrics).
+    (D's new player state, the loss's new state, metrics, the regularizers' new states).
   """
 
   key, augment_key = _augment_keys(spec, key)
+  regularizer_state = regularizer_state or {}
 
   def objective(params):
     real_out, fake_out, model_state = _discriminate(
@@ -240,18 +329,22 @@ def discriminator_update(
       "d_fake": jnp.mean(fake_out["adv"]),
     }
     d_fn = _score_fn(spec, params, d.model_state, labels, augment_key)
-    inputs = RegularizerInputs(d_fn, real, fake, params, key, real_out, fake_out, labels, latent)
-    total = _add_regularizers(spec.discriminator_regularizers, loss, metrics, inputs)
+    inputs = RegularizerInputs(
+      d_fn, real, fake, params, key, real_out, fake_out, labels, latent, d.model_state
+    )
+    regs = _every_step(spec.discriminator_regularizers)
+    total, states = _add_regularizers(regs, loss, metrics, inputs, regularizer_state)
     metrics["d_total_loss"] = total
-    return total, (metrics, model_state, real_out, fake_out)
+    return total, (metrics, model_state, real_out, fake_out, states)
 
   (_, aux), grads = jax.value_and_grad(objective, has_aux=True)(d.params)
-  metrics, model_state, real_out, fake_out = aux
+  metrics, model_state, real_out, fake_out, regularizer_state = aux
   metrics["d_grad_norm"] = optax.tree.norm(grads)
   if spec.loss.update_state is not None:
     loss_state, loss_metrics = spec.loss.update_state(loss_state, real_out, fake_out)
     metrics.update(loss_metrics)
-  return update_player(spec.discriminator_optimizer, d, grads, model_state), loss_state, metrics
+  d = update_player(spec.discriminator_optimizer, d, grads, model_state)
+  return d, loss_state, metrics, regularizer_state
 
 
 def unrolled_discriminator_params(
@@ -307,8 +400,9 @@ def generator_update(
   key: Array,
   labels: Array | None = None,
   loss_state: Any = (),
+  regularizer_state: Any = None,
 ):
-  """One generator update against the current D.
+  """One generator update against the current D (with the regularizers applied every update).
 
   Args:
     spec: the GAN.
@@ -319,16 +413,19 @@ def generator_update(
     key: the key of the regularizers.
     labels: the classes asked for, for conditional GANs.
     loss_state: the adversarial loss's state.
+    regularizer_state: the regularizers' states by name.
 
   Returns:
-    (G's new player state, metrics).
+    (G's new player state, metrics, the regularizers' new states).
   """
 
   key, augment_key = _augment_keys(spec, key)
+  key, model_key = jax.random.split(key)
+  regularizer_state = regularizer_state or {}
 
   def objective(params):
     fake, model_state = apply_model(
-      spec.generator, params, g.model_state, latent.z, True, latent.labels
+      spec.generator, params, g.model_state, latent.z, True, latent.labels, model_rngs(model_key)
     )
     real_in = real if spec.loss.generator_uses_real else None
     d_params = d.params
@@ -340,14 +437,19 @@ def generator_update(
     loss = spec.loss.generator(real_out, fake_out, loss_state)
     metrics = {"g_loss": loss}
     d_fn = _score_fn(spec, d.params, d.model_state, labels, augment_key)
-    inputs = RegularizerInputs(d_fn, real, fake, params, key, real_out, fake_out, labels, latent)
-    total = _add_regularizers(spec.generator_regularizers, loss, metrics, inputs)
+    inputs = RegularizerInputs(
+      d_fn, real, fake, params, key, real_out, fake_out, labels, latent, g.model_state
+    )
+    regs = _every_step(spec.generator_regularizers)
+    total, states = _add_regularizers(regs, loss, metrics, inputs, regularizer_state)
     metrics["g_total_loss"] = total
-    return total, (metrics, model_state)
+    return total, (metrics, model_state, states)
 
-  (_, (metrics, model_state)), grads = jax.value_and_grad(objective, has_aux=True)(g.params)
+  (_, aux), grads = jax.value_and_grad(objective, has_aux=True)(g.params)
+  metrics, model_state, regularizer_state = aux
   metrics["g_grad_norm"] = optax.tree.norm(grads)
-  return update_player(spec.generator_optimizer, g, grads, model_state), metrics
+  g = update_player(spec.generator_optimizer, g, grads, model_state)
+  return g, metrics, regularizer_state
 
 
 def train_step(
@@ -376,36 +478,79 @@ def train_step(
   critic_latent = shard_examples(
     spec.latent_space.sample(zd_key, (spec.n_critic, batch_size), labels), mesh, 1
   )
-  fakes = _generate_for_critic(spec, state.generator, critic_latent)
+  fakes = _generate_for_critic(spec, state.generator, critic_latent, jax.random.fold_in(zd_key, 1))
   check_generator_output(fakes.shape[2:], real.shape[2:])
 
   def critic(carry, xs):
-    d, loss_state = carry
+    d, loss_state, reg_state = carry
     real_i, fake_i, key_i, latent_i = xs
-    d, loss_state, metrics = discriminator_update(
-      spec, d, real_i, fake_i, key_i, latent_i.labels, latent_i, loss_state
+    d, loss_state, metrics, reg_state = discriminator_update(
+      spec, d, real_i, fake_i, key_i, latent_i.labels, latent_i, loss_state, reg_state
     )
-    return (d, loss_state), metrics
+    return (d, loss_state, reg_state), metrics
 
-  (d_state, loss_state), d_metrics = jax.lax.scan(
+  (d_state, loss_state, reg_state), d_metrics = jax.lax.scan(
     critic,
-    (state.discriminator, state.loss_state),
+    (state.discriminator, state.loss_state, state.regularizer_state),
     (real, fakes, jax.random.split(d_key, spec.n_critic), critic_latent),
   )
   metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), d_metrics)
+  d_state, reg_state, lazy_metrics = _lazy_discriminator_update(
+    spec, d_state, real[-1], fakes[-1], critic_latent, labels, state.step, d_key, reg_state
+  )
+  metrics.update(lazy_metrics)
 
   g_labels = None if labels is None else labels[-1]
   g_latent = shard_examples(spec.latent_space.sample(zg_key, (batch_size,), g_labels), mesh, 0)
-  g_state, g_metrics = generator_update(
-    spec, state.generator, d_state, real[-1], g_latent, g_key, g_labels, loss_state
+  g_state, g_metrics, reg_state = generator_update(
+    spec, state.generator, d_state, real[-1], g_latent, g_key, g_labels, loss_state, reg_state
   )
   metrics.update(g_metrics)
+  g_state, reg_state, lazy_metrics = _lazy_generator_update(
+    spec, g_state, d_state, real[-1], g_latent, g_labels, state.step, g_key, reg_state
+  )
+  metrics.update(lazy_metrics)
 
   ema = state.generator_ema
   if ema is not None:
     ema = optim.parameter_ema(spec.ema_decay, warmup=spec.ema_warmup).update(g_state.params, ema)
   metrics["finite"] = all_finite(metrics)
-  return GANState(state.step + 1, g_state, d_state, ema, loss_state), metrics
+  new_state = GANState(state.step + 1, g_state, d_state, ema, loss_state, reg_state)
+  return new_state, metrics
+
+
+def _lazy_discriminator_update(spec, d, real, fake, latents, labels, step, key, reg_state):
+  """D's lazy regularizers (lazy_update) on the last critic batch, after the critic updates."""
+  regs = spec.discriminator_regularizers
+  if not _lazy_intervals(regs):
+    return d, reg_state, {}
+  latent = jax.tree.map(lambda a: a[-1], latents)
+  last_labels = None if labels is None else labels[-1]
+  key, augment_key = _augment_keys(spec, jax.random.fold_in(key, 1))
+
+  def make_inputs(params):
+    d_fn = _score_fn(spec, params, d.model_state, last_labels, augment_key)
+    return RegularizerInputs(
+      d_fn, real, fake, params, key, labels=last_labels, latent=latent, model_state=d.model_state
+    )
+
+  return lazy_update(spec.discriminator_optimizer, d, regs, make_inputs, step, key, reg_state)
+
+
+def _lazy_generator_update(spec, g, d, real, latent, labels, step, key, reg_state):
+  """G's lazy regularizers (lazy_update), after G's main update, on the same latent batch."""
+  regs = spec.generator_regularizers
+  if not _lazy_intervals(regs):
+    return g, reg_state, {}
+  key, augment_key = _augment_keys(spec, jax.random.fold_in(key, 1))
+
+  def make_inputs(params):
+    d_fn = _score_fn(spec, d.params, d.model_state, labels, augment_key)
+    return RegularizerInputs(
+      d_fn, real, None, params, key, labels=labels, latent=latent, model_state=g.model_state
+    )
+
+  return lazy_update(spec.generator_optimizer, g, regs, make_inputs, step, key, reg_state)
 
 
 def make_train_step(
@@ -484,7 +629,31 @@ def generator_view(
       d = state["discriminator"]
       return np.asarray(critic_with(d["params"], d["model_state"], points))
 
-  return trainer.Generator(space, generate, critic)
+  return trainer.Generator(space, generate, critic, style_view(G, out_shardings))
+
+
+def style_view(G: nn.Module, out_shardings=None) -> trainer.Styles | None:
+  """The trainer.Styles of a style-based G (one with `mapping` and `synthesis` methods and
+  `num_ws`, as jaxgan.models.stylegan2), else None."""
+  if not all(hasattr(G, name) for name in ("mapping", "synthesis", "num_ws")):
+    return None
+
+  @functools.partial(jax.jit, static_argnums=(4,), out_shardings=out_shardings)
+  def mapping_with(params, model_state, z, psi, cutoff):
+    variables = {"params": params, **model_state}
+    return G.apply(variables, z, truncation_psi=psi, truncation_cutoff=cutoff, method=G.mapping)
+
+  @functools.partial(jax.jit, out_shardings=out_shardings)
+  def synthesis_with(params, model_state, ws):
+    return G.apply({"params": params, **model_state}, ws, method=G.synthesis)
+
+  def mapping(state, z, psi: float = 1.0, cutoff: int | None = None) -> np.ndarray:
+    return np.asarray(mapping_with(*sampling_variables(state), z, jnp.float32(psi), cutoff))
+
+  def synthesis(state, ws) -> np.ndarray:
+    return np.asarray(synthesis_with(*sampling_variables(state), ws))
+
+  return trainer.Styles(G.num_ws, mapping, synthesis)
 
 
 def model_of(spec: GANSpec, dataset, mesh: Mesh | None = None) -> trainer.Model:

@@ -45,9 +45,11 @@ class RegularizerInputs(NamedTuple):
   d_fn maps a batch to D's per-example scores at the current D parameters
   (for a conditional D, under the real batch's labels); real_out and
   fake_out are D's output dicts (real_out is None in the generator update
-  unless the loss reads it); latent is what the fakes were generated from;
-  params are the regularized player's parameters; key is fresh for every term
-  and every update.
+  unless the loss reads it; both are None in a lazy update); latent is what
+  the fakes were generated from; params and model_state are the regularized
+  player's parameters and other variables; key is fresh for every term and
+  every update; state is the regularizer's own state (Regularizer.init), () for
+  a stateless one.
   """
 
   d_fn: Callable[[Array], Array]
@@ -59,14 +61,28 @@ class RegularizerInputs(NamedTuple):
   fake_out: Outputs | None = None
   labels: Array | None = None
   latent: Latent | None = None
+  model_state: Any = None
+  state: Any = ()
 
 
 class Regularizer(NamedTuple):
-  """weight · fn(inputs), added to a player's loss and logged as metrics[name] (unweighted)."""
+  """weight · fn(inputs), added to a player's loss and logged as metrics[name] (unweighted).
+
+  every = k > 1 makes it lazy (StyleGAN2 §4 / Appendix B, "lazy regularization"): on every
+  k-th training step, after the player's main update, a separate optimizer update on
+  k · weight · fn(inputs) alone, inside the same compiled step (lax.cond). Give that
+  player's Adam the lazy learning rate and betas (jaxgan.optim.lazy_adam), as the paper does.
+
+  init() → the regularizer's own state (e.g. the path-length mean): then fn returns
+  (value, new state), reads the state from inputs.state, and the state lives in
+  GANState.regularizer_state[name], checkpointed with the rest.
+  """
 
   name: str
   weight: float
-  fn: Callable[[RegularizerInputs], Array]
+  fn: Callable[[RegularizerInputs], Any]
+  every: int = 1
+  init: Callable[[], Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +129,9 @@ class GANSpec:
     names = [r.name for r in (*self.discriminator_regularizers, *self.generator_regularizers)]
     if len(set(names)) != len(names):
       raise ConfigError(f"regularizer names must be unique across both players, got {names}")
+    for reg in (*self.discriminator_regularizers, *self.generator_regularizers):
+      if reg.every < 1:
+        raise ConfigError(f"regularizer {reg.name}: every must be 1 or more, got {reg.every}")
 
   @property
   def latent_space(self) -> LatentSpace:
@@ -125,7 +144,8 @@ class GANSpec:
 class GANState:
   """The whole training state: a pytree, checkpointed as is.
 
-  loss_state is the adversarial loss's own state (BEGAN's k_t), () for most.
+  loss_state is the adversarial loss's own state (BEGAN's k_t), () for most;
+  regularizer_state holds each stateful regularizer's state by name ({} for most).
   """
 
   step: Array
@@ -133,6 +153,7 @@ class GANState:
   discriminator: PlayerState
   generator_ema: optim.EmaState | None
   loss_state: Any = ()
+  regularizer_state: Any = dataclasses.field(default_factory=dict)
 
 
 def check_batch(spec: GANSpec, batch: dict[str, Array]) -> None:

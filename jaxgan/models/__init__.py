@@ -11,6 +11,7 @@ rebuild it without the experiment script.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Any
 
 import flax.linen as nn
@@ -85,13 +86,14 @@ __all__ = [
 
 
 def describe(module: nn.Module) -> dict[str, Any]:
-  """{"name": class name, "config": its fields}: enough for `build` to remake it."""
+  """{"name": class name, "module": its jaxgan module, "config": its fields}: enough for
+  `build` to remake it."""
   config = {
     f.name: getattr(module, f.name)
     for f in dataclasses.fields(module)
     if f.init and f.name not in ("parent", "name")
   }
-  return {"name": type(module).__name__, "config": config}
+  return {"name": type(module).__name__, "module": type(module).__module__, "config": config}
 
 
 def _tuples(value: Any) -> Any:
@@ -99,9 +101,18 @@ def _tuples(value: Any) -> Any:
 
 
 def build(description: dict[str, Any]) -> nn.Module:
-  """The module that `describe` described (JSON lists come back as tuples)."""
+  """The module that `describe` described (JSON lists come back as tuples).
+
+  The class is looked up in the jaxgan module the description names (so that a new
+  model family is a new file under jaxgan/models, imported by nothing else), or in
+  this package for descriptions written before modules were recorded.
+  """
   name = description["name"]
-  cls = globals().get(name)
+  module_name = description.get("module", "")
+  if module_name.startswith("jaxgan."):
+    cls = getattr(importlib.import_module(module_name), name, None)
+  else:
+    cls = globals().get(name)
   if cls is None or not (isinstance(cls, type) and issubclass(cls, nn.Module)):
     raise ValueError(f"unknown model {name!r} in the workdir's config")
   return cls(**{k: _tuples(v) for k, v in description["config"].items()})

@@ -116,6 +116,11 @@ class DCGANDiscriminator(nn.Module):
   return_features: bool = False
   batchnorm_groups: int = 1
 
+  @property
+  def mixes_examples(self) -> bool:
+    """Minibatch layers compare examples: real and fake batches must go through D apart."""
+    return bool(self.minibatch_discrimination or self.minibatch_stddev)
+
   @nn.compact
   def __call__(self, x: Array, labels: Array | None = None, train: bool = True):
     _check_conditioning(self.conditioning, self.num_classes, labels)

@@ -46,29 +46,36 @@ class MinibatchDiscrimination(nn.Module):
 
 
 class MinibatchStdDev(nn.Module):
-  """Appends the batch's average standard deviation as one more feature map.
+  """Appends the batch's average standard deviation as num_features more feature maps.
 
   Karras et al. 2018, "Progressive Growing of GANs", §3: the batch is split
   into groups of group_size; within a group the standard deviation of every
   feature at every position is taken, averaged over features and positions,
-  and that one number is appended as a constant channel to the group's
-  examples. Input [B, H, W, C] (or [B, C]); output one channel more.
+  and that number is appended as a constant channel to the group's examples.
+  StyleGAN2 (the authors' MinibatchStdLayer) splits the channels into
+  num_features groups and appends one such channel per group. Example i is in
+  group i mod (B / group_size), as in the authors' code. Input [B, H, W, C]
+  (or [B, C]); output num_features channels more.
   """
 
   group_size: int = 4
   epsilon: float = 1e-8
+  num_features: int = 1
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    b = x.shape[0]
+    b, c, f = x.shape[0], x.shape[-1], self.num_features
     g = min(self.group_size, b)
     if b % g:
       raise ValueError(f"MinibatchStdDev: batch {b} does not divide into groups of {g}")
-    groups = x.reshape(g, b // g, *x.shape[1:])  # example i is in group i mod (b / g)
-    std = jnp.sqrt(jnp.var(groups, axis=0) + self.epsilon)  # [b/g, ...]
-    per_group = jnp.mean(std.reshape(b // g, -1), axis=1)  # [b/g]
-    stat = jnp.tile(per_group, g).reshape(b, *([1] * (x.ndim - 1)))
-    stat = jnp.broadcast_to(stat, (*x.shape[:-1], 1))
+    if c % f:
+      raise ValueError(f"MinibatchStdDev: {c} channels do not split into {f} features")
+    groups = x.reshape(g, b // g, *x.shape[1:-1], f, c // f)
+    std = jnp.sqrt(jnp.var(groups, axis=0) + self.epsilon)  # [b/g, ..., f, c/f]
+    std = jnp.moveaxis(std, -2, 1).reshape(b // g, f, -1)
+    per_group = jnp.mean(std, axis=2)  # [b/g, f]
+    stat = jnp.tile(per_group, (g, 1)).reshape(b, *([1] * (x.ndim - 2)), f)
+    stat = jnp.broadcast_to(stat, (*x.shape[:-1], f))
     return jnp.concatenate([x, stat], axis=-1)
 
 
