@@ -63,6 +63,10 @@ class Config(ImageGANConfig):
   )
 
   def __post_init__(self):
+    try:  # before the base class's checks, which know only the DCGAN's sizes
+      sg2.check_image_size(self.image_size)
+    except ValueError as e:
+      raise ConfigError(f"--image_size={self.image_size}: {e}") from None
     super().__post_init__()
     for name in ("w_dim", "mapping_layers", "channel_base", "channel_max"):
       if getattr(self, name) < 1:

@@ -26,6 +26,7 @@ functions draw them as the authors do.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +35,20 @@ from jaxgan.errors import ConfigError
 
 Array = jax.Array
 Augment = Callable[[Array, Array], Array]  # (images, key) -> augmented images
+
+
+class Augmentation(NamedTuple):
+  """An augmentation of D's inputs with its own state, for GANSpec.augment (ADA: jaxgan.ada).
+
+  apply(state, images, key) -> images; init() -> the state at step 0 (kept in
+  GANState.augment_state and the checkpoint); update(state, real_scores, step) -> (state,
+  metrics), after each step's D update, from D's scores of the augmented reals.
+  A plain Augment (DiffAugment) is the stateless case.
+  """
+
+  apply: Callable[[Any, Array, Array], Array]
+  init: Callable[[], Any]
+  update: Callable[[Any, Array, Array], tuple[Any, dict[str, Array]]]
 
 
 def brightness(x: Array, shift: Array) -> Array:
@@ -180,16 +195,22 @@ POLICIES: dict[str, Callable[[Array, Array], Array]] = {
 }
 
 
+ADAPTIVE = "ada"  # --augment=ada: jaxgan.ada, on its own
+
+
 def parse_policy(policy: str | Sequence[str]) -> tuple[str, ...]:
-  """The policy's names ("color,translation,cutout" or a sequence), or a one-line ConfigError
-  naming an unknown one."""
+  """The policy's names ("color,translation,cutout", "ada", or a sequence), or a one-line
+  ConfigError naming an unknown one."""
   names = tuple(n.strip() for n in policy.split(",")) if isinstance(policy, str) else tuple(policy)
   names = tuple(n for n in names if n)
-  unknown = [n for n in names if n not in POLICIES]
+  unknown = [n for n in names if n not in POLICIES and n != ADAPTIVE]
   if unknown:
     raise ConfigError(
-      f"unknown augmentation {unknown[0]!r}: choose from {', '.join(POLICIES)} (--augment)"
+      f"unknown augmentation {unknown[0]!r}: choose from {', '.join(POLICIES)} (DiffAugment) "
+      f"or {ADAPTIVE} alone (--augment)"
     )
+  if ADAPTIVE in names and len(names) > 1:
+    raise ConfigError(f"--augment={ADAPTIVE} is adaptive augmentation on its own: drop {names}")
   return names
 
 

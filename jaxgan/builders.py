@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import optax
 
-from jaxgan import augment, data, loop, models, optim, runtime
+from jaxgan import ada, augment, data, loop, models, optim, runtime
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import gan
 from jaxgan.kinds.gan_spec import GANSpec
@@ -205,7 +205,7 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
 
   Unless `fields` names them: G and D of config.model for the dataset, Adam for
   both players, config.latent_dim, config.n_critic, config.ema_decay and the
-  DiffAugment policy of config.augment. An
+  augmentation of config.augment (DiffAugment, or ADA). An
   experiment passes what makes it that GAN: its loss, its regularizers, its
   models or optimizers when they differ.
 
@@ -223,7 +223,12 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
   if config.augment:
     if _is_toy(dataset):
       raise ConfigError(f"--augment={config.augment} is for images, not the toy {dataset.name}")
-    shared["augment"] = augment.diff_augment(config.augment)
+    if augment.parse_policy(config.augment) == (augment.ADAPTIVE,):
+      shared["augment"] = ada.adaptive_augmentation(
+        config.ada_target, config.ada_interval, config.ada_kimg
+      )
+    else:
+      shared["augment"] = augment.diff_augment(config.augment)
   if "generator" not in fields:
     shared["generator"] = generator(config, dataset)
   if "discriminator" not in fields:

@@ -217,9 +217,14 @@ class GANConfig(RunConfig):
   fid_features: str = option("auto", FEATURES_HELP)
   augment: str = option(
     "",
-    "DiffAugment (Zhao et al. 2020) of every input of D, in both players' updates: "
-    "comma-separated policies from color, translation, cutout (the paper's: all three); "
-    "empty: none.",
+    "Augmentation of every input of D, in both players' updates: DiffAugment (Zhao et al. "
+    "2020) as comma-separated policies from color, translation, cutout (the paper's: all "
+    "three); or ada, adaptive augmentation (Karras et al. 2020a, jaxgan.ada); empty: none.",
+  )
+  ada_target: float = option(0.6, "ADA: the target of r_t = E[sign(D(real))].")
+  ada_interval: int = option(4, "ADA: steps between adjustments of p.")
+  ada_kimg: float = option(
+    100.0, "ADA: thousands of images for p to go from 0 to 1 (the authors: 500, for long runs)."
   )
 
   def __post_init__(self):
@@ -233,6 +238,9 @@ class GANConfig(RunConfig):
         raise ConfigError(f"--{name} needs at least one positive width, got {list(widths)}")
     check_features_flag(self.fid_features)
     parse_policy(self.augment)
+    _at_least(self, 1, "ada_interval")
+    if self.ada_kimg <= 0:
+      raise ConfigError(f"--ada_kimg must be positive, got {self.ada_kimg}")
 
   @property
   def ema(self) -> float | None:

@@ -1,6 +1,6 @@
 """Feature extractors for FID, KID and precision/recall, and the reference statistics of real data.
 
-Two kinds, one interface (`FeatureExtractor`: images in [−1, 1] → features, logits):
+Three kinds, one interface (`FeatureExtractor`: images in [−1, 1] → features, logits):
 
 - `digits_classifier()`: a small CNN trained by jaxgan on the real digits' 80%
   split (the "train80" split; "test20" is held out) as the data pipeline serves
@@ -9,6 +9,9 @@ Two kinds, one interface (`FeatureExtractor`: images in [−1, 1] → features, 
   number over the 10 digits. The weights ship in jaxgan/assets (retrain with
   `python -m jaxgan.features`, about a minute on a laptop CPU, deterministic).
   Papers' FIDs are not comparable to these numbers: they use Inception-v3.
+- `random_features()`: a CNN with fixed random weights (seed 0), for data the
+  digits classifier does not know (the 100 faces): an FID to compare runs with
+  each other (Naeem et al. 2020 on random embeddings), never with papers.
 - `inception_v3(weights_path)`: the FID Inception network (jaxgan.models.inception)
   with its standard weights loaded from a local file; 2048-wide pool3 features
   as in Heusel et al. 2017 and every paper since.
@@ -258,6 +261,43 @@ def digits_classifier() -> FeatureExtractor:
   return FeatureExtractor(f"digits_classifier_v{DIGITS_CLASSIFIER_VERSION}", apply)
 
 
+RANDOM_FEATURES_SEED = 0
+
+
+class RandomFeatures(nn.Module):
+  """A randomly initialized CNN as a feature network for data no trained network here knows
+  (faces, photos): resize to 32², 3×3 ReLU convolutions of 64, 128 (stride 2), 256 (stride 2)
+  and 512 (stride 2) channels with He initialization, then 2×2 average pooling: 2048
+  features. Random embeddings rank generative models usefully outside ImageNet (Naeem et
+  al. 2020, "Reliable Fidelity and Diversity Metrics for Generative Models", §5), but their
+  FIDs compare runs with each other, never with papers."""
+
+  input_size: int = 32
+
+  @nn.compact
+  def __call__(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
+    x = to_size(images, self.input_size)
+    for width, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+      x = nn.relu(Conv(width, 3, stride, 1, kernel_init=nn.initializers.he_normal())(x))
+    b, h, w, c = x.shape
+    features = x.reshape(b, 2, h // 2, 2, w // 2, c).mean(axis=(2, 4)).reshape(b, -1)
+    return features, jnp.zeros((b, 1), features.dtype)
+
+
+@functools.cache
+def random_features() -> FeatureExtractor:
+  """RandomFeatures with the weights of seed RANDOM_FEATURES_SEED (for the images' channels),
+  the same on every machine."""
+  model = RandomFeatures()
+
+  @jax.jit
+  def apply(images):
+    params = model.init(jax.random.key(RANDOM_FEATURES_SEED), images[:1])["params"]
+    return model.apply({"params": params}, images)
+
+  return FeatureExtractor(f"random_cnn_seed{RANDOM_FEATURES_SEED}", apply)
+
+
 def main() -> None:
   """Trains the digits classifier and writes the weights that ship with jaxgan."""
   params = train_digits_classifier()
@@ -280,13 +320,14 @@ if __name__ == "__main__":
 
 FEATURES_HELP = (
   "Features for FID/KID/precision-recall: auto (the digits classifier on digits, none "
-  "elsewhere), digits_classifier, inception:PATH (Inception-v3 FID weights, see BUILD.md), none."
+  "elsewhere), digits_classifier, random_cnn (a fixed random CNN, for other data), "
+  "inception:PATH (Inception-v3 FID weights, see BUILD.md), none."
 )
 
 
 def check_features_flag(spec: str) -> None:
   """A one-line ConfigError for a --fid_features value that names nothing (before compiling)."""
-  if spec in ("auto", "digits_classifier", "none"):
+  if spec in ("auto", "digits_classifier", "random_cnn", "none"):
     return
   if spec.startswith("inception:"):
     path = os.path.expanduser(spec.split(":", 1)[1])
@@ -297,7 +338,8 @@ def check_features_flag(spec: str) -> None:
       )
     return
   raise ConfigError(
-    f"--fid_features={spec!r} is unknown: auto, digits_classifier, inception:PATH or none"
+    f"--fid_features={spec!r} is unknown: auto, digits_classifier, random_cnn, inception:PATH "
+    "or none"
   )
 
 
@@ -305,7 +347,7 @@ def extractor_for(spec: str, dataset_name: str, image_size: int) -> FeatureExtra
   """The extractor --fid_features=spec asks for, or None for no feature metrics.
 
   Args:
-    spec: auto, digits_classifier, inception:PATH or none.
+    spec: auto, digits_classifier, random_cnn, inception:PATH or none.
     dataset_name: the run's data ("auto" means the digits classifier on digits, none else).
     image_size: the size of the run's images.
 
@@ -318,6 +360,8 @@ def extractor_for(spec: str, dataset_name: str, image_size: int) -> FeatureExtra
     if dataset_name != "digits":
       raise ConfigError("--fid_features=digits_classifier is for --dataset=digits")
     return digits_classifier()
+  if spec == "random_cnn":
+    return random_features()
   if spec.startswith("inception:"):
     return inception_extractor(os.path.expanduser(spec.split(":", 1)[1]))
   check_features_flag(spec)

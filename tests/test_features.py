@@ -69,3 +69,23 @@ def test_features_flag_errors(tmp_path):
   with pytest.raises(ConfigError, match="is for --dataset=digits"):
     features.extractor_for("digits_classifier", "cifar10", 32)
   assert features.extractor_for("auto", "cifar10", 32) is None
+
+
+def test_random_cnn_features_are_fixed_and_separate_faces_from_noise_and_copies():
+  """The random-CNN FID of the 100 faces: two halves of them are near, noise and one face
+  repeated are far; the network is the same at every call (fixed seed)."""
+  from jaxgan.data import get_dataset
+  from jaxgan.evaluators import real_images
+
+  dataset = get_dataset("faces100", image_size=32)
+  faces = real_images(dataset, 100)
+  extractor = features.random_features()
+  first, again = extractor(faces[:8])[0], extractor(faces[:8])[0]
+  np.testing.assert_array_equal(first, again)
+  assert first.shape == (8, 2048) and extractor.name == "random_cnn_seed0"
+  a, b = extractor(faces[::2])[0], extractor(faces[1::2])[0]
+  noise = extractor(np.random.default_rng(0).uniform(-1, 1, (50, 32, 32, 1)))[0]
+  copies = extractor(np.repeat(faces[:1], 50, axis=0))[0]
+  halves = metrics.fid_from_features(a, b)
+  assert metrics.fid_from_features(noise, b) > 5 * halves
+  assert metrics.fid_from_features(copies, b) > 2 * halves

@@ -371,3 +371,58 @@ def test_a_lazy_step_is_the_main_update_then_k_times_the_weighted_regularizer_up
     lazy_state.discriminator.params,
     expected,
   )
+
+
+# ---------------------------------------------------------------------------
+# StyleGAN2 training steps, with ADA
+# ---------------------------------------------------------------------------
+
+
+def small_stylegan2_spec(augment=None):
+  G = small_generator(channels=1)
+  D = sg2.StyleGAN2Discriminator(image_size=8, channel_base=64, channel_max=8)
+  return gan.GANSpec(
+    generator=G,
+    discriminator=D,
+    latent_dim=8,
+    loss=loss_pair("non_saturating"),
+    generator_optimizer=optim.lazy_adam(2.5e-3, 0.0, 0.99, 1),
+    discriminator_optimizer=optim.lazy_adam(2.5e-3, 0.0, 0.99, 2),
+    discriminator_regularizers=(
+      gan.Regularizer("r1", 0.5, lambda i: penalties.r1_penalty(i.d_fn, i.real), every=2),
+    ),
+    augment=augment,
+  )
+
+
+def test_stylegan2_trains_with_ada_and_keeps_p_in_the_state():
+  from jaxgan import ada
+
+  spec = small_stylegan2_spec(ada.adaptive_augmentation(target=-2.0, interval=1, speed_kimg=0.08))
+  batch = {"x": jnp.asarray(RNG.uniform(-1, 1, (1, 8, 8, 8, 1)), jnp.float32)}
+  key = jax.random.key(0)
+  state = gan.init_state(spec, key, batch)
+  step = gan.make_train_step(spec)
+  ps = []
+  for _ in range(3):
+    state, metrics = step(state, batch, key)
+    assert bool(metrics["finite"]) and float(metrics["g_grad_norm"]) > 0
+    ps.append(float(state.augment_state["p"]))
+  # r_t ≥ −1 > the target −2: p rises by 8 images / 80 each step
+  np.testing.assert_allclose(ps, [0.1, 0.2, 0.3], atol=1e-6)
+  assert set(state.generator.model_state) == {"w_avg", "noise_const"}
+  assert (
+    np.abs(np.asarray(state.generator.model_state["w_avg"]["mapping_network"]["w_avg"])).sum() > 0
+  )
+
+
+def test_the_discriminator_sees_real_and_fake_batches_apart():
+  """Minibatch stddev must not mix real and fake examples: D(real) is the same with any fakes."""
+  from jaxgan.step import discriminate_batches
+
+  D = sg2.StyleGAN2Discriminator(image_size=8, channel_base=64, channel_max=8)
+  real = jnp.asarray(RNG.normal(size=(4, 8, 8, 1)), jnp.float32)
+  params = D.init(jax.random.key(0), real)["params"]
+  a, _, _ = discriminate_batches(D, params, {}, real, jnp.zeros_like(real))
+  b, _, _ = discriminate_batches(D, params, {}, real, jnp.ones_like(real) * 3)
+  np.testing.assert_allclose(a["adv"], b["adv"])

@@ -35,6 +35,7 @@ generator is rebuilt from its config.json for `python -m jaxgan.sample` and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from typing import Any
@@ -47,6 +48,7 @@ import optax
 from jax.sharding import Mesh
 
 from jaxgan import data, evaluators, models, optim, parallel, trainer
+from jaxgan.augment import Augmentation
 from jaxgan.data import ImageDataset
 from jaxgan.kinds.gan_spec import (
   GANSpec,
@@ -126,6 +128,7 @@ def init_state(spec: GANSpec, key: Array, example_batch: dict[str, Array]) -> GA
       ema,
       spec.loss.init_state(),
       regularizer_state,
+      spec.augment.init() if isinstance(spec.augment, Augmentation) else {},
     )
 
   return jax.jit(init)(key)
@@ -328,6 +331,8 @@ def discriminator_update(
       "d_real": jnp.mean(real_out["adv"]),
       "d_fake": jnp.mean(fake_out["adv"]),
     }
+    if spec.augment is not None:  # an adaptive augmentation reads them (train_step)
+      metrics["d_real_scores"] = jax.lax.stop_gradient(real_out["adv"])
     d_fn = _score_fn(spec, params, d.model_state, labels, augment_key)
     inputs = RegularizerInputs(
       d_fn, real, fake, params, key, real_out, fake_out, labels, latent, d.model_state
@@ -469,6 +474,9 @@ def train_step(
     (the new state, metrics: means over the critic updates, G's, and "finite").
   """
   check_batch(spec, batch)
+  adaptive = spec.augment if isinstance(spec.augment, Augmentation) else None
+  if adaptive is not None:  # this step's augmentation, at the state's p
+    spec = dataclasses.replace(spec, augment=functools.partial(adaptive.apply, state.augment_state))
   real = batch["x"]
   labels = batch.get("label") if spec.num_classes else None
   batch_size = real.shape[1]
@@ -494,7 +502,12 @@ def train_step(
     (state.discriminator, state.loss_state, state.regularizer_state),
     (real, fakes, jax.random.split(d_key, spec.n_critic), critic_latent),
   )
+  real_scores = d_metrics.pop("d_real_scores", None)
   metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), d_metrics)
+  augment_state = state.augment_state
+  if adaptive is not None:
+    augment_state, augment_metrics = adaptive.update(augment_state, real_scores[-1], state.step)
+    metrics.update(augment_metrics)
   d_state, reg_state, lazy_metrics = _lazy_discriminator_update(
     spec, d_state, real[-1], fakes[-1], critic_latent, labels, state.step, d_key, reg_state
   )
@@ -515,7 +528,7 @@ def train_step(
   if ema is not None:
     ema = optim.parameter_ema(spec.ema_decay, warmup=spec.ema_warmup).update(g_state.params, ema)
   metrics["finite"] = all_finite(metrics)
-  new_state = GANState(state.step + 1, g_state, d_state, ema, loss_state, reg_state)
+  new_state = GANState(state.step + 1, g_state, d_state, ema, loss_state, reg_state, augment_state)
   return new_state, metrics
 
 
@@ -725,7 +738,8 @@ def make_trainer(
     batches=stream,
     evaluators=evaluators.for_training(names, model, config, fid_features=fid_features, mesh=mesh),
     describe=describe,
-    log_terms=[r.name for r in regularizers],
+    log_terms=[r.name for r in regularizers]
+    + (["ada_p", "ada_rt"] if isinstance(spec.augment, Augmentation) else []),
     summary=f"on {dataset.name}, batch {config.batch_size}, n_critic {spec.n_critic}",
   )
 

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import optim
+from jaxgan.augment import Augmentation
 from jaxgan.errors import ConfigError
 from jaxgan.latent import Latent, LatentSpace
 from jaxgan.loss_pairs import LossPair, Outputs
@@ -94,7 +95,9 @@ class GANSpec:
   ACGAN, whose D predicts them). categorical_codes and continuous_codes are
   InfoGAN's latent codes, appended to G's noise. augment(images, key) transforms
   every input of D, in D's updates and in G's (jaxgan.augment.diff_augment:
-  DiffAugment, Zhao et al. 2020); G's gradient flows through it.
+  DiffAugment, Zhao et al. 2020); G's gradient flows through it. An Augmentation
+  (jaxgan.ada: ADA) also keeps a state, GANState.augment_state, updated every step from
+  D's scores of the augmented reals.
   """
 
   generator: nn.Module
@@ -113,7 +116,7 @@ class GANSpec:
   categorical_codes: Sequence[int] = ()
   continuous_codes: int = 0
   unroll_steps: int = 0  # Unrolled GAN: G's loss against D after this many look-ahead steps
-  augment: Callable[[Array, Array], Array] | None = None  # of D's inputs (DiffAugment)
+  augment: Callable[[Array, Array], Array] | Augmentation | None = None  # of D's inputs
 
   def __post_init__(self):
     if self.unroll_steps < 0:
@@ -145,7 +148,8 @@ class GANState:
   """The whole training state: a pytree, checkpointed as is.
 
   loss_state is the adversarial loss's own state (BEGAN's k_t), () for most;
-  regularizer_state holds each stateful regularizer's state by name ({} for most).
+  regularizer_state holds each stateful regularizer's state by name ({} for most);
+  augment_state the state of an adaptive augmentation (ADA's p), {} without one.
   """
 
   step: Array
@@ -154,6 +158,7 @@ class GANState:
   generator_ema: optim.EmaState | None
   loss_state: Any = ()
   regularizer_state: Any = dataclasses.field(default_factory=dict)
+  augment_state: Any = dataclasses.field(default_factory=dict)
 
 
 def check_batch(spec: GANSpec, batch: dict[str, Array]) -> None:

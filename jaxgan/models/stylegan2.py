@@ -400,7 +400,7 @@ def check_image_size(image_size: int) -> int:
   """log2(image_size), or a ValueError unless it is a power of two of at least 4."""
   if image_size < 4 or image_size & (image_size - 1):
     raise ValueError(
-      f"StyleGAN2 and Progressive GAN need a power-of-two image size of at least 4, got "
+      f"StyleGAN2 needs a power-of-two image size of at least 4, got "
       f"{image_size}: pass --image_size=4, 8, 16, 32, ..."
     )
   return int(math.log2(image_size))
