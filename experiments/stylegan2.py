@@ -28,6 +28,7 @@ import jax.numpy as jnp
 
 from jaxgan import builders, cli, optim, penalties
 from jaxgan.config import ImageGANConfig, option
+from jaxgan.data import TOY_DATASETS
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import gan
 from jaxgan.loss_pairs import loss_pair
@@ -68,6 +69,8 @@ class Config(ImageGANConfig):
     except ValueError as e:
       raise ConfigError(f"--image_size={self.image_size}: {e}") from None
     super().__post_init__()
+    if self.dataset in TOY_DATASETS:
+      raise ConfigError(f"StyleGAN2 makes images; {self.dataset} is a toy: pass --dataset=digits")
     for name in ("w_dim", "mapping_layers", "channel_base", "channel_max"):
       if getattr(self, name) < 1:
         raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")

@@ -328,6 +328,12 @@ def side_by_side_folder(root):
     ("cyclegan", ["--dataset=horses"], ["unknown translation dataset 'horses'", "cycle_gan/"]),
     ("cyclegan", ["--dataset=cycle_gan/horse2zebra", "--data_dir=/no"], ["not prepared"]),
     ("cyclegan", ["--load_size=8"], ["--load_size=8 is smaller than --image_size=16"]),
+    ("stylegan2", ["--image_size=12"], ["--image_size=12", "power-of-two", "at least 4"]),
+    ("stylegan2", ["--image_size=2"], ["--image_size=2", "power-of-two"]),
+    ("stylegan2", ["--augment=flip"], ["unknown augmentation 'flip'", "ada"]),
+    ("stylegan2", ["--augment=ada,color"], ["--augment=ada", "on its own"]),
+    ("stylegan2", ["--dataset=ring8"], ["StyleGAN2 makes images", "--dataset=digits"]),
+    ("stylegan2", ["--batch_size=33"], ["--batch_size=33", "--pl_batch_shrink=2"]),
   ],
 )
 def test_bad_input_gets_one_line(script, flags, fragments):
@@ -440,6 +446,16 @@ def test_sample_bad_input(tmp_path):
     run(["-m", "jaxgan.sample", f"--workdir={tmp_path}", "--output=x.txt"]),
     "--output must end in .npy or .png",
   )
+
+
+@ON_THE_TRAINED_RUN
+def test_style_options_need_a_style_based_run(trained):
+  workdir, _ = trained
+  for option in ("--psi=0.5", "--mode=style_mixing"):
+    one_line_error(
+      run(["-m", "jaxgan.sample", f"--workdir={workdir}", option, "--output=x.png"]),
+      "for style-based generators",
+    )
 
 
 @ON_THE_TRAINED_RUN

@@ -426,3 +426,12 @@ def test_the_discriminator_sees_real_and_fake_batches_apart():
   a, _, _ = discriminate_batches(D, params, {}, real, jnp.zeros_like(real))
   b, _, _ = discriminate_batches(D, params, {}, real, jnp.ones_like(real) * 3)
   np.testing.assert_allclose(a["adv"], b["adv"])
+
+
+def test_a_run_describes_and_rebuilds_its_stylegan2_networks_by_module():
+  from jaxgan import models
+
+  G = small_generator(resample="bilinear")
+  description = models.describe(G)
+  assert description["module"] == "jaxgan.models.stylegan2"
+  assert models.build(description) == G  # no entry in jaxgan.models needed
