@@ -66,11 +66,13 @@ LOSS_PANELS = (
   ("losses", ("d_loss", "g_loss")),
   ("D outputs", ("d_real", "d_fake")),
   ("gradient norms", ("d_grad_norm", "g_grad_norm")),
+  ("adaptive augmentation (ADA): p and r_t", ("ada_p", "ada_rt")),
 )
 
 
 def save_loss_curves(path: str, records: Sequence[dict[str, Any]], penalty_names=()) -> None:
-  """One panel per group of metrics (losses, D outputs, gradient norms, penalties).
+  """One panel per group of metrics (losses, D outputs, gradient norms, ADA's p, penalties;
+  a lazy regularizer's "<name>_applied" flags are not drawn).
 
   records are metrics.jsonl's: the training records (with "d_loss") give the
   curves; evaluation records (with "eval_modes") add a mode-coverage panel.
@@ -85,6 +87,8 @@ def save_loss_curves(path: str, records: Sequence[dict[str, Any]], penalty_names
   if not train_records:
     return
   panels = list(LOSS_PANELS)
+  paneled = {name for _, names in LOSS_PANELS for name in names}
+  penalty_names = tuple(n for n in penalty_names if n not in paneled)
   if penalty_names:
     panels.append(("penalties and reconstruction terms", tuple(penalty_names)))
   panels = [(title, _logged(names, train_records)) for title, names in panels]
@@ -111,7 +115,11 @@ def _logged(names: Sequence[str], records: Sequence[dict[str, Any]]) -> list[str
   keys = sorted({k for r in records for k in r})
   out = []
   for name in names:
-    out += [k for k in keys if k == name or k.startswith(name + "_") and k not in names]
+    out += [
+      k
+      for k in keys
+      if k == name or k.startswith(name + "_") and k not in names and not k.endswith("_applied")
+    ]
   return list(dict.fromkeys(out))
 
 

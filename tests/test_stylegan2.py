@@ -337,12 +337,14 @@ def test_lazy_regularizers_run_every_k_steps_inside_one_compiled_step():
   key = jax.random.key(0)
   state = gan.init_state(spec, key, batch)
   step = gan.make_train_step(spec, max_traces=1)  # recompiling would raise
-  applied = []
+  applied, r1 = [], []
   for _ in range(7):
     state, metrics = step(state, batch, key)
     applied.append((float(metrics["r1_applied"]), float(metrics["count_applied"])))
+    r1.append(float(metrics["r1"]))
     assert bool(metrics["finite"])
   assert applied == [(1.0, 1.0), (0, 0), (0, 0), (1.0, 1.0), (0, 0), (0, 0), (1.0, 1.0)]
+  assert r1[0] > 0 and r1[1] == r1[2] == r1[0] and r1[4] == r1[3] != r1[0]  # the last value
   assert float(state.regularizer_state["count"]) == 3.0
 
 

@@ -116,11 +116,10 @@ def init_state(spec: GANSpec, key: Array, example_batch: dict[str, Array]) -> GA
     ema = None
     if spec.ema_decay is not None:
       ema = optim.parameter_ema(spec.ema_decay, warmup=spec.ema_warmup).init(g_params)
-    regularizer_state = {
-      r.name: r.init()
-      for r in (*spec.discriminator_regularizers, *spec.generator_regularizers)
-      if r.init is not None
-    }
+    regs = (*spec.discriminator_regularizers, *spec.generator_regularizers)
+    regularizer_state = {r.name: r.init() for r in regs if r.init is not None}
+    # a lazy term's last value, logged on the steps it skips
+    regularizer_state.update({last_value_key(r): jnp.zeros([]) for r in regs if r.every > 1})
     return GANState(
       jnp.zeros([], jnp.int32),
       generator,
@@ -218,6 +217,11 @@ def _add_regularizers(regs, loss, metrics, inputs: RegularizerInputs, states, sc
   return loss, states
 
 
+def last_value_key(reg) -> str:
+  """Where the regularizer state keeps a lazy term's last value."""
+  return f"{reg.name}_last"
+
+
 def _every_step(regs) -> tuple:
   """The regularizers in every update's loss (every = 1)."""
   return tuple(r for r in regs if r.every == 1)
@@ -242,7 +246,8 @@ def lazy_update(
   For every interval k among `regs` (every > 1): on steps with step % k == 0, one update of
   the player on Σ k·weight·fn(inputs) over the terms of that interval, inside the compiled
   step (lax.cond); on the other steps the player and the states pass through. The metrics
-  of a term are its value on its steps and 0 elsewhere, with "<name>_applied" 1 or 0.
+  of a term are its value on its steps and its last value elsewhere (kept in the states),
+  with "<name>_applied" 1 or 0.
 
   Args:
     optimizer: the player's optax chain (with lazy_adam's rescaled learning rate and betas).
@@ -268,6 +273,7 @@ def lazy_update(
         terms = {}
         inputs = make_inputs(params)._replace(key=group_key)
         total, new_states = _add_regularizers(group, 0.0, terms, inputs, states, scale=k)
+        new_states.update({last_value_key(r): terms[r.name] for r in group})
         return total, (terms, new_states)
 
       (_, (terms, new_states)), grads = jax.value_and_grad(objective, has_aux=True)(player.params)
@@ -276,7 +282,7 @@ def lazy_update(
 
     def skip(carry, group=group):
       player, states = carry
-      terms = {r.name: jnp.zeros([], jnp.float32) for r in group}
+      terms = {r.name: states[last_value_key(r)] for r in group}
       return player, states, {**terms, **{f"{r.name}_applied": 0.0 for r in group}}
 
     player, states, terms = jax.lax.cond(step % k == 0, regularize, skip, (player, states))
