@@ -34,6 +34,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.ndimage import map_coordinates
 
 from jaxgan.augment import Augmentation
@@ -143,7 +144,8 @@ def warp(images: Array, matrices: Array) -> Array:
 # Colour transformations: 4×4 homogeneous matrices on RGB.
 # ---------------------------------------------------------------------------
 
-LUMA_AXIS = jnp.array([1.0, 1.0, 1.0, 0.0]) / math.sqrt(3.0)
+LUMA_AXIS = np.array([1.0, 1.0, 1.0, 0.0], np.float32) / np.float32(math.sqrt(3.0))  # numpy: no
+# JAX array at import (jax.distributed must start before the backend does)
 
 
 def _rotate3d(axis: Array, theta: Array) -> Array:

@@ -105,43 +105,67 @@ def main(argv):
     raise ConfigError(f"cannot write {FLAGS.output}: directory {out_dir} does not exist")
   run = runs.restore(FLAGS.workdir, FLAGS.step)
   if FLAGS.mode != "samples" or FLAGS.psi is not None or FLAGS.truncation_cutoff is not None:
-    draw_styles(run)
+    draw_styles(
+      run,
+      FLAGS.mode,
+      FLAGS.output,
+      psi=1.0 if FLAGS.psi is None else FLAGS.psi,
+      cutoff=FLAGS.truncation_cutoff,
+      num_samples=FLAGS.num_samples,
+      seed=FLAGS.seed,
+    )
     return
   samples = runs.draw(run, FLAGS.num_samples, FLAGS.seed, FLAGS.label, FLAGS.truncation)
   write_samples(samples, FLAGS.output, run, FLAGS.seed)
   print(f"wrote {len(samples)} samples of shape {samples.shape[1:]} to {FLAGS.output}")
 
 
-def draw_styles(run: runs.Run) -> None:
-  """--psi / --truncation_cutoff samples, or the --mode grid, of a style-based run."""
+def draw_styles(
+  run: runs.Run,
+  mode: str,
+  output: str,
+  *,
+  psi: float,
+  cutoff: int | None,
+  num_samples: int,
+  seed: int,
+) -> None:
+  """Truncated samples, or a style-mixing or interpolation grid, of a style-based run.
+
+  Args:
+    run: the restored run.
+    mode: "samples", "style_mixing" or "interpolation".
+    output: the .npy or .png to write (grids: .png).
+    psi: truncation ψ in W.
+    cutoff: truncate only the first this many ws (None: all).
+    num_samples: how many samples ("samples" mode).
+    seed: the seed of the latents.
+  """
   styles = run.model.generator.styles if run.model.generator is not None else None
   if styles is None:
     raise ConfigError(
       "--psi, --truncation_cutoff and --mode=style_mixing|interpolation are for style-based "
       "generators (experiments/stylegan2.py); this run's generator has no W space"
     )
-  psi = 1.0 if FLAGS.psi is None else FLAGS.psi
-  style_grids.check_cutoff(styles, FLAGS.truncation_cutoff)
-  key = jax.random.key(FLAGS.seed)
+  style_grids.check_cutoff(styles, cutoff)
+  key = jax.random.key(seed)
   z_dim = run.model.generator.space.latent_dim
   experiment = run.config.get("experiment", "jaxgan")
-  if FLAGS.mode == "samples":
-    samples = style_grids.truncated_samples(
-      styles, run.state, key, FLAGS.num_samples, z_dim, psi, FLAGS.truncation_cutoff
-    )
-    write_samples(samples, FLAGS.output, run, FLAGS.seed)
-    print(f"wrote {len(samples)} samples (ψ = {psi}) to {FLAGS.output}")
+  if mode == "samples":
+    samples = style_grids.truncated_samples(styles, run.state, key, num_samples, z_dim, psi, cutoff)
+    write_samples(samples, output, run, seed)
+    print(f"wrote {len(samples)} samples (ψ = {psi}) to {output}")
     return
-  if not FLAGS.output.endswith(".png"):
-    raise ConfigError(f"--mode={FLAGS.mode} draws a picture: give --output a .png name")
-  if FLAGS.mode == "style_mixing":
+  if not output.endswith(".png"):
+    raise ConfigError(f"--mode={mode} draws a picture: give --output a .png name")
+  if mode == "style_mixing":
     grid, labels = style_grids.style_mixing_grid(styles, run.state, key, z_dim, psi=psi)
     title = f"{experiment}: style mixing (rows' styles onto columns), ψ = {psi}"
   else:
     grid = style_grids.interpolation_grid(styles, run.state, key, z_dim, psi=psi)
     labels, title = None, f"{experiment}: interpolation in W, ψ = {psi}"
-  plots.save_image_grid(FLAGS.output, grid, row_labels=labels, title=title)
-  print(f"wrote a {FLAGS.mode} grid of {grid.shape[0]}×{grid.shape[1]} images to {FLAGS.output}")
+  plots.save_image_grid(output, grid, row_labels=labels, title=title)
+  print(f"wrote a {mode} grid of {grid.shape[0]}×{grid.shape[1]} images to {output}")
 
 
 if __name__ == "__main__":

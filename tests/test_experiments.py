@@ -198,7 +198,13 @@ OFFLINE = (
 )
 # The TFDS recipes' networks narrowed for a 1-step run (the architecture and image size kept).
 NARROW = {
-  "stylegan2.py": ["--channel_max=8", "--mapping_layers=2", "--w_dim=16", "--latent_dim=16"]
+  "stylegan2.py": [
+    "--channel_max=8",
+    "--mapping_layers=2",
+    "--w_dim=16",
+    "--latent_dim=16",
+    "--image_size=32",  # 256² is 64× the pixels: the same networks at 32²
+  ]
 }
 OFFLINE_TRANSLATION = ("--dataset=digits_edges", "--dataset=digits_edges_unpaired")
 TRANSLATION_SCRIPTS = ("pix2pix.py", "cyclegan.py")
