@@ -5,9 +5,9 @@
   python -m jaxgan.sample --workdir=runs/cgan_digits --num_samples=64 --label=7 --output=sevens.png
   python -m jaxgan.sample --workdir=runs/dcgan_digits --num_samples=64 --truncation=0.7 \
       --output=grid.png
-  python -m jaxgan.sample --workdir=runs/stylegan2_digits --psi=0.7 --output=psi.png
-  python -m jaxgan.sample --workdir=runs/stylegan2_digits --mode=style_mixing --output=mix.png
-  python -m jaxgan.sample --workdir=runs/stylegan2_digits --mode=interpolation --output=lerp.png
+  python -m jaxgan.sample --workdir=runs/STYLE_RUN --psi=0.7 --output=psi.png
+  python -m jaxgan.sample --workdir=runs/STYLE_RUN --mode=style_mixing --output=mix.png
+  python -m jaxgan.sample --workdir=runs/STYLE_RUN --mode=interpolation --output=lerp.png
 
 Loads the newest checkpoint of the workdir (whatever devices and processes
 wrote it), rebuilds the generator from the workdir's config.json and draws
@@ -16,7 +16,8 @@ one. --label=K asks a class-conditional generator for class K (default:
 classes in turn); --truncation=T draws the noise from a normal truncated to
 [−T, T] (BigGAN's truncation trick: less variety, higher fidelity).
 
-Style-based generators (StyleGAN2) also take --psi=ψ, the truncation in W toward
+Style-based generators (whose view has trainer.Styles) also take --psi=ψ,
+the truncation in W toward
 the run's average w̄ (w̄ + ψ(w − w̄), on the first --truncation_cutoff layers of
 styles), and draw --mode=style_mixing (coarse / middle / fine styles of one seed
 onto another, jaxgan.style_grids) and --mode=interpolation (lines in W) grids.
@@ -145,7 +146,7 @@ def draw_styles(
   if styles is None:
     raise ConfigError(
       "--psi, --truncation_cutoff and --mode=style_mixing|interpolation are for style-based "
-      "generators (experiments/stylegan2.py); this run's generator has no W space"
+      "generators (a generator view with trainer.Styles); this run's generator has no W space"
     )
   style_grids.check_cutoff(styles, cutoff)
   key = jax.random.key(seed)
