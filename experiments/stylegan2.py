@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan import builders, cli, optim, penalties
-from jaxgan.config import ImageGANConfig, option
+from jaxgan.config import ImageGANConfig, at_least, option
 from jaxgan.data import TOY_DATASETS
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import gan
@@ -71,12 +71,8 @@ class Config(ImageGANConfig):
     super().__post_init__()
     if self.dataset in TOY_DATASETS:
       raise ConfigError(f"StyleGAN2 makes images; {self.dataset} is a toy: pass --dataset=digits")
-    for name in ("w_dim", "mapping_layers", "channel_base", "channel_max"):
-      if getattr(self, name) < 1:
-        raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
-    for name in ("r1_every", "pl_every", "pl_batch_shrink"):
-      if getattr(self, name) < 1:
-        raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
+    names = ("w_dim", "mapping_layers", "channel_base", "channel_max", "r1_every", "pl_every")
+    at_least(self, 1, *names, "pl_batch_shrink")
     if not 0.0 <= self.style_mixing <= 1.0:
       raise ConfigError(f"--style_mixing is a probability in [0, 1], got {self.style_mixing}")
     if self.batch_size % self.pl_batch_shrink:

@@ -87,7 +87,8 @@ def as_dict(config) -> dict[str, Any]:
   return dataclasses.asdict(config)
 
 
-def _at_least(config, minimum: int, *names: str) -> None:
+def at_least(config, minimum: int, *names: str) -> None:
+  """A one-line ConfigError for the first of the named settings below minimum."""
   for name in names:
     value = getattr(config, name)
     if value < minimum:
@@ -130,8 +131,8 @@ class LoopConfig(Config):
 
   def __post_init__(self):
     super().__post_init__()
-    _at_least(self, 1, "num_steps", "batch_size", "log_every", "checkpoint_every", "plot_every")
-    _at_least(self, 1, "eval_every", "max_checkpoints", "num_eval_samples")
+    at_least(self, 1, "num_steps", "batch_size", "log_every", "checkpoint_every", "plot_every")
+    at_least(self, 1, "eval_every", "max_checkpoints", "num_eval_samples")
 
 
 DISTRIBUTED_MODES = ("auto", "on", "off")  # jaxgan.parallel.initialize_distributed
@@ -179,7 +180,7 @@ class RunConfig(LoopConfig):
 
   def __post_init__(self):
     super().__post_init__()
-    _at_least(self, 1, "image_size", "coordinator_timeout")
+    at_least(self, 1, "image_size", "coordinator_timeout")
     for name in ("g_lr", "d_lr"):
       if not getattr(self, name) > 0:
         raise ConfigError(f"--{name} must be positive, got {getattr(self, name)}")
@@ -229,7 +230,7 @@ class GANConfig(RunConfig):
 
   def __post_init__(self):
     super().__post_init__()
-    _at_least(self, 1, "n_critic", "latent_dim", "width")
+    at_least(self, 1, "n_critic", "latent_dim", "width")
     if not 0.0 <= self.ema_decay < 1.0:
       raise ConfigError(f"--ema_decay must be in [0, 1), got {self.ema_decay}")
     for name in ("g_hidden", "d_hidden"):
@@ -238,7 +239,7 @@ class GANConfig(RunConfig):
         raise ConfigError(f"--{name} needs at least one positive width, got {list(widths)}")
     check_features_flag(self.fid_features)
     parse_policy(self.augment)
-    _at_least(self, 1, "ada_interval")
+    at_least(self, 1, "ada_interval")
     if self.ada_kimg <= 0:
       raise ConfigError(f"--ada_kimg must be positive, got {self.ada_kimg}")
 
@@ -309,7 +310,7 @@ class TranslationConfig(RunConfig):
 
   def __post_init__(self):
     super().__post_init__()
-    _at_least(self, 1, "g_width", "d_width", "d_layers")
+    at_least(self, 1, "g_width", "d_width", "d_layers")
     if self.load_size and self.load_size < self.image_size:
       raise ConfigError(
         f"--load_size={self.load_size} is smaller than --image_size={self.image_size}: images "
