@@ -14,6 +14,7 @@ from scipy import signal
 from jaxgan import optim, penalties
 from jaxgan.kinds import gan
 from jaxgan.loss_pairs import loss_pair
+from jaxgan.models import equalized, resample
 from jaxgan.models import stylegan2 as sg2
 from jaxgan.models.gan_layers import MinibatchStdDev
 
@@ -89,13 +90,15 @@ def np_conv_same(x, kernel):
 )
 def test_upfirdn2d_matches_direct_filtering(up, down, pad, gain):
   x = RNG.normal(size=(2, 6, 6, 3))
-  ours = sg2.upfirdn2d(jnp.asarray(x, jnp.float32), sg2.FIR_FILTER, up, down, pad, gain)
-  np.testing.assert_allclose(ours, np_upfirdn2d(x, sg2.FIR_FILTER, up, down, pad, gain), atol=1e-5)
+  ours = resample.upfirdn2d(jnp.asarray(x, jnp.float32), resample.FIR_FILTER, up, down, pad, gain)
+  np.testing.assert_allclose(
+    ours, np_upfirdn2d(x, resample.FIR_FILTER, up, down, pad, gain), atol=1e-5
+  )
 
 
 def test_fir_resampling_keeps_constants_inside_and_halves_or_doubles_the_size():
   x = jnp.ones((1, 8, 8, 1))
-  up, down = sg2.upsample2d(x), sg2.downsample2d(x)
+  up, down = resample.upsample2d(x), resample.downsample2d(x)
   assert up.shape == (1, 16, 16, 1) and down.shape == (1, 4, 4, 1)
   np.testing.assert_allclose(up[0, 2:-2, 2:-2], 1.0, atol=1e-6)
   np.testing.assert_allclose(down[0, 1:-1, 1:-1], 1.0, atol=1e-6)
@@ -117,12 +120,12 @@ def test_bilinear_upsampling_is_pytorchs_half_pixel_formula():
     return np.take(a, lo, axis) * (1 - t).reshape(shape) + np.take(a, hi, axis) * t.reshape(shape)
 
   np.testing.assert_allclose(
-    sg2.bilinear_upsample2d(jnp.asarray(x)), along(along(x, 1), 2), atol=1e-6
+    resample.bilinear_upsample2d(jnp.asarray(x)), along(along(x, 1), 2), atol=1e-6
   )
 
 
 def test_equalized_dense_scales_weights_and_bias_at_run_time():
-  layer = sg2.EqualizedDense(5, lr_multiplier=0.01, bias_init=0.5)
+  layer = equalized.EqualizedDense(5, lr_multiplier=0.01, bias_init=0.5)
   x = RNG.normal(size=(3, 7)).astype(np.float32)
   params = layer.init(jax.random.key(0), x)["params"]
   w, b = np.asarray(params["weight"], np.float64), np.asarray(params["bias"], np.float64)
@@ -130,7 +133,7 @@ def test_equalized_dense_scales_weights_and_bias_at_run_time():
   assert 60 < np.std(w) < 140  # stored N(0, 1/lr_mul²)
   expected = x @ (w * 0.01 / math.sqrt(7)) + b * 0.01
   np.testing.assert_allclose(layer.apply({"params": params}, x), expected, rtol=1e-4, atol=1e-5)
-  lrelu = sg2.EqualizedDense(5, activation="lrelu").apply({"params": params}, x)
+  lrelu = equalized.EqualizedDense(5, activation="lrelu").apply({"params": params}, x)
   linear = x @ (w / math.sqrt(7)) + b
   np.testing.assert_allclose(
     lrelu, np.where(linear > 0, linear, 0.2 * linear) * math.sqrt(2), rtol=1e-4, atol=1e-5
@@ -139,13 +142,13 @@ def test_equalized_dense_scales_weights_and_bias_at_run_time():
 
 def test_equalized_conv_and_its_down_sampling_form():
   x = RNG.normal(size=(2, 8, 8, 3)).astype(np.float32)
-  layer = sg2.EqualizedConv(4, 3, activation=None)
+  layer = equalized.EqualizedConv(4, 3, activation=None)
   params = layer.init(jax.random.key(0), x)["params"]
   w = np.asarray(params["weight"], np.float64) / math.sqrt(27)
   np.testing.assert_allclose(layer.apply({"params": params}, x), np_conv_same(x, w), atol=1e-4)
-  down = sg2.EqualizedConv(4, 3, activation=None, down=2).apply({"params": params}, x)
+  down = equalized.EqualizedConv(4, 3, activation=None, down=2).apply({"params": params}, x)
   # The authors' order: blur with [1,3,3,1] (padding 2 each side), then the stride-2 conv.
-  blurred = np_upfirdn2d(x, sg2.FIR_FILTER, pad=(2, 2, 2, 2))
+  blurred = np_upfirdn2d(x, resample.FIR_FILTER, pad=(2, 2, 2, 2))
   full = sum(
     np.einsum("bhwc,co->bhwo", blurred[:, i : i + 7, j : j + 7], w[i, j])
     for i in range(3)
@@ -157,7 +160,7 @@ def test_equalized_conv_and_its_down_sampling_form():
 def test_pixel_norm():
   x = RNG.normal(size=(4, 6)).astype(np.float32) * 3
   expected = x / np.sqrt(np.mean(x**2, axis=1, keepdims=True) + 1e-8)
-  np.testing.assert_allclose(sg2.normalize_2nd_moment(jnp.asarray(x)), expected, rtol=1e-5)
+  np.testing.assert_allclose(equalized.normalize_2nd_moment(jnp.asarray(x)), expected, rtol=1e-5)
 
 
 def test_minibatch_stddev_with_feature_groups_is_the_authors_formula():

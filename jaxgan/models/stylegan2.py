@@ -9,12 +9,13 @@ StyleGAN"), after the authors' stylegan2-ada-pytorch code.
     images = G.apply(variables, ws, method=G.synthesis)
 
 The pieces, each a pure function or a small module:
-- equalized learning rate (`EqualizedDense`, `EqualizedConv`, §4.1 of ProGAN): weights
-  stored as N(0, 1/lr_mul²) and scaled at run time by lr_mul/√fan_in, the bias stored
-  as is and scaled by lr_mul, so that Adam's step is the same size for every layer;
-- `upfirdn2d`: up-sample by zero insertion, pad, FIR-filter, down-sample; with the
-  [1, 3, 3, 1] filter it is the anti-aliased ×2 up- and down-sampling of StyleGAN2 and
-  the blur of its up- and down-sampling convolutions (`conv2d_resample`);
+- equalized learning rate (jaxgan.models.equalized: `EqualizedDense`, `EqualizedConv`, §4.1
+  of ProGAN): weights stored as N(0, 1/lr_mul²) and scaled at run time by lr_mul/√fan_in,
+  the bias stored as is and scaled by lr_mul, so that Adam's step is the same size for
+  every layer;
+- FIR resampling (jaxgan.models.resample: `upfirdn2d`): up-sample by zero insertion, pad,
+  FIR-filter, down-sample; with the [1, 3, 3, 1] filter it is the anti-aliased ×2 up- and
+  down-sampling of StyleGAN2 and the blur of its resampling convolutions (`conv2d_resample`);
 - `modulated_conv2d`: the weight scaled per input channel by the style s and each
   output channel demodulated by 1/√(Σ (w·s)² + 1e-8) (StyleGAN2 eq. 1–3), in either
   exact form: per-example weights as a grouped convolution, or the input scaled by s
@@ -48,234 +49,18 @@ of this library do not need.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxgan.models.conv import conv2d, convolutions_by
+from jaxgan.models.conv import convolutions_by
+from jaxgan.models.equalized import EqualizedConv, EqualizedDense, lrelu, normalize_2nd_moment
 from jaxgan.models.gan_layers import MinibatchStdDev
+from jaxgan.models.resample import bilinear_upsample2d, conv2d_resample, upsample2d
 
 Array = jax.Array
-SQRT2 = math.sqrt(2.0)
-FIR_FILTER = (1.0, 3.0, 3.0, 1.0)
-RESAMPLING = ("fir", "bilinear")
-
-
-def lrelu(x: Array, gain: float = 1.0) -> Array:
-  """leaky ReLU (slope 0.2) × √2 × gain: the authors' "lrelu" activation, whose √2 keeps the
-  signal's second moment through the layer."""
-  return jax.nn.leaky_relu(x, 0.2) * (SQRT2 * gain)
-
-
-def normalize_2nd_moment(x: Array, eps: float = 1e-8) -> Array:
-  """Pixel norm (ProGAN §4.2): x / √(mean over the last axis of x² + eps)."""
-  return x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=-1, keepdims=True) + eps)
-
-
-# ---------------------------------------------------------------------------
-# FIR resampling.
-# ---------------------------------------------------------------------------
-
-
-def _pad_axis(x: Array, axis: int, before: int, after: int) -> Array:
-  """Pads with zeros (positive) or crops (negative) along one axis."""
-  if before < 0:
-    x = jax.lax.slice_in_dim(x, -before, x.shape[axis], axis=axis)
-    before = 0
-  if after < 0:
-    x = jax.lax.slice_in_dim(x, 0, x.shape[axis] + after, axis=axis)
-    after = 0
-  widths = [(0, 0)] * x.ndim
-  widths[axis] = (before, after)
-  return jnp.pad(x, widths)
-
-
-def _upfirdn_axis(x, f: np.ndarray, axis: int, up: int, down: int, pad: tuple[int, int]):
-  """upfirdn along one axis: zero insertion, pad, convolution with f, decimation."""
-  if up > 1:
-    n = x.shape[axis]
-    x = jnp.expand_dims(x, axis + 1)
-    widths = [(0, 0)] * x.ndim
-    widths[axis + 1] = (0, up - 1)
-    x = jnp.pad(x, widths)
-    x = x.reshape(*x.shape[:axis], n * up, *x.shape[axis + 2 :])
-  x = _pad_axis(x, axis, *pad)
-  taps = len(f)
-  length = x.shape[axis] - taps + 1
-  # True convolution: the output at i is Σ_t f[t] · x[i + taps − 1 − t].
-  y = sum(
-    float(f[taps - 1 - t]) * jax.lax.slice_in_dim(x, t, t + length, axis=axis) for t in range(taps)
-  )
-  if down > 1:
-    y = jax.lax.slice_in_dim(y, 0, length, stride=down, axis=axis)
-  return y
-
-
-def upfirdn2d(
-  x: Array,
-  f: Sequence[float] = FIR_FILTER,
-  up: int = 1,
-  down: int = 1,
-  padding: tuple[int, int, int, int] = (0, 0, 0, 0),
-  gain: float = 1.0,
-) -> Array:
-  """Up-sample, FIR-filter and down-sample an NHWC batch, as the authors' upfirdn2d.
-
-  1. insert up − 1 zeros after every pixel (rows and columns);
-  2. pad with zeros (or crop, when negative) by padding = (left, right, top, bottom);
-  3. convolve with the separable filter f ⊗ f, normalized to sum 1 and scaled by gain
-     (gain = up² keeps the mean of an up-sampled image);
-  4. keep every down-th pixel.
-  The output has ((H·up + top + bottom − len(f) + 1) / down, rounded up) rows.
-
-  Args:
-    x: [B, H, W, C].
-    f: the 1-D filter taps (default [1, 3, 3, 1]).
-    up: the up-sampling factor.
-    down: the down-sampling factor.
-    padding: (left, right, top, bottom), in up-sampled pixels.
-    gain: the overall gain of the filter.
-
-  Returns:
-    The resampled batch.
-  """
-  f = np.asarray(f, np.float64)
-  f = f / f.sum() * math.sqrt(gain)
-  left, right, top, bottom = padding
-  x = _upfirdn_axis(x, f, 1, up, down, (top, bottom))
-  return _upfirdn_axis(x, f, 2, up, down, (left, right))
-
-
-def upsample2d(x: Array, f: Sequence[float] = FIR_FILTER) -> Array:
-  """×2 FIR up-sampling (the skip generator's image path): [B, H, W, C] → [B, 2H, 2W, C]."""
-  taps = len(f)
-  p0, p1 = (taps + 1) // 2, (taps - 2) // 2
-  return upfirdn2d(x, f, up=2, padding=(p0, p1, p0, p1), gain=4.0)
-
-
-def downsample2d(x: Array, f: Sequence[float] = FIR_FILTER) -> Array:
-  """×2 FIR down-sampling: [B, H, W, C] → [B, H/2, W/2, C]."""
-  taps = len(f)
-  p0, p1 = (taps - 1) // 2, (taps - 2) // 2
-  return upfirdn2d(x, f, down=2, padding=(p0, p1, p0, p1))
-
-
-def bilinear_upsample2d(x: Array) -> Array:
-  """×2 bilinear up-sampling with half-pixel centres (PyTorch's align_corners=False)."""
-  b, h, w, c = x.shape
-  return jax.image.resize(x, (b, 2 * h, 2 * w, c), "bilinear")
-
-
-def average_pool2d(x: Array) -> Array:
-  """2×2 average pooling, stride 2."""
-  b, h, w, c = x.shape
-  return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
-
-
-def conv2d_resample(
-  x: Array, kernel: Array, up: int = 1, down: int = 1, resample: str = "fir"
-) -> Array:
-  """A 'same' convolution with optional ×2 up- or down-sampling (the authors'
-  conv2d_resample with padding = k // 2).
-
-  "fir": up = FIR up-sampling then the convolution; down = the FIR blur, then the
-  convolution at stride 2 (1×1 kernels: FIR down-sampling, then the convolution).
-  "bilinear": bilinear up-sampling or 2×2 average pooling, with the convolution after
-  up-sampling and before pooling (EqualizedConv pools after its activation instead).
-
-  Args:
-    x: [B, H, W, C].
-    kernel: [k, k, C, O], k odd.
-    up: 1 or 2.
-    down: 1 or 2.
-    resample: "fir" or "bilinear".
-
-  Returns:
-    [B, H·up/down, W·up/down, O].
-  """
-  k = kernel.shape[0]
-  p = k // 2
-  same = ((p, p), (p, p))
-  if resample == "bilinear":
-    if up > 1:
-      x = bilinear_upsample2d(x)
-    y = conv2d(x, kernel, padding=same)
-    return average_pool2d(y) if down > 1 else y
-  taps = len(FIR_FILTER)
-  if up > 1:
-    p0, p1 = p + (taps + up - 1) // 2, p + (taps - up) // 2
-    x = upfirdn2d(x, FIR_FILTER, up=up, padding=(p0, p1, p0, p1), gain=up**2)
-    return conv2d(x, kernel)
-  if down > 1:
-    p0, p1 = p + (taps - down + 1) // 2, p + (taps - down) // 2
-    if k == 1:
-      return conv2d(upfirdn2d(x, FIR_FILTER, down=down, padding=(p0, p1, p0, p1)), kernel)
-    x = upfirdn2d(x, FIR_FILTER, padding=(p0, p1, p0, p1))
-    return conv2d(x, kernel, stride=down)
-  return conv2d(x, kernel, padding=same)
-
-
-# ---------------------------------------------------------------------------
-# Equalized learning rate.
-# ---------------------------------------------------------------------------
-
-
-def _equalized_normal(lr_multiplier: float):
-  """N(0, 1/lr_mul²): the stored weight, scaled by lr_mul/√fan_in at run time."""
-
-  def init(key, shape, dtype=jnp.float32):
-    return jax.random.normal(key, shape, dtype) / lr_multiplier
-
-  return init
-
-
-class EqualizedDense(nn.Module):
-  """y = act(x · W·(lr_mul/√fan_in) + b·lr_mul), W stored N(0, 1/lr_mul²), b stored at
-  bias_init (Karras et al. 2018 §4.1; the authors' FullyConnectedLayer)."""
-
-  features: int
-  lr_multiplier: float = 1.0
-  bias_init: float = 0.0
-  activation: str | None = None  # "lrelu" or None (linear)
-
-  @nn.compact
-  def __call__(self, x: Array) -> Array:
-    fan_in = x.shape[-1]
-    weight = self.param("weight", _equalized_normal(self.lr_multiplier), (fan_in, self.features))
-    bias = self.param("bias", nn.initializers.constant(self.bias_init), (self.features,))
-    y = x @ (weight * (self.lr_multiplier / math.sqrt(fan_in))) + bias * self.lr_multiplier
-    return lrelu(y) if self.activation == "lrelu" else y
-
-
-class EqualizedConv(nn.Module):
-  """A 'same' k×k convolution with equalized learning rate (weights N(0, 1), scaled by
-  1/√(k²·C_in)), optional ×2 up/down-sampling (conv2d_resample), bias and lrelu·√2 × gain
-  (the authors' Conv2dLayer)."""
-
-  features: int
-  kernel_size: int = 3
-  use_bias: bool = True
-  activation: str | None = "lrelu"
-  up: int = 1
-  down: int = 1
-  resample: str = "fir"
-
-  @nn.compact
-  def __call__(self, x: Array, gain: float = 1.0) -> Array:
-    k, c = self.kernel_size, x.shape[-1]
-    weight = self.param("weight", nn.initializers.normal(1.0), (k, k, c, self.features))
-    # "bilinear" (the benchmark's network) pools after the activation, "fir" (the authors')
-    # activates the down-sampled convolution.
-    pool_after = self.resample == "bilinear" and self.down > 1
-    down = 1 if pool_after else self.down
-    y = conv2d_resample(x, weight / math.sqrt(k * k * c), self.up, down, self.resample)
-    if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros, (self.features,))
-    y = lrelu(y, gain) if self.activation == "lrelu" else y * gain
-    return average_pool2d(y) if pool_after else y
+RESAMPLING = ("fir", "bilinear")  # of the StyleGAN2 networks (jaxgan.models.resample has more)
 
 
 # ---------------------------------------------------------------------------
