@@ -240,13 +240,17 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
   return GANSpec(loss=loss, **shared, **fields)
 
 
-def run_experiment(experiment: str, config, make_spec: Callable) -> dict[str, Any]:
+def run_experiment(
+  experiment: str, config, make_spec: Callable, make_trainer: Callable = gan.make_trainer
+) -> dict[str, Any]:
   """A GAN experiment's main: its data, devices, spec, trainer and the loop.
 
   Args:
     experiment: the experiment's name (config.json, the default workdir runs/NAME_DATASET).
     config: a jaxgan.config.GANConfig (the experiment's Config).
-    make_spec: make_spec(config, dataset) -> GANSpec.
+    make_spec: make_spec(config, dataset) -> the spec make_trainer takes (a GANSpec).
+    make_trainer: make_trainer(spec, dataset, config, mesh=..., fid_features=...) -> Trainer:
+      the kind's (default: the GAN's; jaxgan.kinds.progressive's for a growing GAN).
 
   Returns:
     The final evaluation (also in WORKDIR/results.json).
@@ -256,7 +260,7 @@ def run_experiment(experiment: str, config, make_spec: Callable) -> dict[str, An
   dataset = load_dataset(config)
   mesh = runtime.start_devices(config)
   spec = make_spec(config, dataset)
-  run = gan.make_trainer(spec, dataset, config, mesh=mesh, fid_features=config.fid_features)
+  run = make_trainer(spec, dataset, config, mesh=mesh, fid_features=config.fid_features)
   return loop.run_training(
     run, config, mesh=mesh, run_config=runtime.run_config(experiment, config)
   )

@@ -120,3 +120,16 @@ def one_line_error(proc, *fragments, code=2):
   assert lines[0].startswith("error: "), lines[0]
   for fragment in fragments:
     assert fragment in lines[0], lines[0]
+
+
+def np_conv_same(x, kernel):
+  """'same' cross-correlation, NHWC / HWIO, float64."""
+  k = kernel.shape[0]
+  p = k // 2
+  xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+  b, h, w, _ = x.shape
+  out = np.zeros((b, h, w, kernel.shape[3]))
+  for i in range(k):
+    for j in range(k):
+      out += np.einsum("bhwc,co->bhwo", xp[:, i : i + h, j : j + w], kernel[i, j])
+  return out

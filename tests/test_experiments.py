@@ -204,7 +204,8 @@ NARROW = {
     "--w_dim=16",
     "--latent_dim=16",
     "--image_size=32",  # 256² is 64× the pixels: the same networks at 32²
-  ]
+  ],
+  "progan.py": ["--channel_max=8", "--latent_dim=16", "--image_size=32", "--batch_sizes=8"],
 }
 OFFLINE_TRANSLATION = ("--dataset=digits_edges", "--dataset=digits_edges_unpaired")
 TRANSLATION_SCRIPTS = ("pix2pix.py", "cyclegan.py")
@@ -340,6 +341,9 @@ def side_by_side_folder(root):
     ("stylegan2", ["--augment=ada,color"], ["--augment=ada", "on its own"]),
     ("stylegan2", ["--dataset=ring8"], ["StyleGAN2 makes images", "--dataset=digits"]),
     ("stylegan2", ["--batch_size=33"], ["--batch_size=33", "--pl_batch_shrink=2"]),
+    ("progan", ["--image_size=12"], ["--image_size=12", "power-of-two"]),
+    ("progan", ["--batch_sizes=32,30"], ["batch size 30", "--mbstd_group=4"]),
+    ("progan", ["--dataset=ring8"], ["Progressive GAN makes images", "--dataset=digits"]),
   ],
 )
 def test_bad_input_gets_one_line(script, flags, fragments):

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import np_conv_same
 from scipy import signal
 
 from jaxgan import optim, penalties
@@ -58,19 +59,6 @@ def np_upfirdn2d(x, f, up=1, down=1, pad=(0, 0, 0, 0), gain=1.0):
     ]
   )
   return out[:, ::down, ::down]
-
-
-def np_conv_same(x, kernel):
-  """'same' cross-correlation, NHWC / HWIO, float64."""
-  k = kernel.shape[0]
-  p = k // 2
-  xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-  b, h, w, _ = x.shape
-  out = np.zeros((b, h, w, kernel.shape[3]))
-  for i in range(k):
-    for j in range(k):
-      out += np.einsum("bhwc,co->bhwo", xp[:, i : i + h, j : j + w], kernel[i, j])
-  return out
 
 
 # ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ registers a `jaxgan.trainer.Kind` when imported.
   experiments/ but the image-to-image ones.
 - pix2pix: paired image-to-image translation.
 - cyclegan: unpaired image-to-image translation.
+- progressive: a GAN whose networks grow from 4×4 to the data's size (Progressive GAN).
 - image_to_image: what pix2pix and CycleGAN share.
 
 A new kind is a new module (here or anywhere): a step, a `make_trainer`, and

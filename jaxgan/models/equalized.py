@@ -71,14 +71,17 @@ class EqualizedDense(nn.Module):
   bias_init: float = 0.0
   activation: str | None = None
   weight_gain: float = 1.0
+  use_bias: bool = True
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
     fan_in = x.shape[-1]
     weight = self.param("weight", _equalized_normal(self.lr_multiplier), (fan_in, self.features))
-    bias = self.param("bias", nn.initializers.constant(self.bias_init), (self.features,))
-    scale = self.weight_gain * self.lr_multiplier / math.sqrt(fan_in)
-    return activate(x @ (weight * scale) + bias * self.lr_multiplier, self.activation)
+    y = x @ (weight * (self.weight_gain * self.lr_multiplier / math.sqrt(fan_in)))
+    if self.use_bias:
+      bias = self.param("bias", nn.initializers.constant(self.bias_init), (self.features,))
+      y = y + bias * self.lr_multiplier
+    return activate(y, self.activation)
 
 
 class EqualizedConv(nn.Module):
