@@ -183,7 +183,16 @@ class ProgressiveSpec:
 
 
 def with_progress(state: GANState, resolution: int, alpha: Array) -> GANState:
-  """The state with {"alpha", "resolution"} written into both players' "progress"."""
+  """The state with {"alpha", "resolution"} written into both players' "progress".
+
+  Args:
+    state: the training state.
+    resolution: the level being trained.
+    alpha: its fade-in α.
+
+  Returns:
+    The state, its parameters and optimizer states untouched.
+  """
   progress = {"alpha": jnp.asarray(alpha, jnp.float32), "resolution": jnp.int32(resolution)}
 
   def put(player):
@@ -263,7 +272,17 @@ def train_step(
 
 
 def make_train_step(spec: ProgressiveSpec, *, mesh: Mesh | None = None, donate: bool = True):
-  """`train_step` jit-compiled once per level (jaxgan.step.compile_step)."""
+  """`train_step` jit-compiled once per level (jaxgan.step.compile_step).
+
+  Args:
+    spec: the growing GAN.
+    mesh: run data-parallel over its devices.
+    donate: hand the old state's buffers to the new state.
+
+  Returns:
+    step(state, batch, key) -> (state, metrics); a batch of a resolution outside the
+    schedule is a ConfigError, a trace beyond one per level a RecompilationError.
+  """
   return compile_step(
     lambda state, batch, key: train_step(spec, state, batch, key, mesh),
     mesh=mesh,
@@ -322,7 +341,17 @@ def generator_view(
   G: nn.Module, space: LatentSpace, image_size: int, mesh: Mesh | None = None
 ) -> trainer.Generator:
   """The trainer.Generator of a growing GAN: G at the level the state reached (its
-  "progress"), with its α, the images up-sampled (nearest) to the data's size."""
+  "progress"), with its α, the images up-sampled (nearest) to the data's size.
+
+  Args:
+    G: the generator at the data's size (it has a `resolution` field).
+    space: its latent space.
+    image_size: the data's size.
+    mesh: the devices G runs on; the outputs come back replicated.
+
+  Returns:
+    The Generator (one compiled program per level it is asked to draw at).
+  """
   out_shardings = None if mesh is None else parallel.replicated(mesh)
 
   @functools.cache

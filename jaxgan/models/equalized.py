@@ -46,7 +46,16 @@ def leaky(x: Array) -> Array:
 
 
 def activate(x: Array, activation: str | None, gain: float = 1.0) -> Array:
-  """x through "lrelu" (× √2 × gain), "leaky" (× gain) or None (× gain)."""
+  """x through an activation, times gain.
+
+  Args:
+    x: the pre-activations.
+    activation: "lrelu" (leaky ReLU × √2), "leaky" (leaky ReLU) or None (linear).
+    gain: a further factor.
+
+  Returns:
+    The activations.
+  """
   if activation == "lrelu":
     return lrelu(x, gain)
   return (leaky(x) if activation == "leaky" else x) * gain

@@ -46,7 +46,16 @@ PROGRESS = "progress"  # the variable collection of the growth: {"alpha", "resol
 
 
 def blend(low: Array, high: Array, alpha: Array) -> Array:
-  """(1 − α)·low + α·high: exactly `low` at α = 0 and exactly `high` at α = 1."""
+  """The fade between two levels: (1 − α)·low + α·high.
+
+  Args:
+    low: the lower level's output (or input), at the same size as high.
+    high: the new level's.
+    alpha: α in [0, 1].
+
+  Returns:
+    Exactly `low` at α = 0 and exactly `high` at α = 1.
+  """
   return (1.0 - alpha) * low + alpha * high
 
 
