@@ -391,8 +391,13 @@ class ImageStream:
 
   def local_batch_at(self, step: int) -> dict[str, np.ndarray]:
     """This process's rows of step's batch, as numpy."""
-    n, b = self.n_critic, self.batch_size
-    indices = example_indices(self.seed, len(self.dataset.source), step * n * b, n * b)
+    return self.local_batch(step * self.n_critic * self.batch_size, self.batch_size)
+
+  def local_batch(self, first: int, batch_size: int) -> dict[str, np.ndarray]:
+    """This process's rows of the batch [n_critic, batch_size] at positions [first, first +
+    n_critic·batch_size) of the shuffled sequence, as numpy."""
+    n, b = self.n_critic, batch_size
+    indices = example_indices(self.seed, len(self.dataset.source), first, n * b)
     indices = indices.reshape(n, b)
     if self.mesh is not None:
       indices = indices[:, parallel.process_rows(b)]

@@ -694,6 +694,33 @@ def model_of(spec: GANSpec, dataset, mesh: Mesh | None = None) -> trainer.Model:
   )
 
 
+def describe_spec(spec: GANSpec, dataset, evaluator_names: Sequence[str]) -> dict[str, Any]:
+  """config.json's entries of a GAN: its data, latent space, networks (what `restore`
+  rebuilds G from), n_critic, EMA and evaluators.
+
+  Args:
+    spec: the GAN.
+    dataset: its training data (image data adds "image_shape").
+    evaluator_names: the evaluators of the run.
+
+  Returns:
+    A JSON-able dict, without the kind (each kind adds its own).
+  """
+  description = {
+    "dataset": dataset.name,
+    "latent_dim": spec.latent_dim,
+    "latent_space": spec.latent_space._asdict(),
+    "generator": models.describe(spec.generator),
+    "discriminator": models.describe(spec.discriminator),
+    "n_critic": spec.n_critic,
+    "ema_decay": spec.ema_decay,
+    "evaluators": list(evaluator_names),
+  }
+  if isinstance(dataset, ImageDataset):
+    description["image_shape"] = [dataset.image_size, dataset.image_size, dataset.channels]
+  return description
+
+
 def make_trainer(
   spec: GANSpec,
   dataset,
@@ -722,20 +749,7 @@ def make_trainer(
   names = list(evaluator_names or evaluators.default_names(model))
 
   def describe() -> dict[str, Any]:
-    description = {
-      **trainer.describe_kind(KIND),
-      "dataset": dataset.name,
-      "latent_dim": spec.latent_dim,
-      "latent_space": spec.latent_space._asdict(),
-      "generator": models.describe(spec.generator),
-      "discriminator": models.describe(spec.discriminator),
-      "n_critic": spec.n_critic,
-      "ema_decay": spec.ema_decay,
-      "evaluators": names,
-    }
-    if isinstance(dataset, ImageDataset):
-      description["image_shape"] = [dataset.image_size, dataset.image_size, dataset.channels]
-    return description
+    return {**trainer.describe_kind(KIND), **describe_spec(spec, dataset, names)}
 
   regularizers = (*spec.discriminator_regularizers, *spec.generator_regularizers)
   return trainer.Trainer(

@@ -49,7 +49,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jaxgan import evaluators, models, parallel, trainer
-from jaxgan.data.images import ImageStream, example_indices
+from jaxgan.data.images import ImageStream
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import gan
 from jaxgan.kinds.gan_spec import GANSpec, GANState
@@ -319,17 +319,11 @@ class ProgressiveStream(ImageStream):
 
   def local_batch_at(self, step: int) -> dict[str, np.ndarray]:
     level = level_at(self.schedule, step)
-    n, b = self.n_critic, level.batch_size
-    size = len(self.dataset.source)
-    indices = example_indices(self.seed, size, self.first_example(step), n * b).reshape(n, b)
-    if self.mesh is not None:
-      indices = indices[:, parallel.process_rows(b)]
-    images, labels = self.dataset.examples(indices.reshape(-1))
-    f = images.shape[1] // level.resolution
-    r, c = level.resolution, images.shape[-1]
-    images = images.reshape(-1, r, f, r, f, c).mean(axis=(2, 4), dtype=np.float32)
-    rows = indices.shape[1]
-    return {"x": images.reshape(n, rows, r, r, c), "label": labels.reshape(n, rows)}
+    batch = self.local_batch(self.first_example(step), level.batch_size)
+    x, r = batch["x"], level.resolution
+    f = x.shape[-2] // r
+    pooled = x.reshape(*x.shape[:2], r, f, r, f, x.shape[-1]).mean(axis=(3, 5), dtype=np.float32)
+    return {**batch, "x": pooled}
 
 
 # ---------------------------------------------------------------------------
@@ -411,16 +405,8 @@ def make_trainer(
   def describe() -> dict[str, Any]:
     return {
       **trainer.describe_kind(KIND),
-      "dataset": dataset.name,
-      "image_shape": [dataset.image_size, dataset.image_size, dataset.channels],
-      "latent_dim": spec.gan.latent_dim,
-      "latent_space": spec.gan.latent_space._asdict(),
-      "generator": models.describe(spec.gan.generator),
-      "discriminator": models.describe(spec.gan.discriminator),
+      **gan.describe_spec(spec.gan, dataset, names),
       "schedule": [level._asdict() for level in spec.schedule],
-      "n_critic": spec.gan.n_critic,
-      "ema_decay": spec.gan.ema_decay,
-      "evaluators": names,
     }
 
   regularizers = (*spec.gan.discriminator_regularizers, *spec.gan.generator_regularizers)
