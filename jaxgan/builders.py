@@ -204,7 +204,7 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
   """The GANSpec of the config's shared settings, with `fields` given or overriding.
 
   Unless `fields` names them: G and D of config.model for the dataset, Adam for
-  both players, config.latent_dim, config.n_critic, config.ema_decay and the
+  both players, config.latent_dim, config.n_critic, config.accumulate, config.ema_decay and the
   augmentation of config.augment (DiffAugment, or ADA). An
   experiment passes what makes it that GAN: its loss, its regularizers, its
   models or optimizers when they differ.
@@ -218,7 +218,12 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
   Returns:
     The GANSpec.
   """
-  shared = {"latent_dim": config.latent_dim, "n_critic": config.n_critic, "ema_decay": config.ema}
+  shared = {
+    "latent_dim": config.latent_dim,
+    "n_critic": config.n_critic,
+    "ema_decay": config.ema,
+    "accumulate": config.accumulate,
+  }
   shared = {name: value for name, value in shared.items() if name not in fields}
   if config.augment:
     if _is_toy(dataset):

@@ -202,6 +202,11 @@ class GANConfig(RunConfig):
     "image dataset by name (mnist, fashion_mnist, cifar10, svhn_cropped, celeb_a, ...).",
   )
   n_critic: int = option(1, "Discriminator updates per generator update.")
+  accumulate: int = option(
+    1,
+    "Gradient accumulation: every update's gradient from this many micro-batches of "
+    "batch_size/accumulate in turn (the same update at a fraction of the memory).",
+  )
   latent_dim: int = option(2, "Dimension of the noise z ~ N(0, I).")
   model: str = option("mlp", "Architecture of G and D.", choices=MODELS)
   width: int = option(64, "Convolutional models: channels of the widest-res layer.")
@@ -230,7 +235,12 @@ class GANConfig(RunConfig):
 
   def __post_init__(self):
     super().__post_init__()
-    at_least(self, 1, "n_critic", "latent_dim", "width")
+    at_least(self, 1, "n_critic", "latent_dim", "width", "accumulate")
+    if self.batch_size % self.accumulate:
+      raise ConfigError(
+        f"--accumulate={self.accumulate} does not divide --batch_size={self.batch_size}: "
+        "choose a batch size that is a multiple of it"
+      )
     if not 0.0 <= self.ema_decay < 1.0:
       raise ConfigError(f"--ema_decay must be in [0, 1), got {self.ema_decay}")
     for name in ("g_hidden", "d_hidden"):

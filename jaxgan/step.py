@@ -169,6 +169,66 @@ def discriminate_batches(D: nn.Module, params, model_state, real, fake, labels=N
   return as_outputs(real_out), as_outputs(fake_out), model_state
 
 
+def split_microbatches(tree, k: int):
+  """[B, ...] leaves → [k, B/k, ...]: micro-batch j holds examples j, j + k, j + 2k, …
+
+  Strided rather than consecutive, so that under a mesh (the batch split over
+  the devices in consecutive blocks) every micro-batch stays split over the
+  devices as the batch was, with no data moved between them.
+  """
+
+  def split(x):
+    return jnp.swapaxes(x.reshape(x.shape[0] // k, k, *x.shape[1:]), 0, 1)
+
+  return jax.tree.map(split, tree)
+
+
+def merge_microbatches(tree):
+  """The inverse of split_microbatches: [k, B/k, ...] leaves → [B, ...] in the batch's order."""
+  return jax.tree.map(lambda x: merge_leading_axes(jnp.swapaxes(x, 0, 1)), tree)
+
+
+def accumulated_gradients(objective, params, carry, inputs, key: Array, k: int):
+  """The gradient of a batch's mean loss, from k micro-batches in turn (gradient accumulation).
+
+  objective(params, carry, inputs, key) -> (loss, (aux, carry)), where `inputs` are
+  per-example arrays [B, ...] (a pytree; None leaves allowed) and `carry` is what one
+  micro-batch hands the next (BatchNorm statistics, spectral norm's u). With k > 1 the
+  inputs are split into k micro-batches of B/k (split_microbatches), the objective's
+  gradients summed over them in a lax.scan and divided by k: for a loss that is a mean
+  over examples and a model without batch statistics, exactly the gradient on the whole
+  batch, at 1/k of the activation memory (BigGAN trains at 2048 this way). Each
+  micro-batch gets its own key, fold_in(key, j); with k = 1 the objective sees `key`
+  itself and the whole batch, as without accumulation.
+
+  Args:
+    objective: the loss of one micro-batch, with auxiliary outputs and the carry.
+    params: the parameters differentiated.
+    carry: the carry into the first micro-batch.
+    inputs: the batch, per example.
+    key: the key of the batch.
+    k: the number of micro-batches (dividing B).
+
+  Returns:
+    (mean gradients, aux with a leading micro-batch axis [k, ...], the last carry).
+  """
+  grad_fn = jax.value_and_grad(objective, has_aux=True)
+  if k == 1:
+    (_, (aux, carry)), grads = grad_fn(params, carry, inputs, key)
+    return grads, jax.tree.map(lambda a: a[None], aux), carry
+
+  def micro_step(state, xs):
+    carry, total = state
+    inputs_j, j = xs
+    (_, (aux, carry)), grads = grad_fn(params, carry, inputs_j, jax.random.fold_in(key, j))
+    return (carry, jax.tree.map(jnp.add, total, grads)), aux
+
+  zeros = jax.tree.map(jnp.zeros_like, params)
+  xs = (split_microbatches(inputs, k), jnp.arange(k))
+  (carry, total), aux = jax.lax.scan(micro_step, (carry, zeros), xs)
+  return jax.tree.map(lambda g: g / k, total), aux, carry
+
+
 def update_player(optimizer, player: PlayerState, grads, model_state) -> PlayerState:
   """The player after one optimizer update.
 

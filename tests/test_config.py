@@ -50,6 +50,7 @@ def test_flags_parse_into_typed_values():
     (GANConfig, {"ema_decay": 1.5}, "--ema_decay must be in [0, 1)"),
     (GANConfig, {"g_hidden": ("8", "x")}, "--g_hidden must be comma-separated integers"),
     (GANConfig, {"d_hidden": ()}, "--d_hidden needs at least one positive width"),
+    (GANConfig, {"batch_size": 64, "accumulate": 3}, "--accumulate=3 does not divide"),
     (GANConfig, {"fid_features": "inceptoin"}, "--fid_features='inceptoin' is unknown"),
     (TranslationConfig, {"load_size": 8}, "--load_size=8 is smaller than --image_size=16"),
     (TranslationConfig, {"d_layers": 0}, "--d_layers must be at least 1"),

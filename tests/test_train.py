@@ -298,3 +298,38 @@ def test_generator_params_prefers_the_ema():
   assert gan.generator_params(state) is state.generator_ema.average
   no_ema = init(small_spec(ema=None))
   assert gan.generator_params(no_ema) is no_ema.generator.params
+
+
+def test_accumulated_steps_equal_one_step_on_the_whole_batch():
+  """--accumulate=k: k micro-batches of B/k give the update of one batch of B (no batch
+  statistics; R1 is a mean over examples, so it accumulates exactly too)."""
+
+  def r1(inputs):
+    return penalties.r1_penalty(inputs.d_fn, inputs.real)
+
+  spec = dataclasses.replace(
+    small_spec(n_critic=2, loss="non_saturating", regs=False),
+    discriminator_regularizers=(gan.Regularizer("r1", 1.0, r1),),
+  )
+  whole, _ = run(spec, 3)
+  accumulated, metrics = run(dataclasses.replace(spec, accumulate=4), 3)
+  chex.assert_trees_all_close(accumulated.generator.params, whole.generator.params, atol=2e-6)
+  chex.assert_trees_all_close(
+    accumulated.discriminator.params, whole.discriminator.params, atol=2e-6
+  )
+  assert set(metrics) >= {"d_loss", "g_loss", "r1", "d_grad_norm"}
+
+
+def test_microbatches_are_strided_and_merge_back():
+  x = jnp.arange(12.0).reshape(6, 2)
+  split = step_lib.split_microbatches(x, 3)
+  np.testing.assert_array_equal(split[1], x[np.array([1, 4])])
+  np.testing.assert_array_equal(step_lib.merge_microbatches(split), x)
+
+
+def test_accumulate_that_does_not_divide_the_batch_is_a_config_error():
+  spec = dataclasses.replace(small_spec(), accumulate=5)
+  with pytest.raises(ConfigError, match="accumulate=5 does not divide the batch of 32"):
+    init(spec)
+  with pytest.raises(ConfigError, match="accumulate must be at least 1"):
+    dataclasses.replace(small_spec(), accumulate=0)

@@ -63,12 +63,14 @@ from jaxgan.kinds.gan_spec import (
 from jaxgan.latent import Latent, LatentSpace
 from jaxgan.step import (
   PlayerState,
+  accumulated_gradients,
   all_finite,
   apply_model,
   as_outputs,
   compile_step,
   discriminate_batches,
   merge_leading_axes,
+  merge_microbatches,
   model_inputs,
   model_rngs,
   shard_examples,
@@ -324,12 +326,14 @@ def discriminator_update(
     (D's new player state, the loss's new state, metrics, the regularizers' new states).
   """
 
-  key, augment_key = _augment_keys(spec, key)
   regularizer_state = regularizer_state or {}
 
-  def objective(params):
-    real_out, fake_out, model_state = _discriminate(
-      spec, params, d.model_state, real, fake, labels, augment_key
+  def objective(params, carry, inputs, key):
+    model_state, reg_states = carry
+    real, fake, labels, latent = inputs
+    key, augment_key = _augment_keys(spec, key)
+    real_out, fake_out, new_model_state = _discriminate(
+      spec, params, model_state, real, fake, labels, augment_key
     )
     loss = spec.loss.discriminator(real_out, fake_out, loss_state)
     metrics = {
@@ -337,19 +341,28 @@ def discriminator_update(
       "d_real": jnp.mean(real_out["adv"]),
       "d_fake": jnp.mean(fake_out["adv"]),
     }
-    if spec.augment is not None:  # an adaptive augmentation reads them (train_step)
-      metrics["d_real_scores"] = jax.lax.stop_gradient(real_out["adv"])
-    d_fn = _score_fn(spec, params, d.model_state, labels, augment_key)
+    d_fn = _score_fn(spec, params, model_state, labels, augment_key)
     inputs = RegularizerInputs(
-      d_fn, real, fake, params, key, real_out, fake_out, labels, latent, d.model_state
+      d_fn, real, fake, params, key, real_out, fake_out, labels, latent, model_state
     )
     regs = _every_step(spec.discriminator_regularizers)
-    total, states = _add_regularizers(regs, loss, metrics, inputs, regularizer_state)
+    total, reg_states = _add_regularizers(regs, loss, metrics, inputs, reg_states)
     metrics["d_total_loss"] = total
-    return total, (metrics, model_state, real_out, fake_out, states)
+    return total, ((metrics, real_out, fake_out), (new_model_state, reg_states))
 
-  (_, aux), grads = jax.value_and_grad(objective, has_aux=True)(d.params)
-  metrics, model_state, real_out, fake_out, regularizer_state = aux
+  grads, aux, (model_state, regularizer_state) = accumulated_gradients(
+    objective,
+    d.params,
+    (d.model_state, regularizer_state),
+    (real, fake, labels, latent),
+    key,
+    spec.accumulate,
+  )
+  metrics, real_out, fake_out = aux
+  metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+  real_out, fake_out = merge_microbatches((real_out, fake_out))
+  if spec.augment is not None:  # an adaptive augmentation reads them (train_step)
+    metrics["d_real_scores"] = jax.lax.stop_gradient(real_out["adv"])
   metrics["d_grad_norm"] = optax.tree.norm(grads)
   if spec.loss.update_state is not None:
     loss_state, loss_metrics = spec.loss.update_state(loss_state, real_out, fake_out)
@@ -430,13 +443,15 @@ def generator_update(
     (G's new player state, metrics, the regularizers' new states).
   """
 
-  key, augment_key = _augment_keys(spec, key)
-  key, model_key = jax.random.split(key)
   regularizer_state = regularizer_state or {}
 
-  def objective(params):
-    fake, model_state = apply_model(
-      spec.generator, params, g.model_state, latent.z, True, latent.labels, model_rngs(model_key)
+  def objective(params, carry, inputs, key):
+    model_state, reg_states = carry
+    real, latent, labels = inputs
+    key, augment_key = _augment_keys(spec, key)
+    key, model_key = jax.random.split(key)
+    fake, new_model_state = apply_model(
+      spec.generator, params, model_state, latent.z, True, latent.labels, model_rngs(model_key)
     )
     real_in = real if spec.loss.generator_uses_real else None
     d_params = d.params
@@ -449,15 +464,22 @@ def generator_update(
     metrics = {"g_loss": loss}
     d_fn = _score_fn(spec, d.params, d.model_state, labels, augment_key)
     inputs = RegularizerInputs(
-      d_fn, real, fake, params, key, real_out, fake_out, labels, latent, g.model_state
+      d_fn, real, fake, params, key, real_out, fake_out, labels, latent, model_state
     )
     regs = _every_step(spec.generator_regularizers)
-    total, states = _add_regularizers(regs, loss, metrics, inputs, regularizer_state)
+    total, reg_states = _add_regularizers(regs, loss, metrics, inputs, reg_states)
     metrics["g_total_loss"] = total
-    return total, (metrics, model_state, states)
+    return total, (metrics, (new_model_state, reg_states))
 
-  (_, aux), grads = jax.value_and_grad(objective, has_aux=True)(g.params)
-  metrics, model_state, regularizer_state = aux
+  grads, metrics, (model_state, regularizer_state) = accumulated_gradients(
+    objective,
+    g.params,
+    (g.model_state, regularizer_state),
+    (real, latent, labels),
+    key,
+    spec.accumulate,
+  )
+  metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
   metrics["g_grad_norm"] = optax.tree.norm(grads)
   g = update_player(spec.generator_optimizer, g, grads, model_state)
   return g, metrics, regularizer_state

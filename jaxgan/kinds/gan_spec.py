@@ -97,7 +97,9 @@ class GANSpec:
   every input of D, in D's updates and in G's (jaxgan.augment.diff_augment:
   DiffAugment, Zhao et al. 2020); G's gradient flows through it. An Augmentation
   (jaxgan.ada: ADA) also keeps a state, GANState.augment_state, updated every step from
-  D's scores of the augmented reals.
+  D's scores of the augmented reals. accumulate = k computes every D and G update's
+  gradient from k micro-batches of B/k in turn (jaxgan.step.accumulated_gradients): the
+  update of a batch of B at the activation memory of B/k.
   """
 
   generator: nn.Module
@@ -117,10 +119,13 @@ class GANSpec:
   continuous_codes: int = 0
   unroll_steps: int = 0  # Unrolled GAN: G's loss against D after this many look-ahead steps
   augment: Callable[[Array, Array], Array] | Augmentation | None = None  # of D's inputs
+  accumulate: int = 1  # micro-batches per update (gradient accumulation), dividing the batch
 
   def __post_init__(self):
     if self.unroll_steps < 0:
       raise ConfigError(f"unroll_steps must be 0 or more, got {self.unroll_steps}")
+    if self.accumulate < 1:
+      raise ConfigError(f"accumulate must be at least 1, got {self.accumulate}")
     if self.n_critic < 1:
       raise ConfigError(f"n_critic must be at least 1, got {self.n_critic}")
     if self.latent_dim < 1:
@@ -178,6 +183,11 @@ def check_batch(spec: GANSpec, batch: dict[str, Array]) -> None:
     raise ConfigError(
       f"batch['x'] must have a leading n_critic={spec.n_critic} axis, got shape "
       f"{tuple(x.shape)}: one batch of B examples per critic update, [n_critic, B, ...]"
+    )
+  if x.shape[1] % spec.accumulate:
+    raise ConfigError(
+      f"--accumulate={spec.accumulate} does not divide the batch of {x.shape[1]}: choose a "
+      "batch size that is a multiple of it (micro-batches of batch_size/accumulate)"
     )
   if not jnp.issubdtype(x.dtype, jnp.floating):
     raise ConfigError(
