@@ -204,8 +204,8 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
   """The GANSpec of the config's shared settings, with `fields` given or overriding.
 
   Unless `fields` names them: G and D of config.model for the dataset, Adam for
-  both players, config.latent_dim, config.n_critic, config.accumulate, config.ema_decay and the
-  augmentation of config.augment (DiffAugment, or ADA). An
+  both players, config.latent_dim, n_critic, accumulate, ema_decay, ema_start and
+  standing_stats, and the augmentation of config.augment (DiffAugment, or ADA). An
   experiment passes what makes it that GAN: its loss, its regularizers, its
   models or optimizers when they differ.
 
@@ -223,7 +223,10 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
     "n_critic": config.n_critic,
     "ema_decay": config.ema,
     "accumulate": config.accumulate,
+    "ema_start": config.ema_start,
   }
+  if config.standing_stats:
+    shared["standing_statistics"] = (config.standing_stats, config.batch_size)
   shared = {name: value for name, value in shared.items() if name not in fields}
   if config.augment:
     if _is_toy(dataset):

@@ -220,6 +220,12 @@ class GANConfig(RunConfig):
     True, "Toys: scale G's output and D's input by the data's size (grid25: 4)."
   )
   ema_decay: float = option(0.999, "Decay of the EMA of G's weights; 0 disables it.")
+  ema_start: int = option(0, "G updates before the EMA starts averaging (a copy of G until then).")
+  standing_stats: int = option(
+    0,
+    "Standing statistics (BigGAN): before G samples, recompute its BatchNorm statistics "
+    "over this many batches of noise (the authors: 16); 0: the running averages.",
+  )
   fid_features: str = option("auto", FEATURES_HELP)
   augment: str = option(
     "",
@@ -236,6 +242,7 @@ class GANConfig(RunConfig):
   def __post_init__(self):
     super().__post_init__()
     at_least(self, 1, "n_critic", "latent_dim", "width", "accumulate")
+    at_least(self, 0, "ema_start", "standing_stats")
     if self.batch_size % self.accumulate:
       raise ConfigError(
         f"--accumulate={self.accumulate} does not divide --batch_size={self.batch_size}: "

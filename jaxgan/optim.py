@@ -128,30 +128,37 @@ class ParameterEma(NamedTuple):
   update: Any
 
 
-def ema_decay_at(count: jax.Array, decay: float, warmup: bool) -> jax.Array:
-  """The decay used at update `count` (0-based): min(decay, (1 + t)/(10 + t)) with warmup.
+def ema_decay_at(count: jax.Array, decay: float, warmup: bool, start: int = 0) -> jax.Array:
+  """The decay used at update `count` (0-based): min(decay, (1 + t)/(10 + t)) with warmup,
+  and 0 (the average pegged to the weights) before update `start`.
 
   Args:
     count: the EMA's update count t.
     decay: the final decay d.
     warmup: use min(d, (1 + t)/(10 + t)).
+    start: the first update that averages (BigGAN's ema_start); 0: from the first.
 
   Returns:
     The decay, a float32 scalar.
   """
-  if not warmup:
-    return jnp.asarray(decay, jnp.float32)
-  t = count.astype(jnp.float32)
-  return jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+  d = jnp.asarray(decay, jnp.float32)
+  if warmup:
+    t = count.astype(jnp.float32)
+    d = jnp.minimum(d, (1.0 + t) / (10.0 + t))
+  if start:
+    d = jnp.where(count < start, 0.0, d)
+  return d
 
 
-def parameter_ema(decay: float = 0.999, *, warmup: bool = False) -> ParameterEma:
+def parameter_ema(decay: float = 0.999, *, warmup: bool = False, start: int = 0) -> ParameterEma:
   """θ̄ ← d·θ̄ + (1 − d)·θ after every generator update, θ̄ starting at θ.
 
   Averaging G's weights over iterates gives better samples than the last
   iterate (Yazıcı et al. 2019, "The Unusual Effectiveness of Averaging in GAN
   Training"; Karras et al. 2018). warmup=True uses d_t = min(d, (1+t)/(10+t))
-  so that early averages forget the random initialization quickly.
+  so that early averages forget the random initialization quickly; start = s
+  copies the weights for the first s updates and averages from then on (BigGAN's
+  ema_start: the authors' `utils.ema` pegs the average to G until then).
   """
   if not 0.0 <= decay < 1.0:
     raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
@@ -160,7 +167,7 @@ def parameter_ema(decay: float = 0.999, *, warmup: bool = False) -> ParameterEma
     return EmaState(count=jnp.zeros([], jnp.int32), average=jax.tree.map(jnp.copy, params))
 
   def update_fn(params, state):
-    d = ema_decay_at(state.count, decay, warmup)
+    d = ema_decay_at(state.count, decay, warmup, start)
     average = jax.tree.map(
       lambda a, p: (d * a + (1.0 - d) * p).astype(a.dtype), state.average, params
     )

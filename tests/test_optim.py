@@ -56,10 +56,10 @@ def test_wgan_rmsprop_matches_torch_rmsprop_then_clipping(rng):
   assert np.isclose(np.abs(p_np).max(), c)  # the clip was active
 
 
-@pytest.mark.parametrize("warmup", [False, True])
-def test_parameter_ema_matches_recursion(rng, warmup):
+@pytest.mark.parametrize("warmup, start", [(False, 0), (True, 0), (False, 3)])
+def test_parameter_ema_matches_recursion(rng, warmup, start):
   decay = 0.9
-  ema = optim.parameter_ema(decay, warmup=warmup)
+  ema = optim.parameter_ema(decay, warmup=warmup, start=start)
   params = {"w": j(rng.normal(size=4))}
   state = ema.init(params)
   average = np.asarray(params["w"], np.float64)
@@ -68,6 +68,7 @@ def test_parameter_ema_matches_recursion(rng, warmup):
     params = {"w": j(rng.normal(size=4))}
     state = ema.update(params, state)
     d = min(decay, (1 + t) / (10 + t)) if warmup else decay
+    d = 0.0 if t < start else d  # BigGAN's ema_start: a copy of G until then
     average = d * average + (1 - d) * np.asarray(params["w"], np.float64)
     np.testing.assert_allclose(state.average["w"], average, rtol=1e-5)
   assert int(state.count) == 6

@@ -61,6 +61,7 @@ from jaxgan.kinds.gan_spec import (
   Regularizer as Regularizer,  # experiments write gan.Regularizer
 )
 from jaxgan.latent import Latent, LatentSpace
+from jaxgan.models import standing_stats
 from jaxgan.step import (
   PlayerState,
   accumulated_gradients,
@@ -117,7 +118,7 @@ def init_state(spec: GANSpec, key: Array, example_batch: dict[str, Array]) -> GA
     )
     ema = None
     if spec.ema_decay is not None:
-      ema = optim.parameter_ema(spec.ema_decay, warmup=spec.ema_warmup).init(g_params)
+      ema = generator_ema(spec).init(g_params)
     regs = (*spec.discriminator_regularizers, *spec.generator_regularizers)
     regularizer_state = {r.name: r.init() for r in regs if r.init is not None}
     # a lazy term's last value, logged on the steps it skips
@@ -133,6 +134,11 @@ def init_state(spec: GANSpec, key: Array, example_batch: dict[str, Array]) -> GA
     )
 
   return jax.jit(init)(key)
+
+
+def generator_ema(spec: GANSpec) -> optim.ParameterEma:
+  """The EMA of G's weights the spec asks for (its decay, warm-up and start step)."""
+  return optim.parameter_ema(spec.ema_decay, warmup=spec.ema_warmup, start=spec.ema_start)
 
 
 def generator_params(state: GANState) -> Any:
@@ -554,7 +560,7 @@ def train_step(
 
   ema = state.generator_ema
   if ema is not None:
-    ema = optim.parameter_ema(spec.ema_decay, warmup=spec.ema_warmup).update(g_state.params, ema)
+    ema = generator_ema(spec).update(g_state.params, ema)
   metrics["finite"] = all_finite(metrics)
   new_state = GANState(state.step + 1, g_state, d_state, ema, loss_state, reg_state, augment_state)
   return new_state, metrics
@@ -636,7 +642,11 @@ def sampling_variables(state: trainer.StateDict) -> tuple[Any, Any]:
 
 
 def generator_view(
-  G: nn.Module, D: nn.Module | None, space: LatentSpace, mesh: Mesh | None = None
+  G: nn.Module,
+  D: nn.Module | None,
+  space: LatentSpace,
+  mesh: Mesh | None = None,
+  standing: tuple[int, int] = (),
 ) -> trainer.Generator:
   """The trainer.Generator of a GAN: G in eval mode on a state dict's sampling variables.
 
@@ -646,18 +656,25 @@ def generator_view(
       None for no critic.
     space: G's latent space.
     mesh: the devices G runs on; the outputs come back replicated, readable by every process.
+    standing: (batches, batch_size): G's BatchNorm statistics recomputed over that many
+      batches of noise before it samples a state (BigGAN's standing statistics,
+      jaxgan.models.standing_stats); () keeps the running averages of training.
 
   Returns:
     The Generator.
   """
   out_shardings = None if mesh is None else parallel.replicated(mesh)
+  restand = standing_stats.standing_sampler(G, space, *standing) if standing else None
 
   @functools.partial(jax.jit, out_shardings=out_shardings)
   def generate_with(params, model_state, z, labels):
     return apply_model(G, params, model_state, z, False, labels)[0]
 
   def generate(state, latent: Latent) -> np.ndarray:
-    return np.asarray(generate_with(*sampling_variables(state), latent.z, latent.labels))
+    params, model_state = sampling_variables(state)
+    if restand is not None:
+      model_state = restand(params, model_state)
+    return np.asarray(generate_with(params, model_state, latent.z, latent.labels))
 
   critic = None
   if D is not None:
@@ -712,7 +729,9 @@ def model_of(spec: GANSpec, dataset, mesh: Mesh | None = None) -> trainer.Model:
   critic = None if spec.label_to_discriminator else spec.discriminator
   return trainer.Model(
     datasets=lambda: trainer.Datasets(dataset),
-    generator=generator_view(spec.generator, critic, spec.latent_space, mesh),
+    generator=generator_view(
+      spec.generator, critic, spec.latent_space, mesh, spec.standing_statistics
+    ),
   )
 
 
@@ -736,6 +755,7 @@ def describe_spec(spec: GANSpec, dataset, evaluator_names: Sequence[str]) -> dic
     "discriminator": models.describe(spec.discriminator),
     "n_critic": spec.n_critic,
     "ema_decay": spec.ema_decay,
+    "standing_statistics": list(spec.standing_statistics),
     "evaluators": list(evaluator_names),
   }
   if isinstance(dataset, ImageDataset):
@@ -804,7 +824,9 @@ def restore(config: dict[str, Any]) -> trainer.Model:
   dataset = functools.cache(lambda: run_dataset(config))
   return trainer.Model(
     datasets=lambda: trainer.Datasets(dataset()),
-    generator=generator_view(models.build(config["generator"]), D, space),
+    generator=generator_view(
+      models.build(config["generator"]), D, space, standing=config.get("standing_statistics", ())
+    ),
   )
 
 

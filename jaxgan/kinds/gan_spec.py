@@ -99,7 +99,10 @@ class GANSpec:
   (jaxgan.ada: ADA) also keeps a state, GANState.augment_state, updated every step from
   D's scores of the augmented reals. accumulate = k computes every D and G update's
   gradient from k micro-batches of B/k in turn (jaxgan.step.accumulated_gradients): the
-  update of a batch of B at the activation memory of B/k.
+  update of a batch of B at the activation memory of B/k. standing_statistics =
+  (n, b): G samples with BatchNorm statistics recomputed over n batches of b draws
+  (BigGAN's standing statistics, jaxgan.models.standing_stats), in training's
+  evaluations and when the run is restored; () samples with the running averages.
   """
 
   generator: nn.Module
@@ -113,6 +116,7 @@ class GANSpec:
   n_critic: int = 1
   ema_decay: float | None = None
   ema_warmup: bool = False
+  ema_start: int = 0  # G updates before the EMA starts averaging (it copies G until then)
   num_classes: int = 0
   label_to_discriminator: bool = False
   categorical_codes: Sequence[int] = ()
@@ -120,10 +124,15 @@ class GANSpec:
   unroll_steps: int = 0  # Unrolled GAN: G's loss against D after this many look-ahead steps
   augment: Callable[[Array, Array], Array] | Augmentation | None = None  # of D's inputs
   accumulate: int = 1  # micro-batches per update (gradient accumulation), dividing the batch
+  standing_statistics: tuple[int, int] | tuple[()] = ()  # (batches, batch size) before sampling
 
   def __post_init__(self):
     if self.unroll_steps < 0:
       raise ConfigError(f"unroll_steps must be 0 or more, got {self.unroll_steps}")
+    if self.standing_statistics and min(self.standing_statistics) < 1:
+      raise ConfigError(
+        f"standing_statistics is (batches, batch size), both ≥ 1, got {self.standing_statistics}"
+      )
     if self.accumulate < 1:
       raise ConfigError(f"accumulate must be at least 1, got {self.accumulate}")
     if self.n_critic < 1:

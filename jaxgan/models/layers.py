@@ -20,6 +20,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 }
 
 NORMALIZATIONS = ("none", "batch", "layer", "instance")
+BATCH_MOMENTS = "batch_moments"  # BatchNorm's per-batch mean and variance, when asked for
 INITS = ("lecun", "pytorch")
 
 
@@ -76,7 +77,9 @@ class BatchNorm(nn.Module):
   shard's statistics, as per-device BatchNorm under pmap or PyTorch DDP
   without SyncBatchNorm did. Running averages, used when train=False, follow
   r ← m·r + (1 − m)·(mean over groups), as flax.linen.BatchNorm's (m = 0.9
-  here is PyTorch's momentum 0.1); variables have Flax's names.
+  here is PyTorch's momentum 0.1); variables have Flax's names. In training the
+  batch's mean and variance are also sown into the BATCH_MOMENTS collection, which
+  costs nothing unless the caller makes it mutable (jaxgan.models.standing_stats).
   """
 
   num_groups: int = 1
@@ -111,6 +114,9 @@ class BatchNorm(nn.Module):
       m = self.momentum
       batch_mean = jnp.mean(mean.reshape(self.num_groups, features), axis=0)
       batch_var = jnp.mean(var.reshape(self.num_groups, features), axis=0)
+      # kept only where the caller makes the collection mutable (standing statistics)
+      self.sow(BATCH_MOMENTS, "mean", batch_mean)
+      self.sow(BATCH_MOMENTS, "var", batch_var)
       running_mean.value = m * running_mean.value + (1.0 - m) * batch_mean
       running_var.value = m * running_var.value + (1.0 - m) * batch_var
     return y * scale + bias
