@@ -11,7 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.models.conv import DCGAN_INIT, Dense
+from jaxgan.models.conv import DCGAN_INIT, Dense, Init
 from jaxgan.models.layers import BatchNorm
 
 Array = jax.Array
@@ -112,12 +112,16 @@ class Projection(nn.Module):
 
   num_classes: int
   spectral_norm: bool = False
+  kernel_init: Init = DCGAN_INIT
 
   @nn.compact
   def __call__(self, features: Array, labels: Array, train: bool = True) -> Array:
     one_hot = jax.nn.one_hot(labels, self.num_classes, dtype=features.dtype)
     embedding = Dense(
-      features.shape[-1], use_bias=False, spectral_norm=self.spectral_norm, kernel_init=DCGAN_INIT
+      features.shape[-1],
+      use_bias=False,
+      spectral_norm=self.spectral_norm,
+      kernel_init=self.kernel_init,
     )(one_hot, train)  # rows of V, selected by y
     return jnp.sum(embedding * features, axis=-1)
 
