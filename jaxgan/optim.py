@@ -159,6 +159,14 @@ def parameter_ema(decay: float = 0.999, *, warmup: bool = False, start: int = 0)
   so that early averages forget the random initialization quickly; start = s
   copies the weights for the first s updates and averages from then on (BigGAN's
   ema_start: the authors' `utils.ema` pegs the average to G until then).
+
+  Args:
+    decay: d, in [0, 1).
+    warmup: use min(d, (1 + t)/(10 + t)).
+    start: the first update that averages.
+
+  Returns:
+    The ParameterEma (init, update).
   """
   if not 0.0 <= decay < 1.0:
     raise ValueError(f"EMA decay must be in [0, 1), got {decay}")

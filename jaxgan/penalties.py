@@ -12,7 +12,7 @@ caller, e.g. a `jaxgan.kinds.gan.Regularizer`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -179,17 +179,27 @@ def path_length_penalty(lengths: Array, mean: Array, decay: float = 0.01) -> tup
   return jnp.mean(jnp.square(lengths - new_mean)), jax.lax.stop_gradient(new_mean)
 
 
-def orthogonal_regularization(params: Any) -> Array:
+def orthogonal_regularization(params: Any, exclude: Sequence[str] = ()) -> Array:
   """BigGAN's orthogonal regularization Σ_W ‖WᵀW ⊙ (1 − I)‖²_F (Brock et al. 2019, eq. 3).
 
   Summed over every weight with two or more axes, each reshaped to a matrix
   [fan_in, fan_out] (a Flax Dense or Conv kernel), so WᵀW compares output
   filters. Unlike the gradient penalties it acts on parameters, not on D's
-  outputs; the weight β is the caller's.
+  outputs; the weight β is the caller's (the paper: 1e-4). The authors' code
+  (BigGAN-PyTorch utils.ortho) adds 2β·(WWᵀ ⊙ (1 − I))W to the gradient, which is the
+  gradient of (β/2)·‖·‖²: weight β/2 here to match the code, β to match the paper.
+
+  Args:
+    params: a parameter tree.
+    exclude: names of subtrees left out (BigGAN leaves out G's shared class embedding).
+
+  Returns:
+    The sum, a scalar.
   """
   total = jnp.float32(0.0)
-  for leaf in jax.tree.leaves(params):
-    if leaf.ndim < 2:
+  for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+    names = [getattr(key, "key", getattr(key, "name", None)) for key in path]
+    if leaf.ndim < 2 or any(name in exclude for name in names):
       continue
     w = jnp.reshape(leaf, (-1, leaf.shape[-1]))
     gram = w.T @ w

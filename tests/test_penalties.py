@@ -175,6 +175,15 @@ def test_orthogonal_regularization(rng):
   np.testing.assert_allclose(got, expected, rtol=1e-4)
   # Hand-worked: orthonormal columns have no off-diagonal Gram entries.
   assert float(penalties.orthogonal_regularization({"k": jnp.eye(3)})) == 0.0
+  # BigGAN leaves out G's shared class embedding
+  with_shared = {**jax.tree.map(j, params), "shared": {"embedding": j(rng.normal(size=(10, 4)))}}
+  got = penalties.orthogonal_regularization(with_shared, exclude=("shared",))
+  np.testing.assert_allclose(got, expected, rtol=1e-4)
+  # the authors' gradient, 2·(WWᵀ ⊙ (1 − I))W in PyTorch's [out, in] layout, is that of ½·R
+  w = rng.normal(size=(4, 5))  # PyTorch [out, in]
+  grad = jax.grad(lambda k: 0.5 * penalties.orthogonal_regularization({"k": k}))(j(w.T))
+  authors = 2 * ((w @ w.T) * (1 - np.eye(4))) @ w
+  np.testing.assert_allclose(grad, authors.T, rtol=1e-4)
 
 
 def test_historical_averaging_penalty(rng):
