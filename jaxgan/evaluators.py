@@ -68,12 +68,14 @@ class Evaluator(NamedTuple):
 
 class EvalSettings(NamedTuple):
   """key: the evaluation's noise; num_samples: generated (and real) examples per evaluation;
-  fid_features: the feature network (jaxgan.features.extractor_for); mesh: where G runs."""
+  fid_features: the feature network (jaxgan.features.extractor_for); mesh: where G runs;
+  truncation: the samples' noise truncated to [−t, t] (BigGAN's truncation trick), None: not."""
 
   key: Array
   num_samples: int = metrics_lib.NUM_EVAL_SAMPLES
   fid_features: str = "auto"
   mesh: Mesh | None = None
+  truncation: float | None = None
 
 
 def run_all(evaluators: Sequence[Evaluator], state: StateDict) -> dict[str, Any]:
@@ -133,7 +135,8 @@ def evaluation_samples(generator: Generator, state: StateDict, settings: EvalSet
     if space.num_classes:
       labels = jnp.arange(n, dtype=jnp.int32) % space.num_classes
     _last_draw.clear()
-    _last_draw.update({"for": drawn_for, "draw": generator.sample(state, settings.key, n, labels)})
+    draw = generator.sample(state, settings.key, n, labels, settings.truncation)
+    _last_draw.update({"for": drawn_for, "draw": draw})
   return _last_draw["draw"]
 
 
@@ -287,6 +290,14 @@ def digits_judge(model: Model, settings: EvalSettings) -> Evaluator | None:
 
 
 GRID_COLUMNS = 8
+GRID_CLASSES = 10  # the most classes the sample grid shows (ImageNet: 10 evenly spaced of 1000)
+
+
+def grid_classes(num_classes: int) -> list[int]:
+  """The classes of the sample grid's rows: all of them, or GRID_CLASSES evenly spaced."""
+  if num_classes <= GRID_CLASSES:
+    return list(range(num_classes))
+  return [int(k) for k in np.linspace(0, num_classes - 1, GRID_CLASSES).round()]
 
 
 def image_grids(model: Model, settings: EvalSettings) -> Evaluator:
@@ -301,10 +312,10 @@ def image_grids(model: Model, settings: EvalSettings) -> Evaluator:
     return out.reshape(rows, -1, *out.shape[1:])
 
   def sample_grid(state):
-    rows = space.num_classes or GRID_COLUMNS
-    grid = images(state, grid_latent, rows)
+    classes = grid_classes(space.num_classes)
+    grid = images(state, grid_latent, len(classes) or GRID_COLUMNS)
     if space.num_classes:
-      labels = [f"class {k}" for k in range(rows)]
+      labels = [f"class {k}" for k in classes]
       return grid, labels, "one row per class, same noise per column"
     return grid, None, "fixed noise"
 
@@ -334,14 +345,15 @@ def image_grids(model: Model, settings: EvalSettings) -> Evaluator:
 
 
 def _grid_latent(space, key: Array) -> Latent:
-  """Fixed inputs for the sample grid: one row per class (the same noise in every row: rows
-  differ by class only), or an 8×8 grid."""
+  """Fixed inputs for the sample grid: one row per class of grid_classes (the same noise in
+  every row: rows differ by class only), or an 8×8 grid."""
   noise_key, rest_key = jax.random.split(key)
   if not space.num_classes:
     return space.sample(rest_key, (GRID_COLUMNS * GRID_COLUMNS,))
-  rows = space.num_classes
+  classes = grid_classes(space.num_classes)
+  rows = len(classes)
   noise = jnp.tile(jax.random.normal(noise_key, (GRID_COLUMNS, space.latent_dim)), (rows, 1))
-  labels = jnp.repeat(jnp.arange(rows, dtype=jnp.int32), GRID_COLUMNS)
+  labels = jnp.repeat(jnp.asarray(classes, jnp.int32), GRID_COLUMNS)
   latent = space.sample(rest_key, (rows * GRID_COLUMNS,), labels)
   return latent._replace(z=space.assemble(noise, latent.categorical, latent.continuous))
 

@@ -2,6 +2,7 @@
 
 - `save_toy_plot`: real and generated 2-D samples over the contours of D.
 - `save_loss_curves`: the losses and penalties of metrics.jsonl against step.
+- `save_truncation_sweep`: the truncation trade-off (BigGAN Fig. 17).
 """
 
 from __future__ import annotations
@@ -345,4 +346,104 @@ def save_gaussian_fit_2d(path: str, fits: dict[str, Any], mean, cov) -> None:
   right.set(xlabel="step", ylabel="‖AAᵀ − Σ‖_F / ‖Σ‖_F", yscale="log")
   right.legend(fontsize=8)
   _title_panel(right, "covariance error of G(z) = Az + b")
+  _save(fig, path)
+
+
+def save_truncation_sweep(path: str, rows: Sequence[dict[str, Any]], title: str = "") -> None:
+  """The truncation trade-off, BigGAN Fig. 17 style, from one evaluation per threshold.
+
+  Left: FID (and IS, right axis) against the threshold t; middle: IS against FID, each
+  point labelled by t (the curve the paper draws); right: precision, recall and the
+  judge's class accuracy against t. Untruncated noise (t None) is drawn at the right end,
+  past the largest threshold, and labelled "none".
+
+  Args:
+    path: the PNG to write.
+    rows: {"truncation": t or None, "fid": ..., "is": ..., "precision": ..., ...} each.
+    title: the figure's title.
+  """
+  finite = [r["truncation"] for r in rows if r["truncation"] is not None]
+  untruncated = (max(finite) if finite else 1.0) * 1.25
+  order = sorted(rows, key=lambda r: r["truncation"] or untruncated)
+  ts = [r["truncation"] or untruncated for r in order]
+  labels = [f"{r['truncation']:g}" if r["truncation"] else "none" for r in order]
+
+  def column(name):
+    return [r.get(name, np.nan) for r in order]
+
+  fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
+  fig.subplots_adjust(wspace=0.45)
+  ax = axes[0]
+  ax.plot(ts, column("fid"), "o-", color="C0", label="FID")
+  ax.set_ylabel("FID", color="C0")
+  twin = ax.twinx()
+  twin.plot(ts, column("is"), "s--", color="C1", label="IS")
+  twin.set_ylabel("IS", color="C1")
+  twin.ticklabel_format(axis="y", useOffset=False)
+  ax.set_xticks(ts, labels)
+  ax.set_xlabel("truncation threshold t")
+  ax.set_title("FID and IS against truncation")
+  ax.grid(alpha=0.3)
+  ax = axes[1]
+  ax.plot(column("fid"), column("is"), "o-", color="C2")
+  for x, y, label in zip(column("fid"), column("is"), labels, strict=True):
+    ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+  ax.set_xlabel("FID (lower is better)")
+  ax.set_ylabel("IS (higher is better)")
+  ax.ticklabel_format(axis="y", useOffset=False)
+  ax.set_title("the trade-off (BigGAN Fig. 17)")
+  ax.grid(alpha=0.3)
+  ax = axes[2]
+  for name, style in (("precision", "o-"), ("recall", "s-"), ("class_accuracy", "^-")):
+    if any(name in r for r in order):
+      ax.plot(ts, column(name), style, label=name.replace("_", " "))
+  ax.set_xticks(ts, labels)
+  ax.set_ylim(0, 1.02)
+  ax.set_xlabel("truncation threshold t")
+  ax.set_title("fidelity against variety")
+  ax.grid(alpha=0.3)
+  ax.legend()
+  if title:
+    fig.suptitle(title)
+  _save(fig, path)
+
+
+def save_attention_maps(
+  path: str,
+  images: np.ndarray,
+  queries: Sequence[tuple[Sequence[tuple[int, int]], np.ndarray]],
+  title: str = "",
+) -> None:
+  """One row per sample (SAGAN Fig. 1): the image with its query pixels marked, then each
+  query's attention map over the image.
+
+  Args:
+    path: the PNG.
+    images: [N, S, S, C] in [−1, 1].
+    queries: per image, ([(row, col)] of the query pixels, maps [Q, S, S]): what
+      jaxgan.attention_maps.query_maps gives.
+    title: the figure's title.
+  """
+  n, q = images.shape[0], len(queries[0][0])
+  fig, axes = plt.subplots(n, 1 + q, figsize=(2.2 * (1 + q), 2.2 * n), squeeze=False)
+  colors = ("red", "lime", "cyan", "yellow", "magenta", "orange")
+  for i in range(n):
+    picture = np.clip((images[i] + 1) / 2, 0, 1)
+    picture = picture[..., 0] if picture.shape[-1] == 1 else picture
+    pixels, maps = queries[i]
+    axes[i, 0].imshow(picture, cmap="gray", vmin=0, vmax=1)
+    for j, (row, col) in enumerate(pixels):
+      color = colors[j % len(colors)]
+      axes[i, 0].plot(col, row, "o", color=color, markersize=6, markeredgecolor="black")
+      axes[i, j + 1].imshow(picture, cmap="gray", vmin=0, vmax=1)
+      axes[i, j + 1].imshow(maps[j], cmap="magma", alpha=0.65)
+      axes[i, j + 1].plot(col, row, "o", color=color, markersize=6, markeredgecolor="black")
+  for ax in axes.ravel():
+    ax.set_xticks([])
+    ax.set_yticks([])
+  axes[0, 0].set_title("sample, queries")
+  for j in range(q):
+    axes[0, j + 1].set_title(f"query {j + 1} attends to")
+  if title:
+    fig.suptitle(title)
   _save(fig, path)
