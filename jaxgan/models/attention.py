@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jaxgan.models.conv import Conv, Init
 
 Array = jax.Array
+ATTENTION_MAPS = "attention_maps"  # the collection β is sown into (jaxgan.attention_maps)
 
 
 def max_pool2(x: Array) -> Array:
@@ -49,6 +50,8 @@ class SelfAttention(nn.Module):
     each query position over the (pooled) keys."""
     out, beta = self._attend(x, train)
     gamma = self.param("gamma", nn.initializers.zeros, ())
+    if not self.is_initializing():  # kept only where the caller makes the collection mutable
+      self.sow(ATTENTION_MAPS, "attention", beta)
     y = x + gamma * out
     return (y, beta) if return_attention else y
 

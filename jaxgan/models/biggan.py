@@ -77,9 +77,18 @@ def check_image_size(image_size: int) -> None:
 
 
 def latent_chunks(latent_dim: int, num_blocks: int, hierarchical: bool) -> int:
-  """The size of each chunk of z: latent_dim / (num_blocks + 1) with the hierarchical latent
-  (one chunk for the first layer, one per block), else latent_dim; a ValueError when it
-  does not divide (BigGAN-PyTorch silently shrinks z; we ask for a z that divides)."""
+  """The size of each chunk of z, or a ValueError when it does not divide (BigGAN-PyTorch
+  silently shrinks z; we ask for a z that divides).
+
+  Args:
+    latent_dim: z's dimension.
+    num_blocks: G's blocks.
+    hierarchical: split z into num_blocks + 1 chunks (one for the first layer, one per
+      block); else the whole z goes to the first layer.
+
+  Returns:
+    latent_dim / (num_blocks + 1) with the hierarchical latent, else latent_dim.
+  """
   if not hierarchical:
     return latent_dim
   slots = num_blocks + 1
@@ -262,3 +271,12 @@ class BigGANDiscriminator(nn.Module):
     if self.num_classes:
       score = score + Projection(self.num_classes, sn, kernel_init=init)(features, labels, train)
     return {"adv": score, "features": features} if self.return_features else score
+
+
+def check_networks(G: BigGANGenerator, D: BigGANDiscriminator) -> None:
+  """A ValueError naming what G and D cannot be built with (image size, z chunks, where
+  the attention goes), before anything is traced."""
+  check_image_size(G.image_size)
+  latent_chunks(G.latent_dim, len(GENERATOR_CHANNELS[G.image_size]), G.hierarchical)
+  check_attention(G.attention, G.block_resolutions(), "the BigGAN generator")
+  check_attention(D.attention, D.block_resolutions(), "the BigGAN discriminator")
