@@ -24,8 +24,7 @@ import dataclasses
 import jax.numpy as jnp
 
 from jaxgan import builders, cli, penalties
-from jaxgan.config import ImageGANConfig, at_least, option
-from jaxgan.data import TOY_DATASETS
+from jaxgan.config import ImageGANConfig, at_least, check_image_networks, option
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import gan, progressive
 from jaxgan.loss_pairs import loss_pair
@@ -58,15 +57,8 @@ class Config(ImageGANConfig):
   drift: float = option(0.001, "ε of the drift term ε·E[D(x)²], which keeps D's scores near 0.")
 
   def __post_init__(self):
-    try:  # before the base class's checks, which know only the DCGAN's sizes
-      check_image_size(self.image_size)
-    except ValueError as e:
-      raise ConfigError(f"--image_size={self.image_size}: {e}") from None
+    check_image_networks(self, "Progressive GAN", check_image_size)
     super().__post_init__()
-    if self.dataset in TOY_DATASETS:
-      raise ConfigError(
-        f"Progressive GAN makes images; {self.dataset} is a toy: pass --dataset=digits"
-      )
     at_least(self, 1, "channel_base", "channel_max")
     at_least(self, 0, "mbstd_group")
     levels = resolutions(self.image_size)

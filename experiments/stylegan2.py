@@ -27,8 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan import builders, cli, optim, penalties
-from jaxgan.config import ImageGANConfig, at_least, option
-from jaxgan.data import TOY_DATASETS
+from jaxgan.config import ImageGANConfig, at_least, check_image_networks, option
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import gan
 from jaxgan.loss_pairs import loss_pair
@@ -64,13 +63,8 @@ class Config(ImageGANConfig):
   )
 
   def __post_init__(self):
-    try:  # before the base class's checks, which know only the DCGAN's sizes
-      sg2.check_image_size(self.image_size)
-    except ValueError as e:
-      raise ConfigError(f"--image_size={self.image_size}: {e}") from None
+    check_image_networks(self, "StyleGAN2", sg2.check_image_size)
     super().__post_init__()
-    if self.dataset in TOY_DATASETS:
-      raise ConfigError(f"StyleGAN2 makes images; {self.dataset} is a toy: pass --dataset=digits")
     names = ("w_dim", "mapping_layers", "channel_base", "channel_max", "r1_every", "pl_every")
     at_least(self, 1, *names, "pl_batch_shrink")
     if not 0.0 <= self.style_mixing <= 1.0:

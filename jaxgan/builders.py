@@ -168,7 +168,7 @@ def require_labels(dataset, experiment: str) -> int:
   if classes < 2:
     raise ConfigError(
       f"{experiment} needs a labeled dataset, and {dataset.name} has no classes: use digits, "
-      "mnist, cifar10, ..."
+      "mnist, cifar10, ... (or --unconditional, where the experiment has it)"
     )
   return classes
 

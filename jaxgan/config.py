@@ -30,11 +30,12 @@ import dataclasses
 import os
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from jaxgan import optim
 from jaxgan.augment import parse_policy
+from jaxgan.data.toy import TOY_DATASETS
 from jaxgan.errors import ConfigError
 from jaxgan.features import FEATURES_HELP, check_features_flag
 from jaxgan.models.layers import INITS, NORMALIZATIONS
@@ -85,6 +86,24 @@ def element_type(cls: type, name: str) -> type:
 def as_dict(config) -> dict[str, Any]:
   """The config as JSON-able values (tuples become lists when dumped)."""
   return dataclasses.asdict(config)
+
+
+def check_image_networks(config, network: str, check_image_size: Callable[[int], None]) -> None:
+  """For an experiment whose networks are not the DCGAN's: --image_size checked by the
+  networks' own rule, and a one-line error for a toy dataset. Call it before the base
+  class's checks, which know only the DCGAN's sizes.
+
+  Args:
+    config: the experiment's config (image_size, dataset).
+    network: the networks' name, for the message ("StyleGAN2").
+    check_image_size: raises a ValueError for a size the networks cannot make.
+  """
+  try:
+    check_image_size(config.image_size)
+  except ValueError as e:
+    raise ConfigError(f"--image_size={config.image_size}: {e}") from None
+  if config.dataset in TOY_DATASETS:
+    raise ConfigError(f"{network} makes images; {config.dataset} is a toy: pass --dataset=digits")
 
 
 def at_least(config, minimum: int, *names: str) -> None:

@@ -206,6 +206,8 @@ NARROW = {
     "--image_size=32",  # 256² is 64× the pixels: the same networks at 32²
   ],
   "progan.py": ["--channel_max=8", "--latent_dim=16", "--image_size=32", "--batch_sizes=8"],
+  "biggan.py": ["--width=8", "--image_size=16", "--g_attention=16", "--d_attention=8"],
+  "sagan.py": ["--width=8", "--image_size=16", "--g_attention=16", "--d_attention=8"],
 }
 OFFLINE_TRANSLATION = ("--dataset=digits_edges", "--dataset=digits_edges_unpaired")
 TRANSLATION_SCRIPTS = ("pix2pix.py", "cyclegan.py")
@@ -344,6 +346,13 @@ def side_by_side_folder(root):
     ("progan", ["--image_size=12"], ["--image_size=12", "power-of-two"]),
     ("progan", ["--batch_sizes=32,30"], ["batch size 30", "--mbstd_group=4"]),
     ("progan", ["--dataset=ring8"], ["Progressive GAN makes images", "--dataset=digits"]),
+    ("biggan", ["--g_attention=32"], ["no block at 32×32", "--g_attention"]),
+    ("sagan", ["--d_attention=16"], ["no block at 16×16", "8, 4"]),
+    ("biggan", ["--latent_dim=100"], ["divisible by 3, not 100", "--latent_dim"]),
+    ("biggan", ["--accumulate=3"], ["--accumulate=3 does not divide --batch_size=64"]),
+    ("biggan", ["--dataset=faces100"], ["biggan needs a labeled dataset", "--unconditional"]),
+    ("sagan", ["--dataset=ring8"], ["SAGAN makes images", "--dataset=digits"]),
+    ("biggan", ["--image_size=24"], ["--image_size=24", "16, 32, 64, 128, 256-pixel images"]),
   ],
 )
 def test_bad_input_gets_one_line(script, flags, fragments):

@@ -101,3 +101,43 @@ def test_feature_metrics_during_training_and_after(cgan_run):
     run(["-m", "jaxgan.evaluate", f"--workdir={cgan_run}", "--fid_features=inception:/no.npz"]),
     "no file /no.npz",
   )
+
+
+def test_truncation_sweep_draws_the_trade_off(cgan_run):
+  proc = run(
+    [
+      "-m",
+      "jaxgan.evaluate",
+      f"--workdir={cgan_run}",
+      "--num_samples=300",
+      "--truncation_sweep=0.25,1,0",
+    ]
+  )
+  assert_ok(proc)
+  assert "truncation 0.25:" in proc.stdout and "truncation none:" in proc.stdout
+  with open(os.path.join(cgan_run, "truncation_sweep.json")) as f:
+    sweep = json.load(f)
+  assert [row["truncation"] for row in sweep] == [0.25, 1.0, None]
+  assert all({"fid", "is", "precision", "recall", "class_accuracy"} <= set(r) for r in sweep)
+  tight, untruncated = sweep[0], sweep[2]
+  assert tight["recall"] < untruncated["recall"]  # truncation trades variety away
+  with open(os.path.join(cgan_run, "truncation_sweep.png"), "rb") as f:
+    assert f.read(4) == b"\x89PNG"
+  one_line_error(
+    run(["-m", "jaxgan.evaluate", f"--workdir={cgan_run}", "--truncation_sweep=0.5,x"]),
+    "--truncation_sweep takes thresholds t ≥ 0",
+  )
+
+
+def test_attention_maps_need_a_generator_with_attention(cgan_run, tmp_path):
+  one_line_error(
+    run(["-m", "jaxgan.attention_maps", f"--workdir={cgan_run}"]),
+    "has no self-attention block",
+    "--g_attention",
+  )
+  workdir = str(tmp_path / "sagan")
+  short = ["--num_steps=1", "--eval_every=1", "--plot_every=1", "--fid_features=none"]
+  assert_ok(run(["experiments/sagan.py", f"--workdir={workdir}", "--num_eval_samples=100", *short]))
+  assert_ok(run(["-m", "jaxgan.attention_maps", f"--workdir={workdir}", "--num_images=2"]))
+  with open(os.path.join(workdir, "attention_maps.png"), "rb") as f:
+    assert f.read(4) == b"\x89PNG"

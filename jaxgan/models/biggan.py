@@ -280,3 +280,28 @@ def check_networks(G: BigGANGenerator, D: BigGANDiscriminator) -> None:
   latent_chunks(G.latent_dim, len(GENERATOR_CHANNELS[G.image_size]), G.hierarchical)
   check_attention(G.attention, G.block_resolutions(), "the BigGAN generator")
   check_attention(D.attention, D.block_resolutions(), "the BigGAN discriminator")
+
+
+def networks(
+  image_size: int, channels: int, num_classes: int, **settings
+) -> tuple[BigGANGenerator, BigGANDiscriminator]:
+  """BigGAN's G and D for images of that size, checked (check_networks).
+
+  Args:
+    image_size: the images' side.
+    channels: their channels (G's output).
+    num_classes: > 0 for class-conditional networks.
+    **settings: width, latent_dim, shared_dim, hierarchical, weight_init,
+      batchnorm_groups, g_attention, d_attention (the modules' defaults otherwise).
+
+  Returns:
+    (G, D), or a ValueError naming what they cannot be built with.
+  """
+  shared = {k: settings.pop(k) for k in ("width", "weight_init") if k in settings}
+  d_attention = settings.pop("d_attention", BigGANDiscriminator.attention)
+  if "g_attention" in settings:
+    settings["attention"] = settings.pop("g_attention")
+  G = BigGANGenerator(image_size, channels, num_classes=num_classes, **shared, **settings)
+  D = BigGANDiscriminator(image_size, num_classes=num_classes, attention=d_attention, **shared)
+  check_networks(G, D)
+  return G, D
