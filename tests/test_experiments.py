@@ -234,6 +234,24 @@ def toy_recipes_run():
   return set(first.values())
 
 
+def tfds_recipes_run():
+  """One TFDS recipe of each script, the last by name, to run under mock_data: a script's
+  TFDS recipes share its code path and differ in sizes and flag values, which are checked
+  by name for every recipe; the folder recipe (pix2pix's facades) runs too, its data path
+  being its own."""
+  last = {}
+  for path in FLAGFILES:
+    script, _, flags = read_flagfile(path)
+    if not any(f in OFFLINE + OFFLINE_TRANSLATION for f in flags) and script != "dynamics.py":
+      last[script] = path
+  folders = {p for p in FLAGFILES if "--dataset=folder" in read_flagfile(p)[2]}
+  return set(last.values()) | folders
+
+
+# Commands a recipe's header names after training, run on the recipe's short run.
+FOLLOW_UPS = {"sagan_digits.flags": ["-m", "jaxgan.attention_maps", "--num_images=2"]}
+
+
 @pytest.mark.parametrize("flagfile", FLAGFILES, ids=os.path.basename)
 def test_every_flagfile_runs(flagfile, tmp_path):
   """Each recipe parses and trains briefly with the script its first comment names.
@@ -242,7 +260,9 @@ def test_every_flagfile_runs(flagfile, tmp_path):
   first toy recipe of each script, run as they are for 3 steps and must draw
   their pictures; TFDS recipes run 1 step under tfds.testing.mock_data with a
   small batch and narrow networks (--width=8: the recipe's architecture and image
-  size, fewer channels, so the suite stays within minutes).
+  size, fewer channels, so the suite stays within minutes): one TFDS recipe of each
+  script (the last by name), the others checked by flag name. A recipe's follow-up
+  command (FOLLOW_UPS: the attention maps of sagan_digits) runs on its short run.
   """
   script, header, flags = read_flagfile(flagfile)
   assert header.startswith("#") and "Expected:" in header and "EXPECTED" not in header
@@ -269,6 +289,9 @@ def test_every_flagfile_runs(flagfile, tmp_path):
   toy = not any(flag == "--dataset=digits" for flag in flags) and any(f in OFFLINE for f in flags)
   if toy and flagfile not in toy_recipes_run():
     return  # its flag names are checked above; the values run in the first toy recipe's script
+  offline = any(flag in OFFLINE + OFFLINE_TRANSLATION for flag in flags)
+  if not offline and flagfile not in tfds_recipes_run():
+    return  # its flag names are checked above; its script runs in another TFDS recipe
   workdir = tmp_path / "run"
   args = [f"--flagfile={flagfile}", f"--workdir={workdir}", "--log_every=1"]
   translation = script in TRANSLATION_SCRIPTS
@@ -298,6 +321,9 @@ def test_every_flagfile_runs(flagfile, tmp_path):
   assert pictures, os.listdir(os.path.join(workdir, "plots"))
   with open(pictures[0], "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  follow_up = FOLLOW_UPS.get(os.path.basename(flagfile))
+  if follow_up:
+    assert_ok(run([*follow_up, f"--workdir={workdir}"]))
 
 
 def side_by_side_folder(root):
