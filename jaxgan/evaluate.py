@@ -17,10 +17,10 @@ many real images) from noise of --seed:
 Prints one summary line and writes WORKDIR/evaluation.json. Compare FIDs only at
 equal --num_samples: FID is biased upward for small samples.
 
-  python -m jaxgan.evaluate --workdir=runs/biggan_digits --truncation_sweep=0.25,0.5,1,1.5,2,0
+  python -m jaxgan.evaluate --workdir=runs/cgan_digits --truncation_sweep=0.25,0.5,1,1.5,2,0
 
-evaluates the run once per truncation threshold t (z drawn from N(0, I) truncated to
-[−t, t]; 0: not truncated) on the same noise key, and draws the trade-off as BigGAN's
+evaluates any run that draws from noise once per truncation threshold t (z from N(0, I)
+truncated to [−t, t]; 0: not truncated) on the same noise key, and draws the trade-off as BigGAN's
 Fig. 17 does: FID and IS against t, IS against FID, and precision, recall and (for a
 class-conditional run on digits) the judge's class accuracy against t, in
 WORKDIR/truncation_sweep.png, with the numbers in WORKDIR/truncation_sweep.json.

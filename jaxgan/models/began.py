@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.models.conv import Conv, Dense
-from jaxgan.models.resnet import upsample
+from jaxgan.models.resample import nearest_upsample2d as upsample
 
 Array = jax.Array
 

@@ -37,7 +37,9 @@ from jaxgan.models.attention import SelfAttention
 from jaxgan.models.conv import Conv, Dense, Init
 from jaxgan.models.gan_layers import Projection
 from jaxgan.models.layers import BatchNorm
-from jaxgan.models.resnet import check_attention, downsample, upsample
+from jaxgan.models.resample import average_pool2d as downsample
+from jaxgan.models.resample import nearest_upsample2d as upsample
+from jaxgan.models.resnet import check_attention
 
 Array = jax.Array
 

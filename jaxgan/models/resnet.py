@@ -26,6 +26,8 @@ from jaxgan.models import layers
 from jaxgan.models.attention import SelfAttention
 from jaxgan.models.conv import Conv, Dense
 from jaxgan.models.gan_layers import ConditionalBatchNorm, Projection
+from jaxgan.models.resample import average_pool2d as downsample
+from jaxgan.models.resample import nearest_upsample2d as upsample
 
 Array = jax.Array
 XAVIER = nn.initializers.xavier_uniform()  # the authors' init (SNGAN's chainer code: GlorotUniform)
@@ -44,17 +46,6 @@ def check_attention(attention: int, resolutions: tuple[int, ...], network: str) 
       f"{network} has no block at {attention}×{attention} for self-attention: choose one of "
       f"{', '.join(map(str, resolutions))} (0: none)"
     )
-
-
-def upsample(x: Array) -> Array:
-  """Nearest-neighbour ×2."""
-  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
-
-
-def downsample(x: Array) -> Array:
-  """2×2 average pooling."""
-  b, h, w, c = x.shape
-  return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
 
 
 class GeneratorBlock(nn.Module):

@@ -61,9 +61,9 @@ def nearest_codes(z: Array, codebook: Array) -> Array:
   return jnp.argmin(distances, axis=1).astype(jnp.int32)
 
 
-def perplexity(codes: Array, num_codes: int) -> Array:
-  """exp(−Σ_k p_k log p_k) of the codes' histogram p."""
-  p = jnp.mean(jax.nn.one_hot(codes.reshape(-1), num_codes), axis=0)
+def perplexity(counts: Array) -> Array:
+  """exp(−Σ_k p_k log p_k) of the codes' histogram p = counts / Σ counts."""
+  p = counts / jnp.sum(counts)
   return jnp.exp(-jnp.sum(p * jnp.log(p + 1e-10)))
 
 
@@ -156,7 +156,7 @@ class VectorQuantizer(nn.Module):
       codes.reshape(z.shape[:-1]),
       codebook_loss,
       commitment,
-      perplexity(codes, k),
+      perplexity(counts),
       jnp.mean(counts > 0),
     )
 

@@ -27,6 +27,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.models.resample import nearest_upsample2d
 from jaxgan.models.vq import Quantized, VectorQuantizer
 
 Array = jax.Array
@@ -138,8 +139,7 @@ class Decoder(nn.Module):
         if resolution in self.attn_resolutions:
           h = AttentionBlock()(h)
       if level != 0:
-        h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
-        h = conv(h.shape[-1])(h)
+        h = conv(h.shape[-1])(nearest_upsample2d(h))
         resolution *= 2
     return conv(self.channels)(nn.swish(group_norm(h.shape[-1])(h)))
 
