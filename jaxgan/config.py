@@ -147,6 +147,12 @@ class LoopConfig(Config):
   eval_every: int = option(1000, "Steps between evaluations, logged to metrics.jsonl.")
   max_checkpoints: int = option(3, "Newest checkpoints kept.")
   num_eval_samples: int = option(2500, "Images per evaluation (at most the test set's).")
+  dry_run: bool = option(
+    False,
+    "Build the run (data, devices, networks, evaluators), trace its initialization and step "
+    "without compiling or training, print the state's size and exit: checks a flagfile in "
+    "seconds before a long run. Nothing is written.",
+  )
 
   def __post_init__(self):
     super().__post_init__()

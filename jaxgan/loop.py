@@ -202,6 +202,34 @@ def _draw(workdir, evaluators, state, step, log_terms, run_log: RunLog) -> None:
     run_log.pictures(step, sorted(paths))
 
 
+def dry_run(trainer: Trainer, config: LoopConfig) -> dict[str, Any]:
+  """What `run_training` would train, built and traced but not compiled or run (--dry_run).
+
+  jax.eval_shape traces the trainer's init and one step on the first batch: every shape,
+  every flag value the networks and losses read, and the metrics' names are checked in the
+  time of a trace (seconds), not of a compilation. Nothing is written.
+
+  Args:
+    trainer: what would be trained.
+    config: the loop's settings (its seed).
+
+  Returns:
+    {"dry_run": True, "state_size": numbers in the training state, "metrics": the step's
+    metric names}.
+  """
+  init_key, step_key, _ = run_keys(config.seed)
+  batch = trainer.batches.batch_at(0)
+  state = jax.eval_shape(trainer.init, init_key, batch)
+  _, metrics = jax.eval_shape(trainer.step, state, batch, step_key)
+  size = sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(state))
+  names = sorted(metrics)
+  log(
+    f"dry run: {config.num_steps} steps {trainer.summary} would train a state of {size:,} "
+    f"numbers; the step returns {', '.join(names)}"
+  )
+  return {"dry_run": True, "state_size": size, "metrics": names}
+
+
 def run_training(
   trainer: Trainer,
   config: LoopConfig,
@@ -223,6 +251,8 @@ def run_training(
   """
   if mesh is not None:
     parallel.check_batch_size(config.batch_size, mesh)
+  if config.dry_run:
+    return dry_run(trainer, config)
   if not config.workdir:
     raise ConfigError("the run needs a workdir: pass --workdir=A_WRITABLE_DIRECTORY")
   workdir = prepare_workdir(config.workdir)

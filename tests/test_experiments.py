@@ -1,5 +1,6 @@
 """End to end, as a user runs them: the experiment scripts, their flagfiles, and jaxgan.sample."""
 
+import contextlib
 import glob
 import json
 import os
@@ -11,11 +12,14 @@ import time
 import jax
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
+from absl import flags as absl_flags
 from conftest import (
   ROOT,
   TINY,
   assert_ok,
   defined_flag_names,
+  experiment_module,
   fake_devices,
   one_line_error,
   run,
@@ -23,6 +27,7 @@ from conftest import (
 )
 from PIL import Image
 
+from jaxgan import cli
 from jaxgan.checkpoint import Checkpointer
 
 
@@ -196,19 +201,6 @@ OFFLINE = (
   "--dataset=grid25",
   "--dataset=swissroll",
 )
-# The TFDS recipes' networks narrowed for a 1-step run (the architecture and image size kept).
-NARROW = {
-  "stylegan2.py": [
-    "--channel_max=8",
-    "--mapping_layers=2",
-    "--w_dim=16",
-    "--latent_dim=16",
-    "--image_size=32",  # 256² is 64× the pixels: the same networks at 32²
-  ],
-  "progan.py": ["--channel_max=8", "--latent_dim=16", "--image_size=32", "--batch_sizes=8"],
-  "biggan.py": ["--width=8", "--image_size=16", "--g_attention=16", "--d_attention=8"],
-  "sagan.py": ["--width=8", "--image_size=16", "--g_attention=16", "--d_attention=8"],
-}
 OFFLINE_TRANSLATION = ("--dataset=digits_edges", "--dataset=digits_edges_unpaired")
 TRANSLATION_SCRIPTS = ("pix2pix.py", "cyclegan.py")
 
@@ -223,56 +215,98 @@ def read_flagfile(path):
   return script, header, flags
 
 
-def toy_recipes_run():
-  """The first toy recipe of each script: toy recipes of one script differ only in flag values,
-  and the toy scripts are run end to end by the other tests here."""
-  first = {}
-  for path in FLAGFILES:
-    script, _, flags = read_flagfile(path)
-    if not any(flag == "--dataset=digits" for flag in flags) and any(f in OFFLINE for f in flags):
-      first.setdefault(script, path)
-  return set(first.values())
+# The recipes run end to end, as a user runs them (3 steps, or 1 under mock TFDS data, with
+# their pictures): one of each script that no other test runs end to end (cgan: test_image_
+# experiments; pix2pix, cyclegan: test_translation_experiments; dcgan: test_augment; gan,
+# wgan_gp: test_toy_training and the tests above; sagan: biggan's script but for make_spec),
+# one TFDS recipe (the TFDS path end to end) and the folder recipe. Every other recipe is
+# built and traced by --dry_run in test_every_recipe_builds.
+END_TO_END = (
+  "acgan_digits.flags",
+  "began_digits.flags",
+  "biggan_digits.flags",
+  "dragan_digits.flags",
+  "dynamics_bilinear.flags",
+  "infogan_digits.flags",
+  "lsgan_digits.flags",
+  "progan_digits.flags",
+  "sngan_digits.flags",
+  "stylegan2_digits.flags",
+  "wgan_digits.flags",
+  "dcgan_celeba.flags",
+  "pix2pix_facades.flags",
+)
+
+# Commands a recipe's header names after training, run on the recipe's short run: the
+# attention maps of a run with self-attention.
+FOLLOW_UPS = {"biggan_digits.flags": ["-m", "jaxgan.attention_maps", "--num_images=2"]}
 
 
-def tfds_recipes_run():
-  """One TFDS recipe of each script, the last by name, to run under mock_data: a script's
-  TFDS recipes share its code path and differ in sizes and flag values, which are checked
-  by name for every recipe; the folder recipe (pix2pix's facades) runs too, its data path
-  being its own."""
-  last = {}
-  for path in FLAGFILES:
-    script, _, flags = read_flagfile(path)
-    if not any(f in OFFLINE + OFFLINE_TRANSLATION for f in flags) and script != "dynamics.py":
-      last[script] = path
-  folders = {p for p in FLAGFILES if "--dataset=folder" in read_flagfile(p)[2]}
-  return set(last.values()) | folders
+def is_offline(flags):
+  return any(flag in OFFLINE + OFFLINE_TRANSLATION for flag in flags)
 
 
-# Commands a recipe's header names after training, run on the recipe's short run.
-FOLLOW_UPS = {"sagan_digits.flags": ["-m", "jaxgan.attention_maps", "--num_images=2"]}
-
-
-@pytest.mark.parametrize("flagfile", FLAGFILES, ids=os.path.basename)
-def test_every_flagfile_runs(flagfile, tmp_path):
-  """Each recipe parses and trains briefly with the script its first comment names.
-
-  Every recipe names only flags its script defines. Digits recipes, and the
-  first toy recipe of each script, run as they are for 3 steps and must draw
-  their pictures; TFDS recipes run 1 step under tfds.testing.mock_data with a
-  small batch and narrow networks (--width=8: the recipe's architecture and image
-  size, fewer channels, so the suite stays within minutes): one TFDS recipe of each
-  script (the last by name), the others checked by flag name. A recipe's follow-up
-  command (FOLLOW_UPS: the attention maps of sagan_digits) runs on its short run.
-  """
+def check_flag_names(flagfile):
+  """(script, flags) of a recipe whose header says what to expect and whose flags are all
+  defined by the script its first comment names."""
   script, header, flags = read_flagfile(flagfile)
   assert header.startswith("#") and "Expected:" in header and "EXPECTED" not in header
   defined = defined_flag_names(script)
   names = {f.split("=")[0].lstrip("-") for f in flags}
   unknown = {n for n in names if n not in defined and not (n[:2] == "no" and n[2:] in defined)}
   assert not unknown, f"{os.path.basename(flagfile)} sets flags {script} does not define: {unknown}"
-  if script == "dynamics.py":  # no training loop: the first recipe runs at a smaller budget
-    if flagfile != min(f for f in FLAGFILES if read_flagfile(f)[0] == script):
-      return  # test_dynamics computes the other games and draws their plots
+  return script, flags
+
+
+def test_every_script_has_a_recipe_run_end_to_end_or_by_another_test():
+  scripts = {read_flagfile(f)[0] for f in FLAGFILES}
+  run_here = {read_flagfile(os.path.join(ROOT, "experiments", "configs", f))[0] for f in END_TO_END}
+  run_elsewhere = {"cgan.py", "pix2pix.py", "cyclegan.py", "dcgan.py", "gan.py", "wgan_gp.py"}
+  assert scripts - run_here - run_elsewhere == {"sagan.py"}
+
+
+@pytest.mark.parametrize(
+  "flagfile",
+  [f for f in FLAGFILES if os.path.basename(f) not in END_TO_END and "dynamics" not in f],
+  ids=os.path.basename,
+)
+def test_every_recipe_builds(flagfile, tmp_path, capsys):
+  """Each recipe's flags parse with its script's Config, and --dry_run builds its data (TFDS
+  under tfds.testing.mock_data), networks, evaluators and trainer and traces the init and the
+  step at the recipe's sizes, in this process: every shape and flag value is checked in the
+  time of a trace. (The other dynamics games are computed by test_dynamics.)"""
+  script, flags = check_flag_names(flagfile)
+  module = experiment_module(script)
+  flag_values = absl_flags.FlagValues()
+  cli.define_flags(module.Config, flag_values)
+  extra = ["--num_devices=1"]  # the recipes are for any machine (sharding: test_parallel)
+  if "--dataset=folder" in flags:
+    extra.append(f"--data_dir={side_by_side_folder(tmp_path / 'data')}")
+  workdir = tmp_path / "run"
+  flag_values([script, f"--flagfile={flagfile}", "--dry_run", f"--workdir={workdir}", *extra])
+  config = cli.config_from_flags(module.Config, flag_values)
+  data = contextlib.nullcontext() if is_offline(flags) else tfds.testing.mock_data(num_examples=64)
+  with data:
+    module.main(config)
+  assert "dry run:" in capsys.readouterr().out
+  assert not workdir.exists()  # a dry run writes nothing
+
+
+@pytest.mark.parametrize(
+  "flagfile",
+  [os.path.join(ROOT, "experiments", "configs", f) for f in END_TO_END],
+  ids=os.path.basename,
+)
+def test_recipe_runs_end_to_end(flagfile, tmp_path):
+  """The recipe trains briefly with the script its first comment names and draws its pictures.
+
+  Offline recipes run as they are for 3 steps (the dynamics game at a smaller budget); TFDS
+  recipes 1 step under tfds.testing.mock_data with a small batch and narrow networks (the
+  recipe's architecture and image size, fewer channels); translation recipes on 8 fake
+  devices. A recipe's follow-up command (FOLLOW_UPS) runs on its short run.
+  """
+  script, flags = check_flag_names(flagfile)
+  if script == "dynamics.py":  # no training loop
     short = ["--num_steps=60", "--fit_steps=300"]
     proc = run(
       [
@@ -286,28 +320,22 @@ def test_every_flagfile_runs(flagfile, tmp_path):
     assert os.path.exists(os.path.join(tmp_path, "results.json"))
     assert len(glob.glob(os.path.join(tmp_path, "*.png"))) >= 2
     return
-  toy = not any(flag == "--dataset=digits" for flag in flags) and any(f in OFFLINE for f in flags)
-  if toy and flagfile not in toy_recipes_run():
-    return  # its flag names are checked above; the values run in the first toy recipe's script
-  offline = any(flag in OFFLINE + OFFLINE_TRANSLATION for flag in flags)
-  if not offline and flagfile not in tfds_recipes_run():
-    return  # its flag names are checked above; its script runs in another TFDS recipe
   workdir = tmp_path / "run"
   args = [f"--flagfile={flagfile}", f"--workdir={workdir}", "--log_every=1"]
   translation = script in TRANSLATION_SCRIPTS
-  if any(flag in OFFLINE + OFFLINE_TRANSLATION for flag in flags):
+  if is_offline(flags):
     # 3 steps and a smaller evaluation: the judge on 300 samples, no FID (test_features and the
     # trained cgan run check the feature metrics)
     short = ["--num_steps=3", "--num_eval_samples=300"]
     short += [] if translation else ["--fid_features=none"]
-    proc = run([os.path.join("experiments", script), *args, *short, *(TINY if toy else [])])
+    proc = run([os.path.join("experiments", script), *args, *short])
   else:  # TFDS recipes under mock_data; the translation recipes on 8 fake devices
     small = ["--num_steps=1", "--batch_size=8", "--num_eval_samples=16"]
     # translation recipes: 32×32 (their 256×256 is 64× the pixels), the same networks otherwise
     small += (
       ["--g_width=8", "--d_width=8", "--image_size=32", "--load_size=0"]
       if translation
-      else NARROW.get(script, ["--width=8"])
+      else ["--width=8"]
     )
     if "--dataset=folder" in flags:  # a pix2pix folder of A|B images
       small.append(f"--data_dir={side_by_side_folder(tmp_path / 'data')}")
