@@ -12,7 +12,7 @@ label smoothing, --label_smoothing=0.1); G minimizes −E[log D(G(z))]
 Adam 2e-4 with β1 = 0.5 for both players (Radford et al. 2016).
 --unroll_steps=K makes it the Unrolled GAN (Metz et al. 2017): G's loss is taken
 against D after K look-ahead updates, differentiated through them
-(jaxgan.kinds.gan.unrolled_discriminator_params).
+(jaxgan.kinds.gan_updates.unrolled_discriminator_params).
 """
 
 import dataclasses

@@ -12,7 +12,7 @@ import pytest
 from jaxgan import data, loss_pairs, losses, models, penalties
 from jaxgan import step as step_lib
 from jaxgan.errors import ConfigError
-from jaxgan.kinds import gan
+from jaxgan.kinds import gan, gan_updates
 
 BATCH = 32
 
@@ -62,9 +62,9 @@ def reference_step(spec, state, batch, key):
   for i, k in enumerate(jax.random.split(d_key, spec.n_critic)):
     g = state.generator
     fake = spec.generator.apply({"params": g.params, **g.model_state}, zs[i], train=True)
-    d, _, _, _ = gan.discriminator_update(spec, d, real[i], fake, k)
+    d, _, _, _ = gan_updates.discriminator_update(spec, d, real[i], fake, k)
   latent = spec.latent_space.sample(zg_key, (real.shape[1],))
-  g, _, _ = gan.generator_update(spec, state.generator, d, real[-1], latent, g_key)
+  g, _, _ = gan_updates.generator_update(spec, state.generator, d, real[-1], latent, g_key)
   ema = state.generator_ema
   ema_avg = jax.tree.map(
     lambda a, p: spec.ema_decay * a + (1 - spec.ema_decay) * p, ema.average, g.params
@@ -175,7 +175,7 @@ def test_batch_norm_discriminator_keeps_real_and_fake_batches_apart():
   state = init(spec)
   d = state.discriminator
   real, fake = jnp.ones((4, 2)), jnp.zeros((4, 2))
-  real_out, fake_out, _ = gan._discriminate(spec, d.params, d.model_state, real, fake, None)
+  real_out, fake_out, _ = gan_updates.discriminate(spec, d.params, d.model_state, real, fake, None)
   alone, _ = step_lib.apply_model(spec.discriminator, d.params, d.model_state, real, True)
   np.testing.assert_allclose(real_out["adv"], alone, rtol=1e-6)
   state, metrics = run(spec, 2)

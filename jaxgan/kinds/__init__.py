@@ -1,8 +1,8 @@
 """The kinds of training, one module each; each builds a `jaxgan.trainer.Trainer` and
 registers a `jaxgan.trainer.Kind` when imported.
 
-- gan: a generator from noise against a discriminator (its spec in gan_spec): every GAN of
-  experiments/ but the image-to-image ones.
+- gan: a generator from noise against a discriminator (its spec in gan_spec, the players'
+  updates in gan_updates): every GAN of experiments/ but the image-to-image ones.
 - pix2pix: paired image-to-image translation.
 - cyclegan: unpaired image-to-image translation.
 - progressive: a GAN whose networks grow from 4×4 to the data's size (Progressive GAN).

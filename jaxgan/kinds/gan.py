@@ -28,7 +28,8 @@ labels of the real batch they are compared with, so real and fake examples
 are paired class by class (and gradient penalties see one label per pair).
 
 The spec, its state and its regularizers are jaxgan.kinds.gan_spec (all
-importable from here too). This module registers the kind "gan": a run's
+importable from here too); the players' updates the step orders are
+jaxgan.kinds.gan_updates. This module registers the kind "gan": a run's
 generator is rebuilt from its config.json for `python -m jaxgan.sample` and
 `jaxgan.evaluate`.
 """
@@ -44,39 +45,35 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.sharding import Mesh
 
 from jaxgan import data, evaluators, models, optim, parallel, trainer
 from jaxgan.augment import Augmentation
 from jaxgan.data import ImageDataset
+from jaxgan.kinds import gan_updates as updates
 from jaxgan.kinds.gan_spec import (
   GANSpec,
   GANState,
-  RegularizerInputs,
   check_batch,
   check_generator_output,
 )
+from jaxgan.kinds.gan_spec import Regularizer as Regularizer  # experiments write gan.Regularizer
 from jaxgan.kinds.gan_spec import (
-  Regularizer as Regularizer,  # experiments write gan.Regularizer
+  RegularizerInputs as RegularizerInputs,  # and gan.RegularizerInputs
 )
 from jaxgan.latent import Latent, LatentSpace
 from jaxgan.models import standing_stats
 from jaxgan.step import (
   PlayerState,
-  accumulated_gradients,
   all_finite,
   apply_model,
   as_outputs,
   compile_step,
-  discriminate_batches,
   merge_leading_axes,
-  merge_microbatches,
   model_inputs,
   model_rngs,
   shard_examples,
   split_variables,
-  update_player,
 )
 
 Array = jax.Array
@@ -122,7 +119,8 @@ def init_state(spec: GANSpec, key: Array, example_batch: dict[str, Array]) -> GA
     regs = (*spec.discriminator_regularizers, *spec.generator_regularizers)
     regularizer_state = {r.name: r.init() for r in regs if r.init is not None}
     # a lazy term's last value, logged on the steps it skips
-    regularizer_state.update({last_value_key(r): jnp.zeros([]) for r in regs if r.every > 1})
+    lazy = [r for r in regs if r.every > 1]
+    regularizer_state.update({updates.last_value_key(r): jnp.zeros([]) for r in lazy})
     return GANState(
       jnp.zeros([], jnp.int32),
       generator,
@@ -144,45 +142,6 @@ def generator_ema(spec: GANSpec) -> optim.ParameterEma:
 def generator_params(state: GANState) -> Any:
   """The parameters to sample with: the EMA average when there is one."""
   return state.generator.params if state.generator_ema is None else state.generator_ema.average
-
-
-def _d_labels(spec: GANSpec, labels: Array | None) -> Array | None:
-  return labels if spec.label_to_discriminator else None
-
-
-def _augment_keys(spec: GANSpec, key: Array) -> tuple[Array, Array | None]:
-  """(the regularizers' key, the augmentations' key): key itself and None without augment."""
-  if spec.augment is None:
-    return key, None
-  key, augment_key = jax.random.split(key)
-  return key, augment_key
-
-
-def _augmented(spec: GANSpec, x, key, stream: int):
-  """spec.augment(x) with the key's stream-th draw (x itself without augment, or x None)."""
-  if spec.augment is None or x is None:
-    return x
-  return spec.augment(x, jax.random.fold_in(key, stream))
-
-
-def _discriminate(spec: GANSpec, params, model_state, real, fake, labels, augment_key=None):
-  """D on real and fake batches (each augmented with its own draws when the spec augments)
-  → (real_out or None, fake_out, new model_state): output dicts."""
-  labels = _d_labels(spec, labels)
-  real, fake = _augmented(spec, real, augment_key, 0), _augmented(spec, fake, augment_key, 1)
-  return discriminate_batches(spec.discriminator, params, model_state, real, fake, labels)
-
-
-def _score_fn(spec: GANSpec, params, model_state, labels, augment_key=None):
-  """d_fn for the penalties: a batch → D's per-example scores, under the batch's labels (of
-  the augmented batch, when the spec augments)."""
-
-  def d_fn(x):
-    x = _augmented(spec, x, augment_key, 2)
-    out = apply_model(spec.discriminator, params, model_state, x, True, _d_labels(spec, labels))
-    return as_outputs(out[0])["adv"]
-
-  return d_fn
 
 
 def _generate_for_critic(spec: GANSpec, g: PlayerState, latent: Latent, key: Array) -> Array:
@@ -207,288 +166,6 @@ def _generate_for_critic(spec: GANSpec, g: PlayerState, latent: Latent, key: Arr
     flat = generate(merge_leading_axes(jnp.swapaxes(zs, 0, 1)), flat_labels)
     fakes = jnp.swapaxes(flat.reshape(b, n, *flat.shape[1:]), 0, 1)
   return jax.lax.stop_gradient(fakes)
-
-
-def _add_regularizers(regs, loss, metrics, inputs: RegularizerInputs, states, scale=1.0):
-  """(loss + Σ scale·weight·term over `regs`, their new states): each term logged in
-  `metrics` and given its own key split from inputs.key; a stateful term (Regularizer.init)
-  reads states[name] and returns its new state."""
-  keys = jax.random.split(inputs.key, len(regs)) if regs else []
-  states = dict(states)
-  for reg, k in zip(regs, keys, strict=True):
-    if reg.init is None:
-      value = reg.fn(inputs._replace(key=k))
-    else:
-      value, states[reg.name] = reg.fn(inputs._replace(key=k, state=states[reg.name]))
-    metrics[reg.name] = value
-    loss = loss + scale * reg.weight * value
-  return loss, states
-
-
-def last_value_key(reg) -> str:
-  """Where the regularizer state keeps a lazy term's last value."""
-  return f"{reg.name}_last"
-
-
-def _every_step(regs) -> tuple:
-  """The regularizers in every update's loss (every = 1)."""
-  return tuple(r for r in regs if r.every == 1)
-
-
-def _lazy_intervals(regs) -> list[int]:
-  """The distinct intervals k > 1 of the lazy regularizers, in order."""
-  return sorted({r.every for r in regs if r.every > 1})
-
-
-def lazy_update(
-  optimizer,
-  player: PlayerState,
-  regs,
-  make_inputs,
-  step: Array,
-  key: Array,
-  states: dict,
-):
-  """The lazy regularizers' own optimizer updates (StyleGAN2 Appendix B).
-
-  For every interval k among `regs` (every > 1): on steps with step % k == 0, one update of
-  the player on Σ k·weight·fn(inputs) over the terms of that interval, inside the compiled
-  step (lax.cond); on the other steps the player and the states pass through. The metrics
-  of a term are its value on its steps and its last value elsewhere (kept in the states),
-  with "<name>_applied" 1 or 0.
-
-  Args:
-    optimizer: the player's optax chain (with lazy_adam's rescaled learning rate and betas).
-    player: its state after the main update.
-    regs: the player's regularizers.
-    make_inputs: params → RegularizerInputs at those parameters.
-    step: the training step.
-    key: the key of the lazy terms.
-    states: the regularizer states by name.
-
-  Returns:
-    (the player, the regularizer states, metrics).
-  """
-  metrics = {}
-  for k in _lazy_intervals(regs):
-    group = tuple(r for r in regs if r.every == k)
-    group_key = jax.random.fold_in(key, k)
-
-    def regularize(carry, group=group, group_key=group_key, k=k):
-      player, states = carry
-
-      def objective(params):
-        terms = {}
-        inputs = make_inputs(params)._replace(key=group_key)
-        total, new_states = _add_regularizers(group, 0.0, terms, inputs, states, scale=k)
-        new_states.update({last_value_key(r): terms[r.name] for r in group})
-        return total, (terms, new_states)
-
-      (_, (terms, new_states)), grads = jax.value_and_grad(objective, has_aux=True)(player.params)
-      player = update_player(optimizer, player, grads, player.model_state)
-      return player, new_states, {**terms, **{f"{r.name}_applied": 1.0 for r in group}}
-
-    def skip(carry, group=group):
-      player, states = carry
-      terms = {r.name: states[last_value_key(r)] for r in group}
-      return player, states, {**terms, **{f"{r.name}_applied": 0.0 for r in group}}
-
-    player, states, terms = jax.lax.cond(step % k == 0, regularize, skip, (player, states))
-    metrics.update(terms)
-  return player, states, metrics
-
-
-# ---------------------------------------------------------------------------
-# The updates.
-# ---------------------------------------------------------------------------
-
-
-def discriminator_update(
-  spec: GANSpec,
-  d: PlayerState,
-  real: Array,
-  fake: Array,
-  key: Array,
-  labels: Array | None = None,
-  latent: Latent | None = None,
-  loss_state: Any = (),
-  regularizer_state: Any = None,
-):
-  """One critic update on (real, fake), with the regularizers applied every update (the
-  lazy ones are `lazy_update`'s).
-
-  Args:
-    spec: the GAN.
-    d: D's player state.
-    real: the real batch [B, ...].
-    fake: the fake batch [B, ...] (G's output, no gradient to G).
-    key: the key of the regularizers.
-    labels: the real batch's (and so the fakes') classes, for conditional GANs.
-    latent: what the fakes were generated from (InfoGAN's terms read it).
-    loss_state: the adversarial loss's state (BEGAN's k_t).
-    regularizer_state: the regularizers' states by name.
-
-  Returns:
-    (D's new player state, the loss's new state, metrics, the regularizers' new states).
-  """
-
-  regularizer_state = regularizer_state or {}
-
-  def objective(params, carry, inputs, key):
-    model_state, reg_states = carry
-    real, fake, labels, latent = inputs
-    key, augment_key = _augment_keys(spec, key)
-    real_out, fake_out, new_model_state = _discriminate(
-      spec, params, model_state, real, fake, labels, augment_key
-    )
-    loss = spec.loss.discriminator(real_out, fake_out, loss_state)
-    metrics = {
-      "d_loss": loss,
-      "d_real": jnp.mean(real_out["adv"]),
-      "d_fake": jnp.mean(fake_out["adv"]),
-    }
-    d_fn = _score_fn(spec, params, model_state, labels, augment_key)
-    inputs = RegularizerInputs(
-      d_fn, real, fake, params, key, real_out, fake_out, labels, latent, model_state
-    )
-    regs = _every_step(spec.discriminator_regularizers)
-    total, reg_states = _add_regularizers(regs, loss, metrics, inputs, reg_states)
-    metrics["d_total_loss"] = total
-    return total, ((metrics, real_out, fake_out), (new_model_state, reg_states))
-
-  grads, aux, (model_state, regularizer_state) = accumulated_gradients(
-    objective,
-    d.params,
-    (d.model_state, regularizer_state),
-    (real, fake, labels, latent),
-    key,
-    spec.accumulate,
-  )
-  metrics, real_out, fake_out = aux
-  metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
-  real_out, fake_out = merge_microbatches((real_out, fake_out))
-  if spec.augment is not None:  # an adaptive augmentation reads them (train_step)
-    metrics["d_real_scores"] = jax.lax.stop_gradient(real_out["adv"])
-  metrics["d_grad_norm"] = optax.tree.norm(grads)
-  if spec.loss.update_state is not None:
-    loss_state, loss_metrics = spec.loss.update_state(loss_state, real_out, fake_out)
-    metrics.update(loss_metrics)
-  d = update_player(spec.discriminator_optimizer, d, grads, model_state)
-  return d, loss_state, metrics, regularizer_state
-
-
-def unrolled_discriminator_params(
-  spec: GANSpec, d: PlayerState, real: Array, fake: Array, labels, loss_state, augment_key=None
-):
-  """D's parameters after spec.unroll_steps look-ahead updates, as a differentiable function of
-  the fakes.
-
-  Unrolled GAN (Metz, Poole, Pfau & Sohl-Dickstein 2017, eq. 4–6): G minimizes
-  f(θ, φ_K(θ, φ)), where φ_K is D after K steps of its training from φ; the
-  gradient through the unrolled steps tells G how D would react to its move, which
-  discourages collapsing onto the mode D currently likes least. Simplification: the
-  K steps reuse this update's real and fake batches. D's real update is unchanged.
-  D's optimizer must be differentiable: optax.adam needs eps_root > 0 (else √v has an
-  infinite derivative wherever a gradient component is exactly 0, and G's gradient is NaN).
-
-  Args:
-    spec: the GAN (its unroll_steps, D's optimizer and loss).
-    d: D's player state.
-    real: the real batch.
-    fake: the fake batch, a function of G's parameters.
-    labels: the classes of both, or None.
-    loss_state: the adversarial loss's state.
-    augment_key: the augmentations' key, when the spec augments D's inputs.
-
-  Returns:
-    D's parameters after the look-ahead steps.
-  """
-
-  def d_loss(params):
-    real_out, fake_out, _ = _discriminate(
-      spec, params, d.model_state, real, fake, labels, augment_key
-    )
-    return spec.loss.discriminator(real_out, fake_out, loss_state)
-
-  def look_ahead(carry, _):
-    params, opt_state = carry
-    updates, opt_state = spec.discriminator_optimizer.update(
-      jax.grad(d_loss)(params), opt_state, params
-    )
-    return (optax.apply_updates(params, updates), opt_state), None
-
-  (params, _), _ = jax.lax.scan(look_ahead, (d.params, d.opt_state), None, spec.unroll_steps)
-  return params
-
-
-def generator_update(
-  spec: GANSpec,
-  g: PlayerState,
-  d: PlayerState,
-  real: Array,
-  latent: Latent,
-  key: Array,
-  labels: Array | None = None,
-  loss_state: Any = (),
-  regularizer_state: Any = None,
-):
-  """One generator update against the current D (with the regularizers applied every update).
-
-  Args:
-    spec: the GAN.
-    g: G's player state.
-    d: D's player state (after this step's critic updates).
-    real: the last critic update's real batch (read by relativistic losses, feature matching).
-    latent: G's inputs for this update.
-    key: the key of the regularizers.
-    labels: the classes asked for, for conditional GANs.
-    loss_state: the adversarial loss's state.
-    regularizer_state: the regularizers' states by name.
-
-  Returns:
-    (G's new player state, metrics, the regularizers' new states).
-  """
-
-  regularizer_state = regularizer_state or {}
-
-  def objective(params, carry, inputs, key):
-    model_state, reg_states = carry
-    real, latent, labels = inputs
-    key, augment_key = _augment_keys(spec, key)
-    key, model_key = jax.random.split(key)
-    fake, new_model_state = apply_model(
-      spec.generator, params, model_state, latent.z, True, latent.labels, model_rngs(model_key)
-    )
-    real_in = real if spec.loss.generator_uses_real else None
-    d_params = d.params
-    if spec.unroll_steps:
-      d_params = unrolled_discriminator_params(spec, d, real, fake, labels, loss_state, augment_key)
-    real_out, fake_out, _ = _discriminate(
-      spec, d_params, d.model_state, real_in, fake, labels, augment_key
-    )
-    loss = spec.loss.generator(real_out, fake_out, loss_state)
-    metrics = {"g_loss": loss}
-    d_fn = _score_fn(spec, d.params, d.model_state, labels, augment_key)
-    inputs = RegularizerInputs(
-      d_fn, real, fake, params, key, real_out, fake_out, labels, latent, model_state
-    )
-    regs = _every_step(spec.generator_regularizers)
-    total, reg_states = _add_regularizers(regs, loss, metrics, inputs, reg_states)
-    metrics["g_total_loss"] = total
-    return total, (metrics, (new_model_state, reg_states))
-
-  grads, metrics, (model_state, regularizer_state) = accumulated_gradients(
-    objective,
-    g.params,
-    (g.model_state, regularizer_state),
-    (real, latent, labels),
-    key,
-    spec.accumulate,
-  )
-  metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
-  metrics["g_grad_norm"] = optax.tree.norm(grads)
-  g = update_player(spec.generator_optimizer, g, grads, model_state)
-  return g, metrics, regularizer_state
 
 
 def train_step(
@@ -526,7 +203,7 @@ def train_step(
   def critic(carry, xs):
     d, loss_state, reg_state = carry
     real_i, fake_i, key_i, latent_i = xs
-    d, loss_state, metrics, reg_state = discriminator_update(
+    d, loss_state, metrics, reg_state = updates.discriminator_update(
       spec, d, real_i, fake_i, key_i, latent_i.labels, latent_i, loss_state, reg_state
     )
     return (d, loss_state, reg_state), metrics
@@ -542,18 +219,18 @@ def train_step(
   if adaptive is not None:
     augment_state, augment_metrics = adaptive.update(augment_state, real_scores[-1], state.step)
     metrics.update(augment_metrics)
-  d_state, reg_state, lazy_metrics = _lazy_discriminator_update(
+  d_state, reg_state, lazy_metrics = updates.lazy_discriminator_update(
     spec, d_state, real[-1], fakes[-1], critic_latent, labels, state.step, d_key, reg_state
   )
   metrics.update(lazy_metrics)
 
   g_labels = None if labels is None else labels[-1]
   g_latent = shard_examples(spec.latent_space.sample(zg_key, (batch_size,), g_labels), mesh, 0)
-  g_state, g_metrics, reg_state = generator_update(
+  g_state, g_metrics, reg_state = updates.generator_update(
     spec, state.generator, d_state, real[-1], g_latent, g_key, g_labels, loss_state, reg_state
   )
   metrics.update(g_metrics)
-  g_state, reg_state, lazy_metrics = _lazy_generator_update(
+  g_state, reg_state, lazy_metrics = updates.lazy_generator_update(
     spec, g_state, d_state, real[-1], g_latent, g_labels, state.step, g_key, reg_state
   )
   metrics.update(lazy_metrics)
@@ -564,40 +241,6 @@ def train_step(
   metrics["finite"] = all_finite(metrics)
   new_state = GANState(state.step + 1, g_state, d_state, ema, loss_state, reg_state, augment_state)
   return new_state, metrics
-
-
-def _lazy_discriminator_update(spec, d, real, fake, latents, labels, step, key, reg_state):
-  """D's lazy regularizers (lazy_update) on the last critic batch, after the critic updates."""
-  regs = spec.discriminator_regularizers
-  if not _lazy_intervals(regs):
-    return d, reg_state, {}
-  latent = jax.tree.map(lambda a: a[-1], latents)
-  last_labels = None if labels is None else labels[-1]
-  key, augment_key = _augment_keys(spec, jax.random.fold_in(key, 1))
-
-  def make_inputs(params):
-    d_fn = _score_fn(spec, params, d.model_state, last_labels, augment_key)
-    return RegularizerInputs(
-      d_fn, real, fake, params, key, labels=last_labels, latent=latent, model_state=d.model_state
-    )
-
-  return lazy_update(spec.discriminator_optimizer, d, regs, make_inputs, step, key, reg_state)
-
-
-def _lazy_generator_update(spec, g, d, real, latent, labels, step, key, reg_state):
-  """G's lazy regularizers (lazy_update), after G's main update, on the same latent batch."""
-  regs = spec.generator_regularizers
-  if not _lazy_intervals(regs):
-    return g, reg_state, {}
-  key, augment_key = _augment_keys(spec, jax.random.fold_in(key, 1))
-
-  def make_inputs(params):
-    d_fn = _score_fn(spec, d.params, d.model_state, labels, augment_key)
-    return RegularizerInputs(
-      d_fn, real, None, params, key, labels=labels, latent=latent, model_state=g.model_state
-    )
-
-  return lazy_update(spec.generator_optimizer, g, regs, make_inputs, step, key, reg_state)
 
 
 def make_train_step(
