@@ -506,6 +506,22 @@ EVALUATORS: dict[str, Callable[[Model, EvalSettings], Evaluator | None]] = {
 }
 
 
+def register(name: str, factory: Callable[[Model, EvalSettings], Evaluator | None]):
+  """Makes an evaluator known by name (to --evaluators, config.json and jaxgan.evaluate), as
+  trainer.register does for kinds: a kind with evaluators of its own registers them when
+  imported, and jaxgan.evaluate imports the kind of the run it evaluates.
+
+  Args:
+    name: the evaluator's name.
+    factory: factory(model, settings) -> the Evaluator, or None when it does not apply.
+
+  Returns:
+    The factory.
+  """
+  EVALUATORS[name] = factory
+  return factory
+
+
 def for_training(
   names: Sequence[str],
   model: Model,

@@ -236,10 +236,18 @@ def train_digits_classifier(steps: int = 1500, seed: int = 0):
 
 @functools.cache
 def digits_classifier() -> FeatureExtractor:
-  """The digits feature network (see the module docstring).
+  """The digits feature network (see the module docstring)."""
+  model, params = SmallClassifier(10), digits_classifier_params()
+  apply = jax.jit(lambda images: model.apply({"params": params}, images))
+  return FeatureExtractor(f"digits_classifier_v{DIGITS_CLASSIFIER_VERSION}", apply)
 
-  Its weights ship with jaxgan (jaxgan/assets/, made by `python -m jaxgan.features`), so
-  every machine computes the same offline FID; without that file it is trained here and
+
+@functools.cache
+def digits_classifier_params():
+  """SmallClassifier(10)'s weights for the digits.
+
+  They ship with jaxgan (jaxgan/assets/, made by `python -m jaxgan.features`), so every
+  machine computes the same offline FID; without that file they are trained here and
   cached in $JAXGAN_CACHE."""
   model = SmallClassifier(10)
   template = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))["params"]
@@ -257,8 +265,7 @@ def digits_classifier() -> FeatureExtractor:
       save_params(cached, params)
     except OSError:
       pass  # a read-only home: keep it in memory only
-  apply = jax.jit(lambda images: model.apply({"params": params}, images))
-  return FeatureExtractor(f"digits_classifier_v{DIGITS_CLASSIFIER_VERSION}", apply)
+  return params
 
 
 RANDOM_FEATURES_SEED = 0

@@ -115,6 +115,9 @@ class Encoder(nn.Module):
     return conv(self.z_channels)(nn.swish(group_norm(h.shape[-1])(h)))
 
 
+LAST_LAYER = "conv_out"  # the decoder's last convolution: VQGAN's adaptive weight is taken there
+
+
 class Decoder(nn.Module):
   """z [B, s, s, z_channels] → images [B, s·2^(L−1), s·2^(L−1), channels] (not squashed:
   the authors' decoder is linear at the end; the loss compares it with images in [−1, 1])."""
@@ -141,7 +144,7 @@ class Decoder(nn.Module):
       if level != 0:
         h = conv(h.shape[-1])(nearest_upsample2d(h))
         resolution *= 2
-    return conv(self.channels)(nn.swish(group_norm(h.shape[-1])(h)))
+    return conv(self.channels, name=LAST_LAYER)(nn.swish(group_norm(h.shape[-1])(h)))
 
 
 class VQAutoencoder(nn.Module):
