@@ -1,14 +1,12 @@
 """VQGAN's first stage: the adaptive weight, the perceptual distances and LPIPS's loader, the
 step's gradient routing and discriminator start, the reconstruction metrics, and the tools."""
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import assert_ok, one_line_error, run
+from conftest import one_line_error, run
 
 from jaxgan import models, perceptual
 from jaxgan.errors import ConfigError
@@ -143,16 +141,15 @@ def test_the_autoencoder_descends_reconstruction_plus_lambda_times_the_gan_loss(
   gan_grad = jax.grad(lambda p: losses(p)[2])(ae.params)
   last = np.asarray(vqgan.last_layer(rec_grad)), np.asarray(vqgan.last_layer(gan_grad))
   lam = 0.8 * np.linalg.norm(last[0]) / (np.linalg.norm(last[1]) + 1e-4)
-  expected = jax.tree.map(
-    lambda p, r, q, g: p - (r + q + lam * g), ae.params, rec_grad, vq_grad, gan_grad
-  )
+  expected = jax.tree.map(lambda r, q, g: r + q + lam * g, rec_grad, vq_grad, gan_grad)
   new_state, metrics = vqgan.make_train_step(spec, donate=False)(state, batch, jax.random.key(1))
   np.testing.assert_allclose(metrics["adaptive_weight"], lam, rtol=1e-4)
-  jax.tree.map(
-    lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-5),
-    new_state.autoencoder.params,
-    expected,
-  )
+  steps = jax.tree.map(lambda a, b: a - b, ae.params, new_state.autoencoder.params)
+  # float32 sums in another order; the biases before a GroupNorm have a zero gradient in
+  # exact arithmetic and rounding noise here: an absolute tolerance on the gradient's scale
+  scale = max(np.abs(np.asarray(g)).max() for g in jax.tree.leaves(expected))
+  for step, grad in zip(jax.tree.leaves(steps), jax.tree.leaves(expected), strict=True):
+    np.testing.assert_allclose(step, grad, rtol=1e-3, atol=1e-5 * scale)
 
 
 def test_the_discriminator_and_its_loss_wait_for_their_start_step():
@@ -198,33 +195,3 @@ def test_reconstruction_metrics_against_numpy():
 )
 def test_bad_vqgan_flags_fail_in_one_line(flags, fragment):
   one_line_error(run(["experiments/vqgan.py", *flags]), fragment)
-
-
-def test_tokenize_writes_code_grids_and_reconstructions(tmp_path):
-  workdir = tmp_path / "run"
-  small = ["--width=8", "--z_channels=8", "--code_dim=4", "--num_codes=16", "--d_width=8"]
-  assert_ok(
-    run(
-      [
-        "experiments/vqgan.py",
-        f"--workdir={workdir}",
-        "--num_steps=2",
-        "--batch_size=8",
-        "--num_eval_samples=50",
-        "--discriminator_start=1",
-        *small,
-      ]
-    )
-  )
-  assert os.path.exists(workdir / "plots" / "reconstructions_0000002.png")
-  codes_path, png = tmp_path / "codes.npy", tmp_path / "recon.png"
-  command = ["-m", "jaxgan.tokenize", f"--workdir={workdir}", f"--output={codes_path}"]
-  assert_ok(run([*command, "--num_images=10", f"--reconstructions={png}"]))
-  codes = np.load(codes_path)
-  assert (
-    codes.shape == (10, 4, 4) and codes.dtype == np.int32 and 0 <= codes.min() <= codes.max() < 16
-  )
-  assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-  one_line_error(
-    run(["-m", "jaxgan.sample", f"--workdir={workdir}", "--output=x.png"]), "translate"
-  )
