@@ -52,8 +52,6 @@ class Config(RunConfig):
 
   def __post_init__(self):
     super().__post_init__()
-    if not self.vqgan_workdir:
-      raise ConfigError("--vqgan_workdir is required: a trained VQGAN run (experiments/vqgan.py)")
     at_least(self, 1, "num_layers", "num_heads", "embed_dim")
     at_least(self, 0, "context", "top_k")
     if self.embed_dim % self.num_heads:
@@ -95,6 +93,8 @@ def make_spec(config: Config, vq: vqgan_transformer.VQGANCodes) -> vqgan_transfo
 
 
 def main(config: Config):
+  if not config.vqgan_workdir:
+    raise ConfigError("--vqgan_workdir is required: a trained VQGAN run (experiments/vqgan.py)")
   config = runtime.with_default_workdir(config, "vqgan_transformer")
   runtime.use_compilation_cache(config.compilation_cache)
   vq = vqgan_transformer.codes_of_run(config.vqgan_workdir, config.vqgan_step)

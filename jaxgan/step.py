@@ -345,3 +345,35 @@ def compile_step(
     out_shardings=(everywhere, everywhere),
     donate_argnums=donate_argnums,
   )
+
+
+def compile_spec_step(
+  train_step,
+  spec,
+  *,
+  mesh: Mesh | None = None,
+  donate: bool = True,
+  max_traces: int | None = 1,
+):
+  """A kind's train_step(spec, state, batch, key, mesh) compiled (compile_step), for batches laid
+  out [k, B, ...] as the image streams serve them (k = n_critic, or 1): under a mesh their
+  example axis B is split over the devices.
+
+  Args:
+    train_step: the kind's pure step.
+    spec: its spec.
+    mesh: train data-parallel over its devices.
+    donate: hand the old state's buffers to the new state.
+    max_traces: see compile_step.
+
+  Returns:
+    step(state, batch, key) -> (state, metrics).
+  """
+  batch_sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
+  return compile_step(
+    lambda state, batch, key: train_step(spec, state, batch, key, mesh),
+    mesh=mesh,
+    batch_sharding=batch_sharding,
+    donate=donate,
+    max_traces=max_traces,
+  )

@@ -13,14 +13,11 @@ held-out images) and writes their integer code grids [N, h, w] (int32) to --outp
 
 from __future__ import annotations
 
-import os
-
 import jax
 import numpy as np
 from absl import flags
 
 from jaxgan import cli, plots, runs
-from jaxgan.data import images as image_data
 from jaxgan.data import pairs
 from jaxgan.errors import ConfigError
 
@@ -49,18 +46,8 @@ def read_images(path: str | None, run: runs.Run, count: int) -> np.ndarray:
     data = run.model.datasets()
     test = data.test if data.test is not None else data.train
     images = test.examples(np.arange(min(count, len(test.source))))[0]
-  elif path.endswith(".npy"):
-    images = np.asarray(np.load(path), np.float32)
-    if images.ndim != 4 or images.shape[1:3] != (size, size):
-      raise ConfigError(f"{path} holds {images.shape}: expected [N, {size}, {size}, C] in [−1, 1]")
-  elif os.path.isdir(path):
-    files = pairs.image_files(path)
-    if not files:
-      raise ConfigError(f"no images (jpg, png, bmp) in {path}")
-    folder = image_data.ImageDataset("input", pairs.FolderSource(files), size, 3, 0)
-    images = folder.examples(np.arange(len(files)))[0]
   else:
-    raise ConfigError(f"--input={path}: give a folder of images or a .npy file")
+    images = pairs.read_user_images(path, size)
   if images.shape[-1] != channels:  # gray ↔ color
     images = images.mean(-1, keepdims=True) if channels == 1 else np.repeat(images, channels, -1)
   return images

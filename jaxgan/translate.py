@@ -18,14 +18,11 @@ shows inputs over their translations.
 
 from __future__ import annotations
 
-import os
-
 import jax
 import numpy as np
 from absl import flags
 
 from jaxgan import cli, plots, runs, trainer
-from jaxgan.data import images as image_data
 from jaxgan.data import pairs
 from jaxgan.errors import ConfigError
 
@@ -76,18 +73,8 @@ def read_inputs(path: str | None, run: runs.Run, direction: str, count: int) -> 
     domain = test.domain_a if direction == "a_to_b" else test.domain_b
     images = domain.examples(np.arange(min(count, len(domain.source))))[0]
     images = np.stack([pairs.jitter(image, size, None, False) for image in images])  # center
-  elif path.endswith(".npy"):
-    images = np.asarray(np.load(path), np.float32)
-    if images.ndim != 4 or images.shape[1:3] != (size, size):
-      raise ConfigError(f"{path} holds {images.shape}: expected [N, {size}, {size}, C] in [−1, 1]")
-  elif os.path.isdir(path):
-    files = pairs.image_files(path)
-    if not files:
-      raise ConfigError(f"no images (jpg, png, bmp) in {path}")
-    folder = image_data.ImageDataset("input", pairs.FolderSource(files), size, 3, 0)
-    images = folder.examples(np.arange(len(files)))[0]  # center-cropped square, resized
   else:
-    raise ConfigError(f"--input={path}: give a folder of images or a .npy file")
+    images = pairs.read_user_images(path, size)
   if images.shape[-1] != wanted:  # gray ↔ color
     images = images.mean(-1, keepdims=True) if wanted == 1 else np.repeat(images, wanted, -1)
   return images

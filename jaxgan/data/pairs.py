@@ -388,3 +388,28 @@ class TranslationStream:
 
   def iterate(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
     return prefetched(self.local_batch_at, self.to_device, start_step, self.prefetch)
+
+
+def read_user_images(path: str, size: int) -> np.ndarray:
+  """A user's images for a trained run: a folder of images (center cropped to squares and
+  resized), or a .npy [N, size, size, C] in [−1, 1]; a one-line ConfigError otherwise.
+
+  Args:
+    path: the folder or the .npy file.
+    size: the run's image size.
+
+  Returns:
+    float32 [N, size, size, C] in [−1, 1] (a folder's images in RGB).
+  """
+  if path.endswith(".npy"):
+    images = np.asarray(np.load(path), np.float32)
+    if images.ndim != 4 or images.shape[1:3] != (size, size):
+      raise ConfigError(f"{path} holds {images.shape}: expected [N, {size}, {size}, C] in [−1, 1]")
+    return images
+  if os.path.isdir(path):
+    files = image_files(path)
+    if not files:
+      raise ConfigError(f"no images (jpg, png, bmp) in {path}")
+    folder = ImageDataset("input", FolderSource(files), size, 3, 0)
+    return folder.examples(np.arange(len(files)))[0]  # center-cropped squares, resized
+  raise ConfigError(f"--input={path}: give a folder of images or a .npy file")

@@ -33,13 +33,18 @@ from jaxgan.errors import ConfigError
 from jaxgan.trainer import Model
 
 # The held-out split of each offline dataset (TFDS sets: their "test" split).
-HELD_OUT = {"digits": ("train80", "test20"), "faces100": (None, None)}
+HELD_OUT = {
+  "digits": ("train80", "test20"),
+  "faces100": (None, None),
+  "imagenet2012": ("train", "validation"),
+}
 GRID_COLUMNS = 10
 
 
 def load_splits(name: str, image_size: int, data_dir: str | None = None):
   """(training, held-out) ImageDatasets: the digits' 80% and 20%; the 100 faces for both
-  (there is no more); a TFDS set's "train" and "test" splits.
+  (there is no more); ImageNet's "train" and "validation"; another TFDS set's "train" and
+  "test" splits.
 
   Args:
     name: digits, faces100 or a TFDS image dataset.

@@ -68,7 +68,7 @@ from jaxgan.step import (
   all_finite,
   apply_model,
   as_outputs,
-  compile_step,
+  compile_spec_step,
   merge_leading_axes,
   model_inputs,
   model_rngs,
@@ -261,14 +261,7 @@ def make_train_step(
   Returns:
     step(state, batch, key) -> (state, metrics).
   """
-  batch_sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
-  return compile_step(
-    lambda state, batch, key: train_step(spec, state, batch, key, mesh),
-    mesh=mesh,
-    batch_sharding=batch_sharding,
-    donate=donate,
-    max_traces=max_traces,
-  )
+  return compile_spec_step(train_step, spec, mesh=mesh, donate=donate, max_traces=max_traces)
 
 
 # ---------------------------------------------------------------------------

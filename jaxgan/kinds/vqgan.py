@@ -56,7 +56,7 @@ from jaxgan.models.vqgan import LAST_LAYER
 from jaxgan.step import (
   PlayerState,
   all_finite,
-  compile_step,
+  compile_spec_step,
   discriminate_batches,
   init_player,
   update_player,
@@ -217,24 +217,9 @@ def train_step(spec: VQGANSpec, state: VQGANState, batch: dict[str, Array], key:
   return VQGANState(state.step + 1, ae, d), metrics
 
 
-def make_train_step(spec: VQGANSpec, *, mesh: Mesh | None = None, donate: bool = True):
-  """`train_step` of `spec`, compiled (jaxgan.step.compile_step).
-
-  Args:
-    spec: the VQGAN.
-    mesh: train data-parallel over its devices: the batch's example axis split over them.
-    donate: hand the old state's buffers to the new state.
-
-  Returns:
-    step(state, batch, key) -> (state, metrics).
-  """
-  batch_sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
-  return compile_step(
-    lambda state, batch, key: train_step(spec, state, batch, key, mesh),
-    mesh=mesh,
-    batch_sharding=batch_sharding,
-    donate=donate,
-  )
+# make_train_step(spec, *, mesh=None, donate=True) -> step(state, batch, key): train_step
+# compiled, the batch's example axis split over the mesh (jaxgan.step.compile_spec_step).
+make_train_step = functools.partial(compile_spec_step, train_step)
 
 
 # ---------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from jaxgan.errors import ConfigError
 from jaxgan.kinds import autoencoding
 from jaxgan.latent import Latent, LatentSpace
 from jaxgan.models import transformer
-from jaxgan.step import PlayerState, all_finite, compile_step, init_player, update_player
+from jaxgan.step import PlayerState, all_finite, compile_spec_step, init_player, update_player
 
 Array = jax.Array
 
@@ -221,24 +221,9 @@ def train_step(spec: PriorSpec, state: PriorState, batch, key: Array, mesh=None)
   return PriorState(state.step + 1, p, state.autoencoder), metrics
 
 
-def make_train_step(spec: PriorSpec, *, mesh: Mesh | None = None, donate: bool = True):
-  """`train_step` of `spec`, compiled (jaxgan.step.compile_step).
-
-  Args:
-    spec: the prior.
-    mesh: train data-parallel over its devices: the batch's example axis split over them.
-    donate: hand the old state's buffers to the new state.
-
-  Returns:
-    step(state, batch, key) -> (state, metrics).
-  """
-  batch_sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
-  return compile_step(
-    lambda state, batch, key: train_step(spec, state, batch, key, mesh),
-    mesh=mesh,
-    batch_sharding=batch_sharding,
-    donate=donate,
-  )
+# make_train_step(spec, *, mesh=None, donate=True) -> step(state, batch, key): train_step
+# compiled, the batch's example axis split over the mesh (jaxgan.step.compile_spec_step).
+make_train_step = functools.partial(compile_spec_step, train_step)
 
 
 # ---------------------------------------------------------------------------
