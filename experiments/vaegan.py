@@ -36,7 +36,11 @@ class Config(RunConfig):
   )
   latent_dim: int = option(32, "Dimension of z (the authors: 128 for CelebA).")
   width: int = option(32, "Channels of the first layer of the encoder and D, the last of G.")
-  gamma: float = option(1e-6, "γ: the decoder's weight of L_llike against (1 − γ) of its GAN loss.")
+  gamma: float = option(
+    0.5,
+    "γ: the decoder's weight of L_llike against (1 − γ) of its GAN loss (the authors' CelebA "
+    "run: 1e-6, which falls apart on the digits: BENCHMARKS.md).",
+  )
   equilibrium_margin: float = option(
     0.35, "Skip D's update when it wins by this margin from 0.68, G's when it loses; 0: never."
   )

@@ -218,7 +218,7 @@ def read_flagfile(path):
 # The recipes run end to end, as a user runs them (3 steps, or 1 under mock TFDS data, with
 # their pictures): one of each script that no other test runs end to end (cgan: test_image_
 # experiments; pix2pix, cyclegan: test_translation_experiments; dcgan: test_augment; gan,
-# wgan_gp: test_toy_training and the tests above; vqgan: test_vqgan_transformer; sagan:
+# wgan_gp: test_toy_training and the tests above; vqgan, vaegan: their tests; sagan:
 # biggan's script but for make_spec),
 # one TFDS recipe (the TFDS path end to end) and the folder recipe. Every other recipe is
 # built and traced by --dry_run in test_every_recipe_builds.
@@ -263,7 +263,7 @@ def test_every_script_has_a_recipe_run_end_to_end_or_by_another_test():
   scripts = {read_flagfile(f)[0] for f in FLAGFILES}
   run_here = {read_flagfile(os.path.join(ROOT, "experiments", "configs", f))[0] for f in END_TO_END}
   run_elsewhere = {"cgan.py", "pix2pix.py", "cyclegan.py", "dcgan.py", "gan.py", "wgan_gp.py"}
-  run_elsewhere |= {"vqgan.py"}  # test_vqgan_transformer's tiny_vqgan
+  run_elsewhere |= {"vqgan.py", "vaegan.py"}  # test_vqgan_transformer, test_vaegan
   assert scripts - run_here - run_elsewhere == {"sagan.py"}
 
 

@@ -81,7 +81,7 @@ class VAEGANSpec:
   discriminator: nn.Module
   optimizer: optax.GradientTransformation
   latent_dim: int
-  gamma: float = 1e-6
+  gamma: float = 0.5
   equilibrium_margin: float = 0.35
   discriminate_reconstructions: bool = False
   adversarial: bool = True
