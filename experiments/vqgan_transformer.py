@@ -107,6 +107,7 @@ def main(config: Config):
     vq.variables,
     config,
     vqgan_workdir=config.vqgan_workdir,
+    held_out=vq.held_out,
     mesh=mesh,
     fid_features=config.fid_features,
   )

@@ -137,7 +137,7 @@ def test_the_second_stage_trains_on_the_codes_and_samples_a_class(tiny_vqgan, tm
   base = ["experiments/vqgan_transformer.py", f"--vqgan_workdir={tiny_vqgan}"]
   proc = run([*base, f"--workdir={workdir}", "--num_steps=2", "--num_eval_samples=50", *small])
   assert_ok(proc)
-  assert "classified as the class asked for" in proc.stdout
+  assert "classified as the class asked for" in proc.stdout and "held-out NLL" in proc.stdout
   out = tmp_path / "sevens.npy"
   command = ["-m", "jaxgan.sample", f"--workdir={workdir}", "--label=7", "--num_samples=5"]
   assert_ok(run([*command, f"--output={out}"]))

@@ -111,13 +111,15 @@ def encode_dataset(encode, dataset, chunk: int = 250) -> tuple[np.ndarray, np.nd
 
 
 class VQGANCodes(NamedTuple):
-  """A trained VQGAN run's training images, their code grids, and its autoencoder."""
+  """A trained VQGAN run's training images, their code grids, its autoencoder, and the code
+  grids of its held-out images."""
 
   dataset: Any
   codes: CodeDataset
   grid: tuple[int, int]
   autoencoder: nn.Module
   variables: Any
+  held_out: CodeDataset
 
 
 def codes_of_run(workdir: str, step: int | None = None) -> VQGANCodes:
@@ -137,16 +139,21 @@ def codes_of_run(workdir: str, step: int | None = None) -> VQGANCodes:
       f"{workdir} is a {run.config.get('kind')} run, not a VQGAN: train the tokenizer first "
       "(experiments/vqgan.py) and pass its workdir"
     )
-  dataset = run.model.datasets().train
+  splits = run.model.datasets()
+  dataset = splits.train
   encode = run.model.translators["codes"]
-  codes, labels = encode_dataset(lambda images: encode(run.state, images, None), dataset)
+
+  def coded(images_dataset, split: str) -> CodeDataset:
+    codes, labels = encode_dataset(lambda images: encode(run.state, images, None), images_dataset)
+    return CodeDataset(f"{images_dataset.name} {split} codes", ArraySource(codes, labels))
+
   grid = tuple(np.asarray(encode(run.state, dataset.examples(np.arange(1))[0], None)).shape[1:])
   autoencoder = models.build(run.config["autoencoder"])
   state = run.state["autoencoder"]
   variables = {"params": state["params"], **state["model_state"]}
-  source = ArraySource(codes, labels)
+  test = splits.test if splits.test is not None else dataset
   return VQGANCodes(
-    dataset, CodeDataset(f"{dataset.name} codes", source), grid, autoencoder, variables
+    dataset, coded(dataset, "training"), grid, autoencoder, variables, coded(test, "held-out")
   )
 
 
@@ -231,6 +238,57 @@ make_train_step = functools.partial(compile_spec_step, train_step)
 # ---------------------------------------------------------------------------
 
 
+def likelihood(spec: PriorSpec, codes: CodeDataset, held_out: CodeDataset) -> evaluators.Evaluator:
+  """The prior's negative log-likelihood (nats per code, eval mode) and share of codes
+  predicted right, on the held-out images' codes and on as many training codes: the gap is
+  how much the prior memorizes.
+
+  Args:
+    spec: the prior.
+    codes: the training codes.
+    held_out: the held-out images' codes.
+
+  Returns:
+    The Evaluator "code_likelihood".
+  """
+
+  @jax.jit
+  def scores(params, batch_codes, labels):
+    starts = start_tokens(spec, labels, batch_codes.shape[0])
+    inputs = transformer.teacher_forcing_inputs(batch_codes, starts)
+    logits = spec.prior.apply({"params": params}, inputs, train=False)
+    nll = optax.softmax_cross_entropy_with_integer_labels(logits, batch_codes)
+    return jnp.sum(nll), jnp.sum(jnp.argmax(logits, -1) == batch_codes)
+
+  n = min(len(held_out.source), len(codes.source))
+
+  def measure(params, dataset: CodeDataset) -> tuple[float, float]:
+    nll = correct = 0.0
+    for start in range(0, n, 500):
+      batch_codes, labels = dataset.examples(np.arange(start, min(start + 500, n)))
+      total, right = scores(params, batch_codes, labels)
+      nll, correct = nll + float(total), correct + float(right)
+    return nll / batch_codes.shape[1] / n, correct / batch_codes.shape[1] / n
+
+  def run(state) -> dict[str, Any]:
+    params = state["prior"]["params"]
+    held_nll, held_accuracy = measure(params, held_out)
+    train_nll, train_accuracy = measure(params, codes)
+    summary = (
+      f"held-out NLL {held_nll:.3f} nats/code, {100 * held_accuracy:.1f}% of codes predicted "
+      f"(training: {train_nll:.3f}, {100 * train_accuracy:.1f}%; {n} grids each)"
+    )
+    return {
+      "summary": summary,
+      "heldout_nll": held_nll,
+      "heldout_token_accuracy": held_accuracy,
+      "train_nll": train_nll,
+      "train_token_accuracy": train_accuracy,
+    }
+
+  return evaluators.Evaluator("code_likelihood", run)
+
+
 def latent_space(spec: PriorSpec) -> LatentSpace:
   """L standard normals per sample (and the classes of a conditional prior)."""
   return LatentSpace(spec.length, spec.num_classes)
@@ -304,6 +362,7 @@ def make_trainer(
   config,
   *,
   vqgan_workdir: str,
+  held_out: CodeDataset | None = None,
   mesh: Mesh | None = None,
   fid_features: str = "auto",
 ) -> trainer.Trainer:
@@ -316,6 +375,7 @@ def make_trainer(
     autoencoder_variables: the VQGAN's autoencoder variables.
     config: the loop's settings.
     vqgan_workdir: the VQGAN run, recorded in config.json.
+    held_out: the held-out images' codes, for the held-out likelihood (None: not measured).
     mesh: train data-parallel over its devices.
     fid_features: the feature network of FID (jaxgan.features).
 
@@ -332,7 +392,10 @@ def make_trainer(
     init=lambda key, batch: init(key, batch),
     step=make_train_step(spec, mesh=mesh),
     batches=stream,
-    evaluators=evaluators.for_training(names, model, config, fid_features=fid_features, mesh=mesh),
+    evaluators=[
+      *([likelihood(spec, codes, held_out)] if held_out is not None else []),
+      *evaluators.for_training(names, model, config, fid_features=fid_features, mesh=mesh),
+    ],
     describe=lambda: describe_spec(spec, dataset, names, vqgan_workdir),
     log_terms=("token_accuracy",),
     summary=f"of a transformer prior on {len(codes.source)} code grids of {dataset.name}, "
