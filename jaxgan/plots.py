@@ -171,6 +171,24 @@ def stack_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
   return np.stack([np.repeat(r, channels // r.shape[-1], axis=-1) for r in rows])
 
 
+def paired_rows(tops: np.ndarray, bottoms: np.ndarray, columns: int) -> np.ndarray:
+  """Images over their counterparts (inputs over outputs), in full rows only.
+
+  Args:
+    tops: the upper images [N, H, W, C].
+    bottoms: their counterparts, in the same order.
+    columns: images to a row (at most N).
+
+  Returns:
+    A grid [2·rows, columns, H, W, C] for save_image_grid (channels as stack_rows makes them).
+  """
+  columns = min(len(tops), columns)
+  rows = []
+  for start in range(0, len(tops) - columns + 1, columns):
+    rows += [tops[start : start + columns], bottoms[start : start + columns]]
+  return stack_rows(rows)
+
+
 def save_image_grid(
   path: str, grid: np.ndarray, *, row_labels: Sequence[str] | None = None, title: str = ""
 ) -> None:

@@ -354,10 +354,10 @@ def compile_spec_step(
   mesh: Mesh | None = None,
   donate: bool = True,
   max_traces: int | None = 1,
+  batch_axis: int = 1,
 ):
-  """A kind's train_step(spec, state, batch, key, mesh) compiled (compile_step), for batches laid
-  out [k, B, ...] as the image streams serve them (k = n_critic, or 1): under a mesh their
-  example axis B is split over the devices.
+  """A kind's train_step(spec, state, batch, key, mesh) compiled (compile_step); under a mesh
+  the batch's example axis is split over the devices.
 
   Args:
     train_step: the kind's pure step.
@@ -365,11 +365,13 @@ def compile_spec_step(
     mesh: train data-parallel over its devices.
     donate: hand the old state's buffers to the new state.
     max_traces: see compile_step.
+    batch_axis: the batches' example axis: 1 for [k, B, ...] as the image streams serve them
+      (k = n_critic, or 1); 0 for [B, ...] (the translation kinds' {"a", "b"} batches).
 
   Returns:
     step(state, batch, key) -> (state, metrics).
   """
-  batch_sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
+  batch_sharding = None if mesh is None else parallel.sharded_along(mesh, batch_axis)
   return compile_step(
     lambda state, batch, key: train_step(spec, state, batch, key, mesh),
     mesh=mesh,

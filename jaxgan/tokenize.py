@@ -45,12 +45,8 @@ def read_images(path: str | None, run: runs.Run, count: int) -> np.ndarray:
   if path is None:
     data = run.model.datasets()
     test = data.test if data.test is not None else data.train
-    images = test.examples(np.arange(min(count, len(test.source))))[0]
-  else:
-    images = pairs.read_user_images(path, size)
-  if images.shape[-1] != channels:  # gray ↔ color
-    images = images.mean(-1, keepdims=True) if channels == 1 else np.repeat(images, channels, -1)
-  return images
+    return test.examples(np.arange(min(count, len(test.source))))[0]
+  return pairs.read_user_images(path, size, channels)
 
 
 def main(argv):
@@ -72,12 +68,8 @@ def main(argv):
   print(f"wrote {len(codes)} code grids of shape {codes.shape[1:]} to {FLAGS.output}")
   if FLAGS.reconstructions:
     outputs = run.model.translators["a_to_b"](run.state, images, key)
-    columns = min(len(images), 8)
-    rows = []
-    for start in range(0, len(images) - columns + 1, columns):
-      rows += [images[start : start + columns], outputs[start : start + columns]]
     title = f"{run.config.get('dataset')}: images over their reconstructions from the codes"
-    plots.save_image_grid(FLAGS.reconstructions, plots.stack_rows(rows), title=title)
+    plots.save_image_grid(FLAGS.reconstructions, plots.paired_rows(images, outputs, 8), title=title)
     print(f"wrote the reconstructions to {FLAGS.reconstructions}")
 
 

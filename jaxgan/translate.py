@@ -72,12 +72,8 @@ def read_inputs(path: str | None, run: runs.Run, direction: str, count: int) -> 
     test = run.model.datasets().test
     domain = test.domain_a if direction == "a_to_b" else test.domain_b
     images = domain.examples(np.arange(min(count, len(domain.source))))[0]
-    images = np.stack([pairs.jitter(image, size, None, False) for image in images])  # center
-  else:
-    images = pairs.read_user_images(path, size)
-  if images.shape[-1] != wanted:  # gray ↔ color
-    images = images.mean(-1, keepdims=True) if wanted == 1 else np.repeat(images, wanted, -1)
-  return images
+    return np.stack([pairs.jitter(image, size, None, False) for image in images])  # center
+  return pairs.read_user_images(path, size, wanted)
 
 
 def main(argv):
@@ -94,11 +90,7 @@ def main(argv):
   if FLAGS.output.endswith(".npy"):
     np.save(FLAGS.output, outputs)
   else:
-    columns = min(len(inputs), 8)
-    rows = []
-    for start in range(0, len(inputs) - columns + 1, columns):
-      rows += [inputs[start : start + columns], outputs[start : start + columns]]
-    grid = plots.stack_rows(rows)
+    grid = plots.paired_rows(inputs, outputs, 8)
     title = f"{config.get('experiment')} on {config.get('dataset')}: inputs over translations"
     plots.save_image_grid(FLAGS.output, grid, title=title)
   print(f"wrote {len(outputs)} translations of shape {outputs.shape[1:]} to {FLAGS.output}")

@@ -390,26 +390,31 @@ class TranslationStream:
     return prefetched(self.local_batch_at, self.to_device, start_step, self.prefetch)
 
 
-def read_user_images(path: str, size: int) -> np.ndarray:
+def read_user_images(path: str, size: int, channels: int) -> np.ndarray:
   """A user's images for a trained run: a folder of images (center cropped to squares and
-  resized), or a .npy [N, size, size, C] in [−1, 1]; a one-line ConfigError otherwise.
+  resized), or a .npy [N, size, size, C] in [−1, 1]; a one-line ConfigError otherwise. Gray
+  images are repeated to the run's color channels, color ones averaged to its gray.
 
   Args:
     path: the folder or the .npy file.
     size: the run's image size.
+    channels: the channels the run's network takes.
 
   Returns:
-    float32 [N, size, size, C] in [−1, 1] (a folder's images in RGB).
+    float32 [N, size, size, channels] in [−1, 1].
   """
   if path.endswith(".npy"):
     images = np.asarray(np.load(path), np.float32)
     if images.ndim != 4 or images.shape[1:3] != (size, size):
       raise ConfigError(f"{path} holds {images.shape}: expected [N, {size}, {size}, C] in [−1, 1]")
-    return images
-  if os.path.isdir(path):
+  elif os.path.isdir(path):
     files = image_files(path)
     if not files:
       raise ConfigError(f"no images (jpg, png, bmp) in {path}")
     folder = ImageDataset("input", FolderSource(files), size, 3, 0)
-    return folder.examples(np.arange(len(files)))[0]  # center-cropped squares, resized
-  raise ConfigError(f"--input={path}: give a folder of images or a .npy file")
+    images = folder.examples(np.arange(len(files)))[0]  # center-cropped squares, resized
+  else:
+    raise ConfigError(f"--input={path}: give a folder of images or a .npy file")
+  if images.shape[-1] != channels:  # gray ↔ color
+    images = images.mean(-1, keepdims=True) if channels == 1 else np.repeat(images, channels, -1)
+  return images

@@ -173,15 +173,11 @@ def reconstruction(model: Model, settings: evaluators.EvalSettings) -> evaluator
   def draw(workdir, state, step):
     shown = originals[: 2 * GRID_COLUMNS]
     reconstructed = apply(reconstruct, state, shown)
-    rows = []
-    for start in range(0, len(shown), GRID_COLUMNS):
-      rows += [shown[start : start + GRID_COLUMNS], reconstructed[start : start + GRID_COLUMNS]]
+    grid = plots.paired_rows(shown, reconstructed, GRID_COLUMNS)
     path = evaluators.plot_path(workdir, "reconstructions", step)
     if parallel.is_primary():
-      labels = ["held out", "reconstructed"] * (len(rows) // 2)
-      plots.save_image_grid(
-        path, plots.stack_rows(rows), row_labels=labels, title=f"{test.name}, step {step}"
-      )
+      labels = ["held out", "reconstructed"] * (len(grid) // 2)
+      plots.save_image_grid(path, grid, row_labels=labels, title=f"{test.name}, step {step}")
     return [path]
 
   return evaluators.Evaluator("reconstruction", run, draw)

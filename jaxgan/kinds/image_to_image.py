@@ -22,7 +22,7 @@ from jax.sharding import Mesh
 from jaxgan import evaluators, loop, models, parallel, runtime, trainer
 from jaxgan.data import pairs
 from jaxgan.errors import ConfigError
-from jaxgan.step import apply_model, compile_step
+from jaxgan.step import apply_model
 
 Array = jax.Array
 
@@ -60,23 +60,6 @@ def check_batch(batch: dict[str, Array]) -> None:
       f"domains A and B must come at one size: got {tuple(batch['a'].shape)} and "
       f"{tuple(batch['b'].shape)}"
     )
-
-
-def compile_kind_step(train_step: Callable, spec, *, mesh: Mesh | None = None, donate=True):
-  """An image-to-image kind's train_step(spec, state, batch, key, mesh), compiled.
-
-  Args:
-    train_step: the kind's pure step.
-    spec: its spec.
-    mesh: train data-parallel over its devices: the batch's example axis split over them.
-    donate: hand the old state's buffers to the new state.
-
-  Returns:
-    step(state, batch, key) -> (state, metrics) (jaxgan.step.compile_step).
-  """
-  return compile_step(
-    lambda state, batch, key: train_step(spec, state, batch, key, mesh), mesh=mesh, donate=donate
-  )
 
 
 def translator_view(

@@ -41,6 +41,7 @@ from jaxgan.loss_pairs import LossPair
 from jaxgan.step import (
   PlayerState,
   all_finite,
+  compile_spec_step,
   discriminate_batches,
   init_player,
   update_player,
@@ -163,8 +164,9 @@ def train_step(spec: Pix2PixSpec, state: Pix2PixState, batch, key: Array, mesh=N
 
 
 # make_train_step(spec, *, mesh=None, donate=True) -> step(state, batch, key): train_step
-# compiled, the batch's example axis split over the mesh (image_to_image.compile_kind_step).
-make_train_step = functools.partial(image_to_image.compile_kind_step, train_step)
+# compiled, the batch's example axis (0: {"a", "b"} are [B, ...]) split over the mesh
+# (jaxgan.step.compile_spec_step).
+make_train_step = functools.partial(compile_spec_step, train_step, batch_axis=0)
 
 
 # ---------------------------------------------------------------------------

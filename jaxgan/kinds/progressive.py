@@ -57,7 +57,7 @@ from jaxgan.latent import LatentSpace
 from jaxgan.models.progan import PROGRESS, blend
 from jaxgan.models.resample import average_pool2d, nearest_upsample2d
 from jaxgan.models.stylegan2 import resolutions
-from jaxgan.step import apply_model, compile_step
+from jaxgan.step import apply_model, compile_spec_step
 
 Array = jax.Array
 
@@ -272,7 +272,7 @@ def train_step(
 
 
 def make_train_step(spec: ProgressiveSpec, *, mesh: Mesh | None = None, donate: bool = True):
-  """`train_step` jit-compiled once per level (jaxgan.step.compile_step).
+  """`train_step` jit-compiled once per level (jaxgan.step.compile_spec_step).
 
   Args:
     spec: the growing GAN.
@@ -283,12 +283,8 @@ def make_train_step(spec: ProgressiveSpec, *, mesh: Mesh | None = None, donate: 
     step(state, batch, key) -> (state, metrics); a batch of a resolution outside the
     schedule is a ConfigError, a trace beyond one per level a RecompilationError.
   """
-  return compile_step(
-    lambda state, batch, key: train_step(spec, state, batch, key, mesh),
-    mesh=mesh,
-    batch_sharding=None if mesh is None else parallel.step_batch_sharding(mesh),
-    donate=donate,
-    max_traces=len(spec.schedule),
+  return compile_spec_step(
+    train_step, spec, mesh=mesh, donate=donate, max_traces=len(spec.schedule)
   )
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import flax
@@ -279,23 +280,25 @@ def reconstructor(encoder: nn.Module, decoder: nn.Module, mesh: Mesh | None = No
   return reconstruct
 
 
-def model_of(spec: VAEGANSpec, dataset, test, mesh: Mesh | None = None) -> trainer.Model:
+def model_of(
+  spec: VAEGANSpec, datasets: Callable[[], trainer.Datasets], image_size: int, mesh=None
+) -> trainer.Model:
   """The run's Model: the decoder as a generator from N(0, I), and the reconstructions.
 
   Args:
     spec: the VAE-GAN.
-    dataset: the training images.
-    test: the held-out images.
+    datasets: () -> the training and held-out images (loaded when first asked for).
+    image_size: the images' size.
     mesh: the devices the networks run on.
 
   Returns:
     The trainer.Model.
   """
   return trainer.Model(
-    datasets=lambda: trainer.Datasets(dataset, test),
+    datasets=datasets,
     generator=generator_view(spec.decoder, None, LatentSpace(spec.latent_dim), mesh),
     translators={"a_to_b": reconstructor(spec.encoder, spec.decoder, mesh)},
-    image_size=dataset.image_size,
+    image_size=image_size,
   )
 
 
@@ -315,7 +318,7 @@ def make_trainer(spec: VAEGANSpec, dataset, test, config, *, mesh=None, fid_feat
     The Trainer.
   """
   stream = data.make_stream(dataset, config.batch_size, 1, config.seed, mesh)
-  model = model_of(spec, dataset, test, mesh)
+  model = model_of(spec, lambda: trainer.Datasets(dataset, test), dataset.image_size, mesh)
   from_noise = trainer.Model(model.datasets, model.generator)  # the evaluators of a generator
   names = ["reconstruction", *evaluators.default_names(from_noise)]
 
@@ -356,12 +359,7 @@ def restore(config: dict[str, Any]) -> trainer.Model:
   size = config["image_shape"][0]
   data_dir = config.get("flags", {}).get("data_dir")
   splits = functools.cache(lambda: autoencoding.load_splits(config["dataset"], size, data_dir))
-  return trainer.Model(
-    datasets=lambda: trainer.Datasets(*splits()),
-    generator=generator_view(spec.decoder, None, LatentSpace(spec.latent_dim)),
-    translators={"a_to_b": reconstructor(spec.encoder, spec.decoder)},
-    image_size=size,
-  )
+  return model_of(spec, lambda: trainer.Datasets(*splits()), size)
 
 
 KIND = trainer.register(trainer.Kind("vaegan", restore))

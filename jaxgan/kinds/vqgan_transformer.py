@@ -1,7 +1,7 @@
 """VQGAN's second stage: an autoregressive transformer trained on a trained VQGAN's code grids,
 and a generator that samples codes and decodes them (Esser et al. 2021, §3.2).
 
-    codes, labels = encode_dataset(coder, dataset)      # the training images' code grids
+    grids, labels = encode_dataset(coder, dataset)      # the training images' code grids
     spec = PriorSpec(prior=models.transformer.CodeTransformer(...), autoencoder=...,
                      optimizer=optax.adamw(...), grid=(4, 4), num_classes=10)
     state = init_state(spec, key, batch, autoencoder_variables)
@@ -88,7 +88,7 @@ class CodeDataset:
 
 
 def encode_dataset(encode, dataset, chunk: int = 250) -> tuple[np.ndarray, np.ndarray]:
-  """Every image's code grid, flattened in raster order, and its label.
+  """Every image's code grid and its label.
 
   Args:
     encode: images [n, H, W, C] → codes [n, h, w] (a VQGAN run's "codes" translator, bound to
@@ -97,15 +97,14 @@ def encode_dataset(encode, dataset, chunk: int = 250) -> tuple[np.ndarray, np.nd
     chunk: images per call.
 
   Returns:
-    (codes [N, h·w] int32, labels [N] int32).
+    (codes [N, h, w] int32, labels [N] int32).
   """
   codes, labels = [], []
   for start in range(0, len(dataset.source), chunk):
     images, batch_labels = dataset.examples(
       np.arange(start, min(start + chunk, len(dataset.source)))
     )
-    grids = np.asarray(encode(images))
-    codes.append(grids.reshape(len(grids), -1))
+    codes.append(np.asarray(encode(images)))
     labels.append(batch_labels)
   return np.concatenate(codes).astype(np.int32), np.concatenate(labels).astype(np.int32)
 
@@ -143,18 +142,18 @@ def codes_of_run(workdir: str, step: int | None = None) -> VQGANCodes:
   dataset = splits.train
   encode = run.model.translators["codes"]
 
-  def coded(images_dataset, split: str) -> CodeDataset:
-    codes, labels = encode_dataset(lambda images: encode(run.state, images, None), images_dataset)
-    return CodeDataset(f"{images_dataset.name} {split} codes", ArraySource(codes, labels))
+  def coded(images_dataset, split: str) -> tuple[tuple[int, int], CodeDataset]:
+    grids, labels = encode_dataset(lambda images: encode(run.state, images, None), images_dataset)
+    flat = ArraySource(grids.reshape(len(grids), -1), labels)  # raster order
+    return grids.shape[1:], CodeDataset(f"{images_dataset.name} {split} codes", flat)
 
-  grid = tuple(np.asarray(encode(run.state, dataset.examples(np.arange(1))[0], None)).shape[1:])
+  grid, training = coded(dataset, "training")
+  test = splits.test
+  held_out = training if test is None or test is dataset else coded(test, "held-out")[1]
   autoencoder = models.build(run.config["autoencoder"])
   state = run.state["autoencoder"]
   variables = {"params": state["params"], **state["model_state"]}
-  test = splits.test if splits.test is not None else dataset
-  return VQGANCodes(
-    dataset, coded(dataset, "training"), grid, autoencoder, variables, coded(test, "held-out")
-  )
+  return VQGANCodes(dataset, training, grid, autoencoder, variables, held_out)
 
 
 def start_tokens(spec: PriorSpec, labels: Array | None, batch: int) -> Array:
