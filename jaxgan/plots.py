@@ -63,6 +63,42 @@ def save_toy_plot(
   _save(fig, path)
 
 
+def save_code_scatter(
+  path: str,
+  codes: np.ndarray,
+  labels: np.ndarray,
+  prior: np.ndarray,
+  *,
+  extent: float,
+  title: str = "",
+) -> None:
+  """An autoencoder's codes (the first two coordinates), coloured by class, over draws of
+  the prior they are matched to (grey): the adversarial autoencoder's Fig. 2.
+
+  Args:
+    path: the PNG to write.
+    codes: codes [N, d ≥ 2].
+    labels: their classes [N].
+    prior: prior draws [M, d].
+    extent: the plot shows [−extent, extent]².
+    title: the title.
+  """
+  fig, ax = plt.subplots(figsize=(6.4, 5.4))
+  ax.scatter(prior[:, 0], prior[:, 1], s=3, c="0.8", linewidths=0, label="prior")
+  cmap = plt.get_cmap("tab10")
+  for k in np.unique(labels):
+    members = codes[labels == k]
+    ax.scatter(
+      members[:, 0], members[:, 1], s=6, color=cmap(int(k) % 10), label=str(k), linewidths=0
+    )
+  ax.set_xlim(-extent, extent)
+  ax.set_ylim(-extent, extent)
+  ax.set_aspect("equal")
+  ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=3, fontsize=8, title="class")
+  ax.set_title(title, fontsize=9)
+  _save(fig, path)
+
+
 LOSS_PANELS = (
   ("losses", ("d_loss", "g_loss")),
   ("D outputs", ("d_real", "d_fake")),

@@ -263,7 +263,11 @@ def test_every_script_has_a_recipe_run_end_to_end_or_by_another_test():
   scripts = {read_flagfile(f)[0] for f in FLAGFILES}
   run_here = {read_flagfile(os.path.join(ROOT, "experiments", "configs", f))[0] for f in END_TO_END}
   run_elsewhere = {"cgan.py", "pix2pix.py", "cyclegan.py", "dcgan.py", "gan.py", "wgan_gp.py"}
-  run_elsewhere |= {"vqgan.py", "vaegan.py"}  # test_vqgan_transformer, test_vaegan
+  run_elsewhere |= {
+    "vqgan.py",
+    "vaegan.py",
+    "aae.py",
+  }  # test_vqgan_transformer, test_vaegan, test_aae
   assert scripts - run_here - run_elsewhere == {"sagan.py"}
 
 
@@ -287,7 +291,10 @@ def test_every_recipe_builds(flagfile, tmp_path, capsys):
   workdir = tmp_path / "run"
   flag_values([script, f"--flagfile={flagfile}", "--dry_run", f"--workdir={workdir}", *extra])
   config = cli.config_from_flags(module.Config, flag_values)
-  data = contextlib.nullcontext() if is_offline(flags) else tfds.testing.mock_data(num_examples=64)
+  examples = 500 if "--variant=semi_supervised" in flags else 64  # 10 labels of each class
+  data = (
+    contextlib.nullcontext() if is_offline(flags) else tfds.testing.mock_data(num_examples=examples)
+  )
   with data:
     module.main(config)
   assert "dry run:" in capsys.readouterr().out

@@ -10,11 +10,18 @@ ones): log2(S/4) stride-2 convolutions doubling the width from `width`, BatchNor
 but the first, LeakyReLU(0.2), then a dense layer to 2·latent_dim split into the mean and the
 log-variance of q(z|x) = N(mean, diag(exp(log_variance))).
 
+MLPEncoder is the adversarial autoencoder's deterministic encoder (Makhzani et al. 2015,
+Appendix: two hidden layers of 1000 ReLU units on MNIST): flattened images → a code z of
+latent_dim (linear), and with num_classes > 0 also the logits of q(y|x) from the same hidden
+layer (the semi-supervised AAE's categorical head, §5).
+
 `reparameterize` draws z = mean + exp(½ log_variance)·ε (Kingma & Welling 2014), and
 `gaussian_kl` is KL(q(z|x) ‖ N(0, I)) = −½ Σ_j (1 + log σ_j² − μ_j² − σ_j²) per example.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -47,6 +54,25 @@ class ConvEncoder(nn.Module):
       h = nn.leaky_relu(h, 0.2)
     out = Dense(2 * self.latent_dim)(h.reshape(h.shape[0], -1), train)
     return out[:, : self.latent_dim], out[:, self.latent_dim :]
+
+
+class MLPEncoder(nn.Module):
+  """Images [B, ...] → z [B, latent_dim], or (z, class logits [B, num_classes]) with classes."""
+
+  hidden_dims: Sequence[int] = (1000, 1000)
+  latent_dim: int = 8
+  num_classes: int = 0
+  normalization: str = "none"
+
+  @nn.compact
+  def __call__(self, x: Array, train: bool = True) -> Array | tuple[Array, Array]:
+    h = x.reshape(x.shape[0], -1)
+    for width in self.hidden_dims:
+      h = nn.relu(layers.normalize(nn.Dense(width)(h), self.normalization, train))
+    z = nn.Dense(self.latent_dim, name="code")(h)
+    if not self.num_classes:
+      return z
+    return z, nn.Dense(self.num_classes, name="class_logits")(h)
 
 
 def reparameterize(mean: Array, log_variance: Array, key: Array) -> Array:
