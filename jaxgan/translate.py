@@ -57,7 +57,8 @@ def read_inputs(path: str | None, run: runs.Run, direction: str, count: int) -> 
 
   Args:
     path: a folder of images (center cropped and resized), a .npy [N, H, W, C], or None for
-      the run's own test images.
+      the run's own test images (an image-to-image run's domain, an autoencoder's held-out
+      images).
     run: the restored run.
     direction: "a_to_b" or "b_to_a".
     count: test images when path is None.
@@ -70,6 +71,8 @@ def read_inputs(path: str | None, run: runs.Run, direction: str, count: int) -> 
   wanted = channels[0] if direction == "a_to_b" else channels[1]
   if path is None:
     test = run.model.datasets().test
+    if not hasattr(test, "domain_a"):  # an autoencoder's held-out images: served at its size
+      return test.examples(np.arange(min(count, len(test.source))))[0]
     domain = test.domain_a if direction == "a_to_b" else test.domain_b
     images = domain.examples(np.arange(min(count, len(domain.source))))[0]
     return np.stack([pairs.jitter(image, size, None, False) for image in images])  # center

@@ -282,6 +282,9 @@ def test_the_script_trains_draws_and_samples(tmp_path):
     run(["-m", "jaxgan.sample", f"--workdir={workdir}", "--num_samples=5", f"--output={out}"])
   )
   assert np.load(out).shape == (5, 16, 16, 1)
+  rebuilt = tmp_path / "reconstructions.npy"  # of its held-out digits, the tool's default input
+  assert_ok(run(["-m", "jaxgan.translate", f"--workdir={workdir}", f"--output={rebuilt}"]))
+  assert np.load(rebuilt).shape == (16, 16, 16, 1)
   one_line_error(run(["experiments/aae.py", "--prior=laplace"]), "unknown prior 'laplace'")
   one_line_error(
     run(["experiments/aae.py", "--prior=swissroll", "--latent_dim=8"]), "--latent_dim=2"
