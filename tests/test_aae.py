@@ -2,6 +2,8 @@
 updating only its own networks by the gradient of its own loss, the semi-supervised data (no
 label but the chosen few reaches the step), and the script."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -275,6 +277,8 @@ def test_the_script_trains_draws_and_samples(tmp_path):
   )
   assert_ok(proc)
   assert "classification error" in proc.stdout and "MMD²" in proc.stdout
+  results = json.loads((workdir / "results.json").read_text())
+  assert {"mmd2", "classification_error", "reconstruction_fid", "fid"} <= set(results)
   for picture in ("latent", "styles", "reconstructions", "samples"):
     assert (workdir / "plots" / f"{picture}_0000002.png").exists(), picture
   out = tmp_path / "samples.npy"

@@ -541,7 +541,7 @@ def latent_evaluator(spec: AAESpec, view: Views, test, settings: evaluators.Eval
     z, probabilities = view.encode(state, images)
     test_result = metrics.mmd_two_sample_test(z, prior_draws)
     results: dict[str, Any] = {
-      "num_samples": n,
+      "held_out_images": n,
       "mmd2": test_result.mmd2,
       "mmd_p_value": test_result.p_value,
     }

@@ -150,7 +150,7 @@ def reconstruction(model: Model, settings: evaluators.EvalSettings) -> evaluator
 
   def run(state) -> dict[str, Any]:
     reconstructed = apply(reconstruct, state, originals)
-    results: dict[str, Any] = {"num_samples": n, **image_quality(originals, reconstructed)}
+    results: dict[str, Any] = {"held_out_images": n, **image_quality(originals, reconstructed)}
     parts = [
       f"held-out L1 {results['l1']:.4f}, PSNR {results['psnr']:.2f} dB, SSIM {results['ssim']:.3f}"
     ]
@@ -158,7 +158,7 @@ def reconstruction(model: Model, settings: evaluators.EvalSettings) -> evaluator
       if not real_features:
         real_features.append(extractor(originals)[0])
       scores = evaluators.feature_scores(extractor, real_features[0], reconstructed)
-      results["fid"] = scores["fid"]
+      results["reconstruction_fid"] = scores["fid"]  # beside the samples' "fid" of a generator
       parts.append(f"reconstruction FID {scores['fid']:.2f} ({extractor.name})")
     if encode is not None:
       codes = apply(encode, state, originals)
