@@ -20,6 +20,7 @@ reconstructions.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +31,7 @@ from jaxgan import evaluators, loop, parallel, plots, runtime
 from jaxgan import features as features_lib
 from jaxgan.data import images as image_data
 from jaxgan.errors import ConfigError
-from jaxgan.trainer import Model
+from jaxgan.trainer import Datasets, Model
 
 # The held-out split of each offline dataset (TFDS sets: their "test" split).
 HELD_OUT = {
@@ -63,6 +64,22 @@ def load_splits(name: str, image_size: int, data_dir: str | None = None):
     load(name, image_size, split=train_split, data_dir=data_dir),
     load(name, image_size, split=test_split, data_dir=data_dir),
   )
+
+
+def datasets_of_run(config: dict[str, Any]) -> Callable[[], Datasets]:
+  """A restored run's datasets: () -> Datasets(training, held-out) of its config.json's
+  dataset at its image size, loaded when first asked for (jaxgan.sample never asks).
+
+  Args:
+    config: the run's config.json.
+
+  Returns:
+    The datasets function of its trainer.Model.
+  """
+  size = config["image_shape"][0]
+  data_dir = config.get("flags", {}).get("data_dir")
+  splits = functools.cache(lambda: load_splits(config["dataset"], size, data_dir))
+  return lambda: Datasets(*splits())
 
 
 @dataclasses.dataclass(frozen=True)

@@ -356,10 +356,7 @@ def restore(config: dict[str, Any]) -> trainer.Model:
     optimizer=optax.identity(),
     latent_dim=config["latent_dim"],
   )
-  size = config["image_shape"][0]
-  data_dir = config.get("flags", {}).get("data_dir")
-  splits = functools.cache(lambda: autoencoding.load_splits(config["dataset"], size, data_dir))
-  return model_of(spec, lambda: trainer.Datasets(*splits()), size)
+  return model_of(spec, autoencoding.datasets_of_run(config), config["image_shape"][0])
 
 
 KIND = trainer.register(trainer.Kind("vaegan", restore))

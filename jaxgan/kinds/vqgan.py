@@ -319,13 +319,10 @@ def make_trainer(
 def restore(config: dict[str, Any]) -> trainer.Model:
   """A VQGAN run's Model from its config.json: its reconstructions and code grids."""
   autoencoder = models.build(config["autoencoder"])
-  size = config["image_shape"][0]
-  data_dir = config.get("flags", {}).get("data_dir")
-  splits = functools.cache(lambda: autoencoding.load_splits(config["dataset"], size, data_dir))
   return trainer.Model(
-    datasets=lambda: trainer.Datasets(*splits()),
+    datasets=autoencoding.datasets_of_run(config),
     translators=translators(autoencoder),
-    image_size=size,
+    image_size=config["image_shape"][0],
   )
 
 

@@ -413,11 +413,9 @@ def restore(config: dict[str, Any]) -> trainer.Model:
     temperature=config["temperature"],
     top_k=config["top_k"],
   )
-  size = config["image_shape"][0]
-  data_dir = config.get("flags", {}).get("data_dir")
-  splits = functools.cache(lambda: autoencoding.load_splits(config["dataset"], size, data_dir))
+  datasets = autoencoding.datasets_of_run(config)
   return trainer.Model(
-    datasets=lambda: trainer.Datasets(splits()[0]), generator=generator_view(spec)
+    datasets=lambda: trainer.Datasets(datasets().train), generator=generator_view(spec)
   )
 
 
