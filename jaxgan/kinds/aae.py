@@ -589,7 +589,7 @@ def latent_evaluator(spec: AAESpec, view: Views, test, settings: evaluators.Eval
         plots.save_image_grid(
           paths[1],
           grid,
-          title=f"held-out digit, then its style as classes 0-{spec.num_classes - 1}",
+          title=f"a held-out image, then its style as classes 0-{spec.num_classes - 1}",
         )
     return paths
 
