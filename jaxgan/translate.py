@@ -4,6 +4,7 @@
   python -m jaxgan.translate --workdir=runs/cyclegan_digits_edges_unpaired --direction=b_to_a \
       --output=drawings.npy
   python -m jaxgan.translate --workdir=runs/pix2pix_facades --input=my_labels/ --output=out.png
+  python -m jaxgan.translate --workdir=runs/srgan_photos --input=photo.jpg --output=photo_x4.png
 
 Loads the newest checkpoint (or --step), rebuilds the run's translators from
 the workdir's config.json (pix2pix, CycleGAN, whatever kind trained it) and
@@ -14,13 +15,22 @@ Each kind samples as its paper does (pix2pix: dropout on, BatchNorm on the
 batch's statistics, --seed picks the dropout; CycleGAN: eval mode).
 A .npy output holds the translations as float32 in [−1, 1]; a .png output
 shows inputs over their translations.
+
+A run whose translator takes images of any size (super-resolution: its Model has no
+image_size) translates each --input image (a file, or every image of a folder) at its own
+size and writes each output whole: --output=FILE.png for one file, --output=FOLDER for a
+folder (same file names, as PNG). Outputs are written to a temporary name and renamed, so a
+file that does not decode, or a full disk, leaves no partial output behind.
 """
 
 from __future__ import annotations
 
+import os
+
 import jax
 import numpy as np
 from absl import flags
+from PIL import Image
 
 from jaxgan import cli, plots, runs, trainer
 from jaxgan.data import pairs
@@ -79,14 +89,83 @@ def read_inputs(path: str | None, run: runs.Run, direction: str, count: int) -> 
   return pairs.read_user_images(path, size, wanted)
 
 
+def read_image_file(path: str) -> np.ndarray:
+  """An image file as RGB float32 [H, W, 3] in [−1, 1], or a one-line ConfigError."""
+  try:
+    with Image.open(path) as file:
+      image = np.asarray(file.convert("RGB"), np.float32)
+  except OSError as e:
+    raise ConfigError(f"cannot read image {path!r} ({e}): give a jpg, png or bmp file") from None
+  return image / 127.5 - 1.0
+
+
+def write_image_file(path: str, image: np.ndarray) -> None:
+  """[H, W, C] in [−1, 1] → a PNG at path, written to a temporary name, then renamed."""
+  pixels = np.clip(np.round((np.asarray(image) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+  temporary = path + ".partial.png"
+  try:
+    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(temporary)
+    os.replace(temporary, path)
+  finally:
+    if os.path.exists(temporary):
+      os.remove(temporary)
+
+
+def translate_files(translate: trainer.Translate, state, source: str, output: str, key) -> list:
+  """Each image of source (a file, or a folder's images) translated at its own size and
+  written whole (see the module docstring).
+
+  Args:
+    translate: the run's translator.
+    state: its state dict.
+    source: --input.
+    output: --output: a .png for a file, a folder for a folder.
+    key: the translator's noise key.
+
+  Returns:
+    The paths written.
+  """
+  if os.path.isdir(source):
+    inputs = list(pairs.image_files(source))
+    if not inputs:
+      raise ConfigError(f"no images (jpg, png, bmp) in {source}")
+    if output.endswith((".png", ".npy")):
+      raise ConfigError(f"--input={source} is a folder: --output must be a folder too")
+    targets = [
+      os.path.join(output, os.path.splitext(os.path.basename(p))[0] + ".png") for p in inputs
+    ]
+  elif os.path.isfile(source):
+    if not output.endswith(".png"):
+      raise ConfigError(f"--output must end in .png for one image file, got {output!r}")
+    inputs, targets = [source], [output]
+  else:
+    raise ConfigError(f"--input={source} is neither an image file nor a folder")
+  images = [read_image_file(p) for p in inputs]  # all decoded before anything is written
+  if os.path.isdir(source):
+    os.makedirs(output, exist_ok=True)
+  for image, target in zip(images, targets, strict=True):
+    write_image_file(target, np.asarray(translate(state, image[None], key))[0])
+  return targets
+
+
 def main(argv):
   del argv
   if not FLAGS.workdir:
     raise ConfigError("--workdir is required: the directory of a trained image-to-image run")
-  if not FLAGS.output or not FLAGS.output.endswith((".npy", ".png")):
-    raise ConfigError(f"--output must end in .npy or .png, got {FLAGS.output!r}")
+  if not FLAGS.output:
+    raise ConfigError("--output is required: a .npy or .png file (a folder for any-size runs)")
   run = runs.restore(FLAGS.workdir, FLAGS.step)
   translate = translator_of(run, FLAGS.direction)
+  if run.model.image_size is None:  # any size: each image whole
+    if not FLAGS.input:
+      raise ConfigError("this run translates images of any size: pass --input=FILE or FOLDER")
+    written = translate_files(
+      translate, run.state, FLAGS.input, FLAGS.output, jax.random.key(FLAGS.seed)
+    )
+    print(f"wrote {len(written)} image(s): {', '.join(written)}")
+    return
+  if not FLAGS.output.endswith((".npy", ".png")):
+    raise ConfigError(f"--output must end in .npy or .png, got {FLAGS.output!r}")
   inputs = read_inputs(FLAGS.input, run, FLAGS.direction, FLAGS.num_images)
   outputs = np.asarray(translate(run.state, inputs, jax.random.key(FLAGS.seed)), np.float32)
   config = run.config

@@ -166,6 +166,19 @@ def test_the_script_trains_both_phases(tmp_path):
   )
   assert_ok(proc)
   assert "pretrained" in proc.stdout and "d_loss" in proc.stdout
+  photo = tmp_path / "photo.png"  # a user's image of any size, upscaled whole
+  Image.fromarray(RNG.integers(0, 255, (15, 21, 3), dtype=np.uint8)).save(photo)
+  big = tmp_path / "photo_x2.png"
+  translate = ["-m", "jaxgan.translate", f"--workdir={first}"]
+  assert_ok(run([*translate, f"--input={photo}", f"--output={big}"]))
+  assert np.asarray(Image.open(big)).shape == (30, 42, 3)
+  folder, broken = tmp_path / "folder", tmp_path / "folder" / "broken.png"
+  folder.mkdir()
+  broken.write_bytes(b"not a png")
+  one_line_error(
+    run([*translate, f"--input={folder}", f"--output={tmp_path / 'out'}"]), "cannot read image"
+  )
+  assert not (tmp_path / "out").exists()  # nothing written
   one_line_error(run(["experiments/srgan.py", "--scale=3"]), "--scale must be 2 or 4")
   one_line_error(run(["experiments/srgan.py", "--crop=30", "--scale=4"]), "multiple of --scale=4")
   one_line_error(
