@@ -19,7 +19,13 @@ The networks (--perceptual):
 - digits: the shipped digits classifier (jaxgan.features) through its three convolutions
   (after ReLU: 32, 64 and 128 channels at 8×8, 4×4, 2×2), equal weights: an offline
   perceptual term for the digits. Not LPIPS: its values compare only with each other.
-- auto: digits on the digits, none elsewhere; none: no perceptual term.
+- vgg54:PATH: SRGAN's VGG content loss (Ledig et al. 2017, §2.2.1): the mean squared
+  difference of VGG19's φ5,4 (the 16th convolution, after its ReLU), the features divided by
+  12.75 as the authors did, from torchvision's VGG19 converted as jaxgan.models.vgg says.
+- vgg54_pre:PATH: ESRGAN's (Wang et al. 2018, §3.3): the mean absolute difference of the same
+  layer before its ReLU.
+- auto: digits on the digits, none elsewhere; none: no perceptual term (the SR runs' pixel
+  loss alone: SRGAN's "SRGAN-MSE").
 """
 
 from __future__ import annotations
@@ -41,8 +47,11 @@ Array = jax.Array
 
 PERCEPTUAL_HELP = (
   "The perceptual term's network: auto (the digits classifier on digits, none elsewhere), "
-  "digits, lpips:PATH (VGG16 + LPIPS weights converted as jaxgan.models.vgg says), none."
+  "digits, lpips:PATH (VGG16 + LPIPS weights converted as jaxgan.models.vgg says), "
+  "vgg54:PATH (SRGAN's VGG19 content loss), vgg54_pre:PATH (ESRGAN's), none."
 )
+SRGAN_FEATURE_SCALE = 12.75  # SRGAN divides VGG19's features by this (their §3.2)
+WEIGHT_FILES = {"lpips": "VGG16 and LPIPS", "vgg54": "VGG19", "vgg54_pre": "VGG19"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +65,37 @@ class Perceptual:
 
   def __call__(self, x: Array, y: Array) -> Array:
     return lpips_distance(self.features(x), self.features(y), self.weights)
+
+
+@dataclasses.dataclass(frozen=True)
+class ContentLoss:
+  """distance(x, y) → [B]: a per-example mean of (φ(x) − φ(y))² ("mse") or |φ(x) − φ(y)| ("l1")
+  over one feature map φ(images in [−1, 1]) → [B, H, W, C]."""
+
+  name: str
+  features: Callable[[Array], Array]
+  kind: str = "mse"
+
+  def __call__(self, x: Array, y: Array) -> Array:
+    difference = self.features(x) - self.features(y)
+    values = difference**2 if self.kind == "mse" else jnp.abs(difference)
+    return jnp.mean(values, axis=(1, 2, 3))
+
+
+@functools.cache
+def vgg54_content(path: str, pre_activation: bool) -> ContentLoss:
+  """SRGAN's content loss (after the ReLU, MSE of φ/12.75) or ESRGAN's (before it, L1) from
+  torchvision's VGG19 weights at path."""
+  variables = vgg.load_vgg19(path)
+  network = vgg.VGG(vgg.VGG19, (vgg.VGG19_CONV5_4,), pre_activation)
+  scale = 1.0 if pre_activation else 1.0 / SRGAN_FEATURE_SCALE
+
+  def features(images):
+    return scale * network.apply(variables, vgg.imagenet_scaling(images))[0]
+
+  if pre_activation:
+    return ContentLoss("vgg19_conv5_4_pre_relu_l1", features, "l1")
+  return ContentLoss("vgg19_relu5_4_mse", features, "mse")
 
 
 def normalize_channels(f: Array, eps: float = 1e-10) -> Array:
@@ -118,22 +158,26 @@ def check_perceptual_flag(spec: str) -> None:
   """A one-line ConfigError for a --perceptual value that names nothing (before compiling)."""
   if spec in ("auto", "digits", "none"):
     return
-  if spec.startswith("lpips:"):
+  network = spec.split(":", 1)[0]
+  if ":" in spec and network in WEIGHT_FILES:
     path = os.path.expanduser(spec.split(":", 1)[1])
     if not os.path.isfile(path):
       raise ConfigError(
-        f"--perceptual={spec}: no file {path}; convert VGG16 and LPIPS's weights as "
-        "jaxgan.models.vgg says (python -m jaxgan.models.vgg --vgg=... --lpips=...)"
+        f"--perceptual={spec}: no file {path}; convert {WEIGHT_FILES[network]}'s weights as "
+        "jaxgan.models.vgg says (python -m jaxgan.models.vgg --vgg=...)"
       )
     return
-  raise ConfigError(f"--perceptual={spec!r} is unknown: auto, digits, lpips:PATH or none")
+  raise ConfigError(
+    f"--perceptual={spec!r} is unknown: auto, digits, lpips:PATH, vgg54:PATH, vgg54_pre:PATH "
+    "or none"
+  )
 
 
-def perceptual_for(spec: str, dataset_name: str) -> Perceptual | None:
+def perceptual_for(spec: str, dataset_name: str) -> Perceptual | ContentLoss | None:
   """The network --perceptual=spec asks for, or None for no perceptual term.
 
   Args:
-    spec: auto, digits, lpips:PATH or none.
+    spec: auto, digits, lpips:PATH, vgg54:PATH, vgg54_pre:PATH or none.
     dataset_name: the run's data ("auto" means the digits network on digits, none else).
 
   Returns:
@@ -144,4 +188,7 @@ def perceptual_for(spec: str, dataset_name: str) -> Perceptual | None:
     return None
   if spec in ("auto", "digits"):
     return digits_perceptual()
-  return lpips_perceptual(os.path.expanduser(spec.split(":", 1)[1]))
+  network, path = spec.split(":", 1)
+  if network == "lpips":
+    return lpips_perceptual(os.path.expanduser(path))
+  return vgg54_content(os.path.expanduser(path), network == "vgg54_pre")

@@ -9,10 +9,12 @@ import pytest
 from conftest import assert_ok, np_softplus, one_line_error, run
 from PIL import Image
 
+from jaxgan import perceptual
 from jaxgan.data import super_resolution as sr_data
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import srgan
 from jaxgan.models import srgan as sr_models
+from jaxgan.models import vgg
 
 RNG = np.random.default_rng(0)
 
@@ -195,3 +197,48 @@ def test_the_script_trains_both_phases(tmp_path):
     ),
     "is not a super-resolution run of this generator",
   )
+
+
+def _fake_vgg19_file(path):
+  """torchvision-named VGG19 feature tensors, random (He scale), in PyTorch's layouts."""
+  arrays, in_channels, conv = {}, 3, 0
+  for layer in vgg.VGG19:
+    if layer == "M":
+      continue
+    conv += 1
+    index = vgg.torchvision_index(vgg.VGG19, conv)
+    std = np.sqrt(2.0 / (9 * in_channels))
+    arrays[f"features.{index}.weight"] = RNG.normal(0, std, (layer, in_channels, 3, 3))
+    arrays[f"features.{index}.bias"] = RNG.normal(0, 0.01, (layer,))
+    in_channels = layer
+  np.savez(path, **arrays)
+  return arrays
+
+
+def test_the_vgg19_content_losses_of_srgan_and_esrgan(tmp_path):
+  arrays = _fake_vgg19_file(tmp_path / "vgg19.npz")
+  variables = vgg.load_vgg19(str(tmp_path / "vgg19.npz"))
+  kernel = variables["params"]["conv16"]["kernel"]  # torchvision's features.34: conv5_4
+  np.testing.assert_array_equal(
+    kernel, arrays["features.34.weight"].transpose(2, 3, 1, 0).astype(np.float32)
+  )
+  x, y = (jnp.asarray(RNG.uniform(-1, 1, (2, 32, 32, 3)), jnp.float32) for _ in range(2))
+  srgan_loss = perceptual.perceptual_for(f"vgg54:{tmp_path / 'vgg19.npz'}", "photos")
+  esrgan_loss = perceptual.perceptual_for(f"vgg54_pre:{tmp_path / 'vgg19.npz'}", "photos")
+  scaled = (((x + 1) / 2) - np.array(vgg.IMAGENET_MEAN)) / np.array(vgg.IMAGENET_STD)
+  scaled_y = (((y + 1) / 2) - np.array(vgg.IMAGENET_MEAN)) / np.array(vgg.IMAGENET_STD)
+  after = vgg.VGG(vgg.VGG19, (16,))
+  before = vgg.VGG(vgg.VGG19, (16,), pre_activation=True)
+  fx, fy = (np.asarray(after.apply(variables, v)[0]) for v in (scaled, scaled_y))
+  px, py = (np.asarray(before.apply(variables, v)[0]) for v in (scaled, scaled_y))
+  assert fx.shape == (2, 2, 2, 512) and np.all(fx >= 0) and np.any(px < 0)
+  np.testing.assert_allclose(
+    srgan_loss(x, y), np.mean(((fx - fy) / 12.75) ** 2, axis=(1, 2, 3)), rtol=1e-4
+  )
+  np.testing.assert_allclose(esrgan_loss(x, y), np.mean(np.abs(px - py), axis=(1, 2, 3)), rtol=1e-4)
+  del arrays["features.34.bias"]
+  np.savez(tmp_path / "broken.npz", **arrays)
+  with pytest.raises(ConfigError, match="is not VGG19 .it lacks features.34.bias"):
+    vgg.load_vgg19(str(tmp_path / "broken.npz"))
+  with pytest.raises(ConfigError, match="convert VGG19's weights"):
+    perceptual.perceptual_for("vgg54:/no/such.npz", "photos")

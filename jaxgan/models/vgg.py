@@ -14,7 +14,11 @@ Getting the weights (once; needs PyTorch for the conversion only):
   LPIPS v0.1's linear layers: the lpips package's lpips/weights/v0.1/vgg.pth
   python -m jaxgan.models.vgg --vgg=vgg16-397923af.pth --lpips=vgg.pth \\
       --output=~/.cache/jaxgan/lpips_vgg16.npz
-then train with --perceptual=lpips:~/.cache/jaxgan/lpips_vgg16.npz. The .npz keeps
+then train with --perceptual=lpips:~/.cache/jaxgan/lpips_vgg16.npz. SRGAN's and ESRGAN's
+content losses take torchvision's VGG19 alone:
+  torchvision's VGG19: https://download.pytorch.org/models/vgg19-dcbb9e9d.pth
+  python -m jaxgan.models.vgg --vgg=vgg19-dcbb9e9d.pth --output=~/.cache/jaxgan/vgg19.npz
+then --perceptual=vgg54:~/.cache/jaxgan/vgg19.npz (jaxgan.perceptual). The .npz keeps
 PyTorch's names and layouts ("features.0.weight": O×I×3×3, "lin0.model.1.weight": 1×C×1×1);
 load_lpips checks every name and shape.
 """
@@ -41,15 +45,21 @@ LPIPS_TAPS = (2, 4, 7, 10, 13)  # relu1_2 … relu5_3: after these convolutions 
 # LPIPS's ScalingLayer: inputs in [−1, 1] to ImageNet's normalization.
 LPIPS_SHIFT = (-0.030, -0.088, -0.188)
 LPIPS_SCALE = (0.458, 0.448, 0.450)
+# torchvision's ImageNet normalization of [0, 1] RGB (its VGG19's input).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+VGG19_CONV5_4 = 16  # φ5,4 of SRGAN and ESRGAN: the 16th convolution (1-based)
 
 
 class VGG(nn.Module):
   """x [B, H, W, 3] → the activations after the ReLU of each convolution in `taps` (1-based
-  indices), in order. Convolutions are 3×3 with padding 1 and bias; pools 2×2 max, stride
-  2. Only the layers up to the last tap are built."""
+  indices), in order; before it with pre_activation (ESRGAN's features). Convolutions are
+  3×3 with padding 1 and bias; pools 2×2 max, stride 2. Only the layers up to the last tap
+  are built."""
 
   layers: tuple = VGG16
   taps: tuple[int, ...] = LPIPS_TAPS
+  pre_activation: bool = False
 
   @nn.compact
   def __call__(self, x: Array) -> list[Array]:
@@ -61,9 +71,10 @@ class VGG(nn.Module):
         x = nn.max_pool(x, (2, 2), (2, 2))
         continue
       conv_index += 1
-      x = nn.relu(nn.Conv(layer, (3, 3), padding=1, name=f"conv{conv_index}")(x))
+      pre = nn.Conv(layer, (3, 3), padding=1, name=f"conv{conv_index}")(x)
+      x = nn.relu(pre)
       if conv_index in self.taps:
-        outputs.append(x)
+        outputs.append(pre if self.pre_activation else x)
     return outputs
 
 
@@ -89,31 +100,50 @@ def lpips_scaling(images: Array) -> Array:
   return (images - jnp.asarray(LPIPS_SHIFT)) / jnp.asarray(LPIPS_SCALE)
 
 
-def load_lpips(path: str) -> tuple[dict, list[Array]]:
-  """(VGG16's Flax variables, LPIPS's five per-channel weights) from the converted .npz; a
-  one-line ConfigError naming the first missing or misshapen tensor."""
+def imagenet_scaling(images: Array) -> Array:
+  """[−1, 1] images (grayscale repeated to RGB) → torchvision's VGG input: (x − mean)/std of
+  [0, 1] RGB with ImageNet's statistics."""
+  if images.shape[-1] == 1:
+    images = jnp.repeat(images, 3, axis=-1)
+  return ((images + 1.0) / 2.0 - jnp.asarray(IMAGENET_MEAN)) / jnp.asarray(IMAGENET_STD)
+
+
+def _read_npz(path: str, what: str) -> dict[str, np.ndarray]:
   try:
     with np.load(os.path.expanduser(path)) as stored:
-      arrays = dict(stored)
+      return dict(stored)
   except (OSError, ValueError) as e:
-    raise ConfigError(f"cannot read LPIPS weights {path}: {e}") from None
+    raise ConfigError(f"cannot read {what} weights {path}: {e}") from None
+
+
+def _vgg_params(arrays: dict, path: str, layers: tuple, what: str) -> dict:
+  """The Flax params of VGG(layers) from torchvision's "features.N.weight/bias" tensors."""
   params, in_channels, conv_index = {}, 3, 0
-  for layer in VGG16:
+  for layer in layers:
     if layer == "M":
       continue
     conv_index += 1
-    prefix = f"features.{torchvision_index(VGG16, conv_index)}"
-    kernel = _tensor(arrays, path, f"{prefix}.weight", (layer, in_channels, 3, 3))
-    bias = _tensor(arrays, path, f"{prefix}.bias", (layer,))
+    prefix = f"features.{torchvision_index(layers, conv_index)}"
+    kernel = _tensor(arrays, path, f"{prefix}.weight", (layer, in_channels, 3, 3), what)
+    bias = _tensor(arrays, path, f"{prefix}.bias", (layer,), what)
     params[f"conv{conv_index}"] = {
       "kernel": jnp.asarray(kernel.transpose(2, 3, 1, 0), jnp.float32),
       "bias": jnp.asarray(bias, jnp.float32),
     }
     in_channels = layer
+  return params
+
+
+def load_lpips(path: str) -> tuple[dict, list[Array]]:
+  """(VGG16's Flax variables, LPIPS's five per-channel weights) from the converted .npz; a
+  one-line ConfigError naming the first missing or misshapen tensor."""
+  what = "LPIPS-VGG16"
+  arrays = _read_npz(path, what)
+  params = _vgg_params(arrays, path, VGG16, what)
   widths = [c for c in VGG16 if c != "M"]
   lins = [
     jnp.asarray(
-      _tensor(arrays, path, f"lin{i}.model.1.weight", (1, widths[tap - 1], 1, 1)).reshape(-1),
+      _tensor(arrays, path, f"lin{i}.model.1.weight", (1, widths[tap - 1], 1, 1), what).reshape(-1),
       jnp.float32,
     )
     for i, tap in enumerate(LPIPS_TAPS)
@@ -121,23 +151,29 @@ def load_lpips(path: str) -> tuple[dict, list[Array]]:
   return {"params": params}, lins
 
 
-def _tensor(arrays: dict, path: str, name: str, shape: tuple) -> np.ndarray:
+def load_vgg19(path: str) -> dict:
+  """VGG19's Flax variables (for VGG(layers=VGG19)) from torchvision's converted .npz; a
+  one-line ConfigError naming the first missing or misshapen tensor."""
+  return {"params": _vgg_params(_read_npz(path, "VGG19"), path, VGG19, "VGG19")}
+
+
+def _tensor(arrays: dict, path: str, name: str, shape: tuple, what: str) -> np.ndarray:
   if name not in arrays:
     raise ConfigError(
-      f"{path} is not LPIPS-VGG16 (it lacks {name}): convert the weights as jaxgan.models.vgg says"
+      f"{path} is not {what} (it lacks {name}): convert the weights as jaxgan.models.vgg says"
     )
   if arrays[name].shape != shape:
-    raise ConfigError(f"{path}: {name} has shape {arrays[name].shape}, LPIPS needs {shape}")
+    raise ConfigError(f"{path}: {name} has shape {arrays[name].shape}, {what} needs {shape}")
   return np.asarray(arrays[name])
 
 
-def convert(vgg_path: str, lpips_path: str, output: str) -> None:
-  """torchvision's VGG16 and LPIPS's linear layers (.pth state dicts) → the .npz load_lpips
-  reads (needs PyTorch).
+def convert(vgg_path: str, lpips_path: str | None, output: str) -> None:
+  """torchvision's VGG (and LPIPS's linear layers) (.pth state dicts) → the .npz load_lpips
+  or load_vgg19 reads (needs PyTorch).
 
   Args:
-    vgg_path: torchvision's vgg16-397923af.pth.
-    lpips_path: the lpips package's weights/v0.1/vgg.pth.
+    vgg_path: torchvision's vgg16-397923af.pth or vgg19-dcbb9e9d.pth.
+    lpips_path: the lpips package's weights/v0.1/vgg.pth, or None for VGG alone.
     output: the .npz to write.
   """
   import torch  # only here: converting is the one step that needs it
@@ -146,16 +182,16 @@ def convert(vgg_path: str, lpips_path: str, output: str) -> None:
   for name, tensor in torch.load(vgg_path, map_location="cpu").items():
     if name.startswith("features."):
       arrays[name] = tensor.numpy()
-  for name, tensor in torch.load(lpips_path, map_location="cpu").items():
+  for name, tensor in (torch.load(lpips_path, map_location="cpu") if lpips_path else {}).items():
     arrays[name.removeprefix("module.")] = tensor.numpy()
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   np.savez(output, **arrays)
 
 
 if __name__ == "__main__":
-  parser = argparse.ArgumentParser(description="Convert VGG16 + LPIPS weights for jaxgan.")
-  parser.add_argument("--vgg", required=True, help="torchvision's vgg16-397923af.pth")
-  parser.add_argument("--lpips", required=True, help="the lpips package's weights/v0.1/vgg.pth")
+  parser = argparse.ArgumentParser(description="Convert VGG (+ LPIPS) weights for jaxgan.")
+  parser.add_argument("--vgg", required=True, help="torchvision's vgg16 or vgg19 .pth")
+  parser.add_argument("--lpips", help="the lpips package's weights/v0.1/vgg.pth (VGG16 only)")
   parser.add_argument("--output", required=True, help="where the .npz goes")
   args = parser.parse_args()
   convert(args.vgg, args.lpips, os.path.expanduser(args.output))
