@@ -200,6 +200,7 @@ OFFLINE = (
   "--dataset=ring8",
   "--dataset=grid25",
   "--dataset=swissroll",
+  "--dataset=photos",
 )
 OFFLINE_TRANSLATION = ("--dataset=digits_edges", "--dataset=digits_edges_unpaired")
 TRANSLATION_SCRIPTS = ("pix2pix.py", "cyclegan.py")
@@ -284,6 +285,8 @@ def test_every_recipe_builds(flagfile, tmp_path, capsys):
   extra = ["--num_devices=1"]  # the recipes are for any machine (sharding: test_parallel)
   if "--dataset=folder" in flags:
     extra.append(f"--data_dir={side_by_side_folder(tmp_path / 'data')}")
+  if "--dataset=sr:folder" in flags:
+    extra.append(f"--data_dir={photo_folder(tmp_path / 'data')}")
   workdir = tmp_path / "run"
   flag_values([script, f"--flagfile={flagfile}", "--dry_run", f"--workdir={workdir}", *extra])
   config = cli.config_from_flags(module.Config, flag_values)
@@ -357,6 +360,16 @@ def test_recipe_runs_end_to_end(flagfile, tmp_path):
   follow_up = FOLLOW_UPS.get(os.path.basename(flagfile))
   if follow_up:
     assert_ok(run([*follow_up, f"--workdir={workdir}"]))
+
+
+def photo_folder(root):
+  """The super-resolution layout: root/train/ and root/test/ of 160×200 JPEGs (random pixels)."""
+  rng = np.random.default_rng(0)
+  for split in ("train", "test"):
+    os.makedirs(root / split)
+    for i in range(3):
+      Image.fromarray(rng.integers(0, 256, (160, 200, 3), np.uint8)).save(root / split / f"{i}.jpg")
+  return root
 
 
 def side_by_side_folder(root):
