@@ -109,8 +109,7 @@ def load_sr_datasets(
     if not data_dir:
       raise ConfigError("--dataset=sr:folder needs --data_dir=DIR with DIR/train and DIR/test")
     splits = [
-      pairs.FolderSource(pairs.image_files(os.path.join(data_dir, s)))
-      for s in ("train", "test")
+      pairs.FolderSource(pairs.image_files(os.path.join(data_dir, s))) for s in ("train", "test")
     ]
   else:
     splits = [image_data.tfds_source(source_name, s, data_dir) for s in ("train", "test")]
