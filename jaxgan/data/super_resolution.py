@@ -6,9 +6,8 @@ held out; the low-resolution inputs are made from them by bicubic down-sampling 
     batch = stream.batch_at(step)                # {"hr": [1, 16, 96, 96, 3]} in [−1, 1]
     lr = downsample(batch["hr"][0], 4)           # [16, 24, 24, 3], bicubic
 
-- photos: the colour photographs scikit-image and scikit-learn ship (no download). Training:
-  TRAIN_PHOTOS (random crops); held out whole: TEST_PHOTOS (astronaut, chelsea the cat,
-  the China temple: a face, fur and fine architecture, the roles of Set5/Set14's images).
+- photos: the colour photographs scikit-image and scikit-learn ship (jaxgan.data.photos):
+  random crops of its training photos; its held-out photos whole.
 - sr:NAME: any TFDS image dataset (its "train" split for crops, its "test" split held out),
   or sr:folder with --data_dir=DIR (DIR/train and DIR/test of image files).
 
@@ -21,64 +20,19 @@ the same batches.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 
 from jaxgan.data import images as image_data
 from jaxgan.data import pairs
+from jaxgan.data.photos import HRImages, photos
 from jaxgan.errors import ConfigError
 
 Array = jax.Array
 SCALES = (2, 4)
-TRAIN_PHOTOS = (
-  "skimage:coffee.png",
-  "skimage:rocket.jpg",
-  "skimage:motorcycle_left.png",
-  "skimage:motorcycle_right.png",
-  "skimage:hubble_deep_field.jpg",
-  "skimage:ihc.png",
-  "skimage:retina.jpg",
-  "sklearn:flower.jpg",
-)
-TEST_PHOTOS = ("skimage:astronaut.png", "skimage:chelsea.png", "sklearn:china.jpg")
-
-
-@dataclasses.dataclass(frozen=True)
-class HRImages:
-  """High-resolution images of any sizes, uint8 [H, W, 3] each, and where they came from."""
-
-  name: str
-  images: tuple[np.ndarray, ...]
-
-  @property
-  def channels(self) -> int:
-    return self.images[0].shape[-1]
-
-
-def load_photo(name: str) -> np.ndarray:
-  """A shipped photo ("skimage:FILE" or "sklearn:FILE", read from the package's data folder)
-  as uint8 [H, W, 3]."""
-  library, photo = name.split(":")
-  if library == "skimage":
-    import skimage.data as package
-  else:
-    import sklearn.datasets.images as package
-  path = os.path.join(os.path.dirname(package.__file__), photo)
-  with Image.open(path) as file:
-    return np.asarray(file.convert("RGB"), np.uint8)
-
-
-@functools.cache
-def photos(split: str) -> HRImages:
-  """The shipped photos of a split: "train" (TRAIN_PHOTOS) or "test" (TEST_PHOTOS)."""
-  names = TRAIN_PHOTOS if split == "train" else TEST_PHOTOS
-  return HRImages(f"photos:{split}", tuple(load_photo(n) for n in names))
 
 
 def _source_images(source, name: str, limit: int) -> HRImages:
