@@ -5,6 +5,8 @@
       --output=drawings.npy
   python -m jaxgan.translate --workdir=runs/pix2pix_facades --input=my_labels/ --output=out.png
   python -m jaxgan.translate --workdir=runs/srgan_photos --input=photo.jpg --output=photo_x4.png
+  python -m jaxgan.translate --workdir=runs/inpaint_digits --input=my_digits/ --mask=hole.png \
+      --output=filled.png
 
 Loads the newest checkpoint (or --step), rebuilds the run's translators from
 the workdir's config.json (pix2pix, CycleGAN, whatever kind trained it) and
@@ -43,6 +45,9 @@ flags.DEFINE_enum(
   "direction", "a_to_b", ["a_to_b", "b_to_a"], "b_to_a: the run's B → A (CycleGAN's F)."
 )
 flags.DEFINE_integer("num_images", 16, "Test images translated when --input is not given.")
+flags.DEFINE_string(
+  "mask", None, "An inpainting run's hole: an image file of the run's size, white in the hole."
+)
 flags.DEFINE_integer("seed", 0, "Seed of the translators' noise (pix2pix's dropout).")
 flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the newest).")
 FLAGS = flags.FLAGS
@@ -148,6 +153,22 @@ def translate_files(translate: trainer.Translate, state, source: str, output: st
   return targets
 
 
+def read_mask(path: str, size: int) -> np.ndarray:
+  """A hole mask file as float32 [size, size, 1], 1 where the file is brighter than mid-gray;
+  a one-line ConfigError when it does not decode or is not size × size."""
+  try:
+    with Image.open(path) as file:
+      mask = np.asarray(file.convert("L"))
+  except OSError as e:
+    raise ConfigError(f"cannot read mask {path!r} ({e}): give a png of the hole, white") from None
+  if mask.shape != (size, size):
+    relation = "larger than" if max(mask.shape) > size else "not the size of"
+    raise ConfigError(
+      f"--mask is {mask.shape[0]}×{mask.shape[1]}, {relation} the run's {size}×{size} images"
+    )
+  return (mask > 127).astype(np.float32)[..., None]
+
+
 def main(argv):
   del argv
   if not FLAGS.workdir:
@@ -167,12 +188,18 @@ def main(argv):
   if not FLAGS.output.endswith((".npy", ".png")):
     raise ConfigError(f"--output must end in .npy or .png, got {FLAGS.output!r}")
   inputs = read_inputs(FLAGS.input, run, FLAGS.direction, FLAGS.num_images)
+  if FLAGS.mask:  # the hole as one more channel (jaxgan.kinds.inpaint's translator)
+    hole = read_mask(FLAGS.mask, run.model.image_size)
+    inputs = np.concatenate([inputs, np.broadcast_to(hole, (*inputs.shape[:3], 1))], axis=-1)
   outputs = np.asarray(translate(run.state, inputs, jax.random.key(FLAGS.seed)), np.float32)
   config = run.config
   if FLAGS.output.endswith(".npy"):
     np.save(FLAGS.output, outputs)
   else:
-    grid = plots.paired_rows(inputs, outputs, 8)
+    shown = inputs
+    if FLAGS.mask:  # the hole drawn gray in the inputs
+      shown = inputs[..., :-1] * (1 - inputs[..., -1:])
+    grid = plots.paired_rows(shown, outputs, 8)
     title = f"{config.get('experiment')} on {config.get('dataset')}: inputs over translations"
     plots.save_image_grid(FLAGS.output, grid, title=title)
   print(f"wrote {len(outputs)} translations of shape {outputs.shape[1:]} to {FLAGS.output}")

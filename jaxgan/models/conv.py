@@ -117,34 +117,53 @@ Padding = tuple[tuple[int, int], tuple[int, int]]
 LARGEST_IM2COL_KERNEL = 16  # taps; larger kernels (CycleGAN's 7×7) go to XLA's convolution
 
 
-def conv2d(x: Array, kernel: Array, stride: int = 1, padding: Padding = ((0, 0), (0, 0))) -> Array:
-  """Cross-correlation y[b, p, q, o] = Σ x_pad[b, s·p + i, s·q + j, c]·kernel[i, j, c, o].
+def conv2d(
+  x: Array,
+  kernel: Array,
+  stride: int = 1,
+  padding: Padding = ((0, 0), (0, 0)),
+  dilation: int = 1,
+) -> Array:
+  """Cross-correlation y[b, p, q, o] = Σ x_pad[b, s·p + d·i, s·q + d·j, c]·kernel[i, j, c, o].
 
   x [B, H, W, C], kernel [kh, kw, C, O], padding ((top, bottom), (left, right))
-  with zeros; the same as lax.conv_general_dilated with NHWC/HWIO.
+  with zeros, dilation d (the taps d pixels apart: Yu & Koltun 2016's dilated
+  convolution); the same as lax.conv_general_dilated with NHWC/HWIO and rhs_dilation d.
 
   Args:
     x: [B, H, W, C].
     kernel: [kh, kw, C, O].
     stride: the stride s.
     padding: ((top, bottom), (left, right)) zeros.
+    dilation: the dilation d.
 
   Returns:
     [B, H', W', O].
   """
   kh, kw, c, o = kernel.shape
   x = jnp.pad(x, ((0, 0), *padding, (0, 0)))
-  rows = (x.shape[1] - kh) // stride + 1
-  cols = (x.shape[2] - kw) // stride + 1
+  span_h, span_w = dilation * (kh - 1) + 1, dilation * (kw - 1) + 1
+  rows = (x.shape[1] - span_h) // stride + 1
+  cols = (x.shape[2] - span_w) // stride + 1
   if kh == kw == 1 and stride == 1:
     return weight_matmul(x, kernel.reshape(c, o))
   if kh * kw > LARGEST_IM2COL_KERNEL or _by_xla():  # XLA's convolution: see the module doc
     return jax.lax.conv_general_dilated(
-      x, kernel, (stride, stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+      x,
+      kernel,
+      (stride, stride),
+      "VALID",
+      rhs_dilation=(dilation, dilation),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"),
     )
+  d = dilation
   patches = jnp.concatenate(
     [
-      x[:, i : i + stride * (rows - 1) + 1 : stride, j : j + stride * (cols - 1) + 1 : stride]
+      x[
+        :,
+        d * i : d * i + stride * (rows - 1) + 1 : stride,
+        d * j : d * j + stride * (cols - 1) + 1 : stride,
+      ]
       for i in range(kh)
       for j in range(kw)
     ],
@@ -317,7 +336,7 @@ def _add_bias(layer: nn.Module, y: Array) -> Array:
 
 
 class Conv(nn.Module):
-  """A convolution (NHWC), optionally spectrally normalized.
+  """A convolution (NHWC), optionally spectrally normalized and dilated.
 
   padding is PyTorch's: the same number of pixels on every side.
   """
@@ -329,12 +348,13 @@ class Conv(nn.Module):
   use_bias: bool = True
   spectral_norm: bool = False
   kernel_init: Init = DCGAN_INIT
+  dilation: int = 1
 
   @nn.compact
   def __call__(self, x: Array, train: bool = True) -> Array:
     k = self.kernel_size
     kernel = _kernel(self, (k, k, x.shape[-1], self.features), train)
-    y = conv2d(x, kernel, self.stride, ((self.padding, self.padding),) * 2)
+    y = conv2d(x, kernel, self.stride, ((self.padding, self.padding),) * 2, self.dilation)
     return _add_bias(self, y)
 
 
