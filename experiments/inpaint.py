@@ -36,8 +36,8 @@ def dilations_flag(text: str) -> tuple[int, ...]:
 class Config(RunConfig):
   dataset: str = option(
     "digits",
-    "digits (held out: its 20%), photos (crops of the shipped colour photos), faces100, or a "
-    "TFDS image dataset (held out: its test split).",
+    "digits (held out: its 20%), photos (crops of the shipped colour photos), faces100, folder "
+    "(--data_dir with train/ and test/ images), or a TFDS image dataset (its test split held out).",
   )
   image_size: int = option(32, "Images are served at this size (a power of two, 16 or more).")
   num_steps: int = 3000

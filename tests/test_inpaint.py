@@ -11,6 +11,7 @@ from conftest import assert_ok, one_line_error, run
 from PIL import Image
 
 from jaxgan import masks
+from jaxgan.errors import ConfigError
 from jaxgan.kinds import inpaint
 from jaxgan.models import inpainting
 from jaxgan.models.conv import conv2d
@@ -146,3 +147,18 @@ def test_the_script_trains_fills_and_refuses_bad_input(tmp_path):
   one_line_error(run([*user, f"--mask={tmp_path / 'big.png'}", f"--output={out}"]), "larger than")
   one_line_error(run(["experiments/inpaint.py", "--mask=circles"]), "unknown --mask 'circles'")
   one_line_error(run(["experiments/inpaint.py", "--image_size=24"]), "a power of two")
+
+
+def test_a_folder_of_images_is_a_dataset(tmp_path):
+  for split in ("train", "test"):
+    (tmp_path / split).mkdir()
+    for i in range(2):
+      Image.fromarray(RNG.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(
+        tmp_path / split / f"{i}.png"
+      )
+  train, test = inpaint.load_splits("folder", 16, str(tmp_path))
+  assert train.examples(np.arange(2))[0].shape == (2, 16, 16, 3) and len(test.source) == 2
+  with pytest.raises(ConfigError, match="--data_dir=DIR"):
+    inpaint.load_splits("folder", 16, None)
+  photos = inpaint.load_splits("photos", 32)
+  assert [len(d.source) for d in photos] == [4000, 200] and photos[0].channels == 3

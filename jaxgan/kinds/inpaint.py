@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from typing import Any
 
 import flax
@@ -44,7 +45,8 @@ import optax
 from jax.sharding import Mesh
 
 from jaxgan import data, evaluators, judges, masks, models, parallel, plots, trainer
-from jaxgan.data import photos
+from jaxgan.data import images as image_data
+from jaxgan.data import pairs, photos
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import autoencoding
 from jaxgan.step import (
@@ -358,17 +360,27 @@ PHOTO_CROPS = {"train": 4000, "test": 200}  # fixed crops of the shipped photos
 
 def load_splits(name: str, image_size: int, data_dir: str | None = None):
   """(training, held-out) ImageDatasets: photos (PHOTO_CROPS fixed crops of the shipped
-  training photos, and of the held-out ones), or what jaxgan.kinds.autoencoding.load_splits
-  serves (the digits' 80% and 20%, faces100, TFDS train/test).
+  training photos, and of the held-out ones), folder (DIR/train and DIR/test images, center
+  cropped and resized), or what jaxgan.kinds.autoencoding.load_splits serves (the digits' 80%
+  and 20%, faces100, TFDS train/test).
 
   Args:
-    name: photos, digits, faces100 or a TFDS image dataset.
+    name: photos, folder, digits, faces100 or a TFDS image dataset.
     image_size: the image side.
-    data_dir: where TFDS datasets are prepared.
+    data_dir: the folder, or where TFDS datasets are prepared.
 
   Returns:
     (train, test).
   """
+  if name == "folder":
+    if not data_dir:
+      raise ConfigError("--dataset=folder needs --data_dir=DIR with DIR/train and DIR/test images")
+    return tuple(
+      image_data.ImageDataset(
+        "folder", pairs.FolderSource(pairs.image_files(os.path.join(data_dir, s))), image_size, 3, 0
+      )
+      for s in ("train", "test")
+    )
   if name == "photos":
     return tuple(
       photos.photo_crops(split, image_size, PHOTO_CROPS[split]) for split in ("train", "test")

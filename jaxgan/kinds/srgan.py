@@ -301,13 +301,14 @@ def upscaler(generator: nn.Module):
 
 
 COMPARISON_CROP = 48  # HR pixels of each image's detail in the comparison grid
+INTERPOLATION_ALPHA = 0.8  # ESRGAN's balance of the PSNR and GAN networks (their §4.5)
 
 
 def sr_evaluator(spec: SRSpec, test: sr_data.HRImages) -> evaluators.Evaluator:
   """The Evaluator "super_resolution": Y-channel PSNR and SSIM (border = scale) of the whole
   held-out images against bicubic up-sampling and, in the second phase, the pretrained
-  generator; and comparisons_STEP.png, a detail of each image: LR | bicubic | pretrained |
-  this run | HR.
+  generator and the interpolation α = 0.8 between it and this one; and comparisons_STEP.png,
+  a detail of each image: LR | bicubic | pretrained | interpolated | this run | HR.
 
   Args:
     spec: the run.
@@ -329,6 +330,8 @@ def sr_evaluator(spec: SRSpec, test: sr_data.HRImages) -> evaluators.Evaluator:
     runs = {"bicubic": bicubic}
     if state.get("pretrained") is not None:
       runs["pretrained"] = [upscale(state["pretrained"], lr) for lr in lrs]
+      mixed = interpolated(state, INTERPOLATION_ALPHA)
+      runs[f"interpolated_{INTERPOLATION_ALPHA}"] = [upscale(mixed, lr) for lr in lrs]
     g = state["generator"]
     runs["sr"] = [
       upscale({"params": g["params"], "model_state": g["model_state"]}, lr) for lr in lrs
