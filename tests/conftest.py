@@ -133,3 +133,21 @@ def np_conv_same(x, kernel):
     for j in range(k):
       out += np.einsum("bhwc,co->bhwo", xp[:, i : i + h, j : j + w], kernel[i, j])
   return out
+
+
+def fake_torchvision_vgg(layers, rng, bias_std=0.1):
+  """Random VGG tensors named and laid out as torchvision's state dict ("features.N.weight":
+  O×I×3×3), He-scaled: what jaxgan.models.vgg's loaders read from a converted .npz."""
+  from jaxgan.models import vgg
+
+  arrays, in_channels, conv = {}, 3, 0
+  for layer in layers:
+    if layer == "M":
+      continue
+    conv += 1
+    index = vgg.torchvision_index(layers, conv)
+    std = np.sqrt(2.0 / (9 * in_channels))
+    arrays[f"features.{index}.weight"] = rng.normal(0, std, (layer, in_channels, 3, 3))
+    arrays[f"features.{index}.bias"] = rng.normal(0, bias_std, (layer,))
+    in_channels = layer
+  return arrays

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import assert_ok, np_softplus, one_line_error, run
+from conftest import assert_ok, fake_torchvision_vgg, np_softplus, one_line_error, run
 from PIL import Image
 
 from jaxgan import perceptual
@@ -200,17 +200,7 @@ def test_the_script_trains_both_phases(tmp_path):
 
 
 def _fake_vgg19_file(path):
-  """torchvision-named VGG19 feature tensors, random (He scale), in PyTorch's layouts."""
-  arrays, in_channels, conv = {}, 3, 0
-  for layer in vgg.VGG19:
-    if layer == "M":
-      continue
-    conv += 1
-    index = vgg.torchvision_index(vgg.VGG19, conv)
-    std = np.sqrt(2.0 / (9 * in_channels))
-    arrays[f"features.{index}.weight"] = RNG.normal(0, std, (layer, in_channels, 3, 3))
-    arrays[f"features.{index}.bias"] = RNG.normal(0, 0.01, (layer,))
-    in_channels = layer
+  arrays = fake_torchvision_vgg(vgg.VGG19, RNG, bias_std=0.01)
   np.savez(path, **arrays)
   return arrays
 

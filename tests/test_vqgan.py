@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import one_line_error, run
+from conftest import fake_torchvision_vgg, one_line_error, run
 
 from jaxgan import models, perceptual
 from jaxgan.errors import ConfigError
@@ -58,15 +58,7 @@ def test_the_digits_perceptual_distance_is_zero_on_copies_and_grows_with_noise()
 
 def _fake_lpips_file(path):
   """torchvision-named VGG16 tensors and LPIPS lin layers, random, in PyTorch's layouts."""
-  arrays, in_channels, conv = {}, 3, 0
-  for layer in vgg.VGG16:
-    if layer == "M":
-      continue
-    conv += 1
-    index = vgg.torchvision_index(vgg.VGG16, conv)
-    arrays[f"features.{index}.weight"] = RNG.normal(0, 0.1, (layer, in_channels, 3, 3))
-    arrays[f"features.{index}.bias"] = RNG.normal(0, 0.1, (layer,))
-    in_channels = layer
+  arrays = fake_torchvision_vgg(vgg.VGG16, RNG)
   for i, width in enumerate((64, 128, 256, 512, 512)):
     arrays[f"lin{i}.model.1.weight"] = RNG.uniform(0, 1, (1, width, 1, 1))
   np.savez(path, **arrays)
