@@ -311,7 +311,7 @@ def inpainting_evaluator(spec: InpaintSpec, test, settings: evaluators.EvalSetti
 
   def outputs(state) -> dict[str, np.ndarray]:
     runs = {"mean_fill": mean_filled}
-    if spec.completion_steps > 0:
+    if 0 < spec.completion_steps <= int(state["step"]):  # once the first phase has ended
       runs["completion_only"] = complete(state["completion_only"], images, holes)
     runs["completed"] = complete(_state_variables(state, "generator"), images, holes)
     return runs
