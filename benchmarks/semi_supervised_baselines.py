@@ -1,7 +1,8 @@
 """Classifiers from the labels alone, beside the semi-supervised adversarial autoencoder: the
 held-out error of scikit-learn's logistic regression, 1-nearest-neighbour and an MLP of the
 AAE encoder's shape (two hidden layers of 1000 ReLU units), trained on the same labeled
-examples the AAE run gets (kinds.aae.labeled_subset, same seed), and on every training label.
+examples the AAE run gets (data.semi_supervised.labeled_subset, same seed), and on every
+training label.
 
   python benchmarks/semi_supervised_baselines.py [--num_labels=100] [--seed=0]
 
@@ -15,7 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 
-from jaxgan.kinds import aae, autoencoding
+from jaxgan.data import semi_supervised
+from jaxgan.kinds import autoencoding
 
 
 def classifiers(seed: int):
@@ -35,7 +37,7 @@ def main():
   parser.add_argument("--image_size", type=int, default=16)
   args = parser.parse_args()
   train, test = autoencoding.load_splits("digits", args.image_size)
-  labeled = aae.labeled_subset(train, args.num_labels, args.seed)
+  labeled = semi_supervised.labeled_subset(train, args.num_labels, args.seed)
   x_test, y_test = test.examples(np.arange(len(test.source)))
   sets = {
     f"{args.num_labels} labels": labeled.examples(np.arange(len(labeled.source))),

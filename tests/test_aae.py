@@ -13,6 +13,7 @@ from conftest import assert_ok, fake_devices, np_softplus, one_line_error, run
 
 from jaxgan import metrics, models, priors
 from jaxgan.data import images as image_data
+from jaxgan.data import semi_supervised
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import aae
 from jaxgan.models import vae
@@ -244,10 +245,10 @@ def test_prior_labels_guide_the_adversary():
 
 def test_the_semi_supervised_stream_serves_only_the_chosen_labels():
   train = image_data.load_image_dataset("digits", 16, split="train80")
-  labeled = aae.labeled_subset(train, 100, seed=3)
+  labeled = semi_supervised.labeled_subset(train, 100, seed=3)
   _, labels = labeled.source.read(np.arange(len(labeled.source)))
   assert len(labeled.source) == 100 and np.all(np.bincount(labels, minlength=10) == 10)
-  stream = aae.SemiSupervisedStream(
+  stream = semi_supervised.SemiSupervisedStream(
     image_data.ImageStream(train, 32, 1, 0), image_data.ImageStream(labeled, 32, 1, 1)
   )
   batch = stream.local_batch_at(5)
@@ -258,7 +259,7 @@ def test_the_semi_supervised_stream_serves_only_the_chosen_labels():
     match = np.flatnonzero(np.all(chosen_images == image.reshape(-1), axis=1))
     assert len(match) >= 1 and label in labels[match]
   with pytest.raises(ConfigError, match="multiple of the 10 classes"):
-    aae.labeled_subset(train, 105, seed=0)
+    semi_supervised.labeled_subset(train, 105, seed=0)
 
 
 def test_the_script_trains_draws_and_samples(tmp_path):
