@@ -90,6 +90,24 @@ def test_y_channel_psnr_against_the_formula():
   assert 0 < ssim < 1 and srgan.y_psnr_ssim(hr, hr, 4)[1] == pytest.approx(1.0)
 
 
+def test_detail_ratio_is_the_ratio_of_mean_sobel_magnitudes():
+  from scipy import ndimage
+
+  hr = RNG.uniform(-1, 1, (20, 20, 3))
+  blurred = ndimage.uniform_filter(hr, (3, 3, 1))
+
+  def edge_energy(x):  # Y as above, border 4, the Sobel magnitude from scipy
+    rgb = (x + 1) / 2
+    y = (16 + 65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2])[4:-4, 4:-4]
+    return np.mean(
+      np.hypot(ndimage.sobel(y, 0, mode="reflect"), ndimage.sobel(y, 1, mode="reflect"))
+    )
+
+  ratio = srgan.detail_ratio(blurred, hr, border=4)
+  assert ratio == pytest.approx(edge_energy(blurred) / edge_energy(hr), rel=1e-9)
+  assert ratio < 0.5 and srgan.detail_ratio(hr, hr, 4) == pytest.approx(1.0)
+
+
 def _spec(adversarial="none"):
   return srgan.SRSpec(
     generator=sr_models.SRResNet(2, num_blocks=1, width=8),
