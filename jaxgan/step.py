@@ -41,6 +41,20 @@ class PlayerState:
   opt_state: Any
 
 
+def network_variables(player) -> dict[str, Any]:
+  """{"params", "model_state"} of a player (a PlayerState, or its entry in a state dict):
+  what apply_model and the evaluators' networks take."""
+  if isinstance(player, PlayerState):
+    return {"params": player.params, "model_state": player.model_state}
+  return {"params": player["params"], "model_state": player["model_state"]}
+
+
+def select_where(condition: Array, new, old):
+  """new where the scalar condition holds, else old, leaf by leaf: a phase's update that
+  happens on some steps only, inside one compiled step."""
+  return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
+
+
 def split_variables(variables) -> tuple[Any, dict]:
   """Flax variables → (params, the other collections)."""
   variables = flax.core.unfreeze(variables)

@@ -35,6 +35,7 @@ from absl import flags
 from PIL import Image
 
 from jaxgan import cli, plots, runs, trainer
+from jaxgan.data import images as image_data
 from jaxgan.data import pairs
 from jaxgan.errors import ConfigError
 
@@ -98,15 +99,15 @@ def read_image_file(path: str) -> np.ndarray:
   """An image file as RGB float32 [H, W, 3] in [−1, 1], or a one-line ConfigError."""
   try:
     with Image.open(path) as file:
-      image = np.asarray(file.convert("RGB"), np.float32)
+      image = np.asarray(file.convert("RGB"))
   except OSError as e:
     raise ConfigError(f"cannot read image {path!r} ({e}): give a jpg, png or bmp file") from None
-  return image / 127.5 - 1.0
+  return image_data.to_model_range(image)
 
 
 def write_image_file(path: str, image: np.ndarray) -> None:
   """[H, W, C] in [−1, 1] → a PNG at path, written to a temporary name, then renamed."""
-  pixels = np.clip(np.round((np.asarray(image) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+  pixels = image_data.to_uint8(image)
   temporary = path + ".partial.png"
   try:
     Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(temporary)

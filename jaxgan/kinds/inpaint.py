@@ -55,6 +55,8 @@ from jaxgan.step import (
   apply_model,
   compile_spec_step,
   init_player,
+  network_variables,
+  select_where,
   update_player,
 )
 
@@ -115,13 +117,9 @@ def init_state(spec: InpaintSpec, key: Array, example_batch) -> InpaintState:
     g = init_player(spec.completion, g_key, jnp.zeros((b, s, s, c + 1)), spec.g_optimizer)
     example = (jnp.zeros((b, s, s, c)), jnp.zeros((b, spec.patch, spec.patch, c)))
     d = init_player(spec.discriminator, d_key, example, spec.d_optimizer)
-    return InpaintState(jnp.zeros([], jnp.int32), g, d, _variables(g))
+    return InpaintState(jnp.zeros([], jnp.int32), g, d, network_variables(g))
 
   return jax.jit(init)(key)
-
-
-def _variables(player: PlayerState) -> dict[str, Any]:
-  return {"params": player.params, "model_state": player.model_state}
 
 
 def hole_mse(completed: Array, images: Array, holes: Array) -> Array:
@@ -137,10 +135,6 @@ def hole_mse(completed: Array, images: Array, holes: Array) -> Array:
   """
   squared = holes * (completed - images) ** 2
   return jnp.sum(squared) / (jnp.sum(holes) * images.shape[-1] + 1e-8)
-
-
-def _select(condition: Array, new, old):
-  return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
 
 
 def train_step(spec: InpaintSpec, state: InpaintState, batch, key: Array, mesh=None):
@@ -183,7 +177,9 @@ def train_step(spec: InpaintSpec, state: InpaintState, batch, key: Array, mesh=N
 
   (_, aux), grads = jax.value_and_grad(g_loss, has_aux=True)(g.params)
   model_state, completed, fake_patches, mse, adversarial = aux
-  new_g = _select(first_phase | joint, update_player(spec.g_optimizer, g, grads, model_state), g)
+  new_g = select_where(
+    first_phase | joint, update_player(spec.g_optimizer, g, grads, model_state), g
+  )
 
   real_patches = masks.crop_patches(x, masks.patch_corners(real_holes, spec.patch), spec.patch)
 
@@ -198,9 +194,11 @@ def train_step(spec: InpaintSpec, state: InpaintState, batch, key: Array, mesh=N
     return loss, (model_state, jnp.mean(jax.nn.sigmoid(real)), jnp.mean(jax.nn.sigmoid(fake)))
 
   (loss, (model_state, d_real, d_fake)), grads = jax.value_and_grad(d_loss, has_aux=True)(d.params)
-  new_d = _select(~first_phase, update_player(spec.d_optimizer, d, grads, model_state), d)
+  new_d = select_where(~first_phase, update_player(spec.d_optimizer, d, grads, model_state), d)
   end_of_first_phase = state.step == spec.completion_steps - 1
-  completion_only = _select(end_of_first_phase, _variables(new_g), state.completion_only)
+  completion_only = select_where(
+    end_of_first_phase, network_variables(new_g), state.completion_only
+  )
   metrics = {
     "hole_mse": mse,
     "g_loss": adversarial,
@@ -253,14 +251,9 @@ def translators(spec: InpaintSpec, mesh: Mesh | None = None) -> dict[str, traine
       images, holes = images[..., :channels], (images[..., channels:] > 0).astype(np.float32)
     else:
       holes = np.asarray(masks.draw_masks(spec.mask_kind, key, len(images), spec.image_size))
-    return complete(_state_variables(state, "generator"), images, holes)
+    return complete(network_variables(state["generator"]), images, holes)
 
   return {"a_to_b": fill_holes}
-
-
-def _state_variables(state, name: str) -> dict[str, Any]:
-  player = state[name]
-  return {"params": player["params"], "model_state": player["model_state"]}
 
 
 def hole_errors(completed: np.ndarray, images: np.ndarray, holes: np.ndarray) -> dict[str, float]:
@@ -313,7 +306,7 @@ def inpainting_evaluator(spec: InpaintSpec, test, settings: evaluators.EvalSetti
     runs = {"mean_fill": mean_filled}
     if 0 < spec.completion_steps <= int(state["step"]):  # once the first phase has ended
       runs["completion_only"] = complete(state["completion_only"], images, holes)
-    runs["completed"] = complete(_state_variables(state, "generator"), images, holes)
+    runs["completed"] = complete(network_variables(state["generator"]), images, holes)
     return runs
 
   def run(state) -> dict[str, Any]:

@@ -57,7 +57,7 @@ from jaxgan.latent import LatentSpace
 from jaxgan.models.progan import PROGRESS, blend
 from jaxgan.models.resample import average_pool2d, nearest_upsample2d
 from jaxgan.models.stylegan2 import resolutions
-from jaxgan.step import apply_model, compile_spec_step
+from jaxgan.step import apply_model, compile_spec_step, select_where
 
 Array = jax.Array
 
@@ -230,7 +230,7 @@ def _reset_optimizers(spec: GANSpec, state: GANState, level: Level) -> GANState:
 
   def fresh(player, optimizer):
     new = optimizer.init(player.params)
-    opt_state = jax.tree.map(lambda a, b: jnp.where(reset, a, b), new, player.opt_state)
+    opt_state = select_where(reset, new, player.opt_state)
     return player.replace(opt_state=opt_state)
 
   return state.replace(

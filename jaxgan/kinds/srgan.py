@@ -44,6 +44,7 @@ from skimage import color, filters
 from skimage import metrics as skimage_metrics
 
 from jaxgan import evaluators, models, parallel, plots, trainer
+from jaxgan.data import images as image_data
 from jaxgan.data import super_resolution as sr_data
 from jaxgan.errors import ConfigError
 from jaxgan.step import (
@@ -52,6 +53,7 @@ from jaxgan.step import (
   apply_model,
   compile_spec_step,
   init_player,
+  network_variables,
   update_player,
 )
 
@@ -251,7 +253,7 @@ def interpolated(state: trainer.StateDict, alpha: float) -> dict[str, Any]:
   """
   if state.get("pretrained") is None:
     raise ConfigError("network interpolation needs a run trained from --pretrained_workdir")
-  gan = {"params": state["generator"]["params"], "model_state": state["generator"]["model_state"]}
+  gan = network_variables(state["generator"])
   return jax.tree.map(lambda p, q: (1 - alpha) * p + alpha * q, state["pretrained"], gan)
 
 
@@ -339,7 +341,7 @@ def sr_evaluator(spec: SRSpec, test: sr_data.HRImages) -> evaluators.Evaluator:
   upscale = upscaler(spec.generator)
   s = spec.scale
   hrs = [
-    image_data_range(image[: image.shape[0] // s * s, : image.shape[1] // s * s])
+    image_data.to_model_range(image[: image.shape[0] // s * s, : image.shape[1] // s * s])
     for image in test.images
   ]
   lrs = [np.asarray(sr_data.downsample(jnp.asarray(hr)[None], s))[0] for hr in hrs]
@@ -352,9 +354,7 @@ def sr_evaluator(spec: SRSpec, test: sr_data.HRImages) -> evaluators.Evaluator:
       mixed = interpolated(state, INTERPOLATION_ALPHA)
       runs[f"interpolated_{INTERPOLATION_ALPHA}"] = [upscale(mixed, lr) for lr in lrs]
     g = state["generator"]
-    runs["sr"] = [
-      upscale({"params": g["params"], "model_state": g["model_state"]}, lr) for lr in lrs
-    ]
+    runs["sr"] = [upscale(network_variables(g), lr) for lr in lrs]
     return runs
 
   def run(state) -> dict[str, Any]:
@@ -390,11 +390,6 @@ def sr_evaluator(spec: SRSpec, test: sr_data.HRImages) -> evaluators.Evaluator:
   return evaluators.Evaluator("super_resolution", run, draw)
 
 
-def image_data_range(image: np.ndarray) -> np.ndarray:
-  """uint8 [H, W, C] → float32 in [−1, 1]."""
-  return np.asarray(image, np.float32) / 127.5 - 1.0
-
-
 # ---------------------------------------------------------------------------
 # The trainer, and the kind.
 # ---------------------------------------------------------------------------
@@ -405,8 +400,7 @@ def translators(generator: nn.Module) -> dict[str, trainer.Translate]:
   upscale = upscaler(generator)
 
   def translate(state, images, key=None) -> np.ndarray:
-    g = state["generator"]
-    variables = {"params": g["params"], "model_state": g["model_state"]}
+    variables = network_variables(state["generator"])
     return np.stack([upscale(variables, image) for image in np.asarray(images)])
 
   return {"a_to_b": translate}

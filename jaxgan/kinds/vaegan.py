@@ -63,6 +63,7 @@ from jaxgan.step import (
   as_outputs,
   compile_spec_step,
   init_player,
+  select_where,
   update_player,
 )
 
@@ -155,10 +156,6 @@ def equilibrium_updates(real_cost: Array, fake_cost: Array, margin: float) -> tu
   return update_decoder | neither, update_d | neither
 
 
-def _selected(condition: Array, new: PlayerState, old: PlayerState) -> PlayerState:
-  return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
-
-
 def train_step(spec: VAEGANSpec, state: VAEGANState, batch, key: Array, mesh=None):
   """One update of the encoder, the decoder and D on the batch (see the module docstring).
 
@@ -230,8 +227,8 @@ def train_step(spec: VAEGANSpec, state: VAEGANState, batch, key: Array, mesh=Non
   if not spec.adversarial:
     update_decoder, update_d = jnp.asarray(True), jnp.asarray(False)
   e = update_player(spec.optimizer, e, e_grads, e_model_state)
-  g = _selected(update_decoder, update_player(spec.optimizer, g, g_grads, g_model_state), g)
-  d = _selected(update_d, update_player(spec.optimizer, d, d_grads, d_model_state), d)
+  g = select_where(update_decoder, update_player(spec.optimizer, g, g_grads, g_model_state), g)
+  d = select_where(update_d, update_player(spec.optimizer, d, d_grads, d_model_state), d)
   metrics.update(
     d_real_cost=real_cost,
     d_fake_cost=fake_cost,
