@@ -50,8 +50,16 @@ def network_variables(player) -> dict[str, Any]:
 
 
 def select_where(condition: Array, new, old):
-  """new where the scalar condition holds, else old, leaf by leaf: a phase's update that
-  happens on some steps only, inside one compiled step."""
+  """A phase's update that happens on some steps only, inside one compiled step.
+
+  Args:
+    condition: a scalar bool (traced).
+    new: the pytree after the update.
+    old: the pytree before it, of the same structure.
+
+  Returns:
+    new where condition holds, else old, leaf by leaf.
+  """
   return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
 
 

@@ -264,7 +264,7 @@ def test_every_script_has_a_recipe_run_end_to_end_or_by_another_test():
   scripts = {read_flagfile(f)[0] for f in FLAGFILES}
   run_here = {read_flagfile(os.path.join(ROOT, "experiments", "configs", f))[0] for f in END_TO_END}
   run_elsewhere = {"cgan.py", "pix2pix.py", "cyclegan.py", "dcgan.py", "gan.py", "wgan_gp.py"}
-  run_elsewhere |= {"vqgan.py", "vaegan.py", "aae.py", "srgan.py", "inpaint.py"}  # own tests
+  run_elsewhere |= {"vqgan.py", "vaegan.py", "aae.py", "srgan.py", "inpaint.py", "spade.py"}
   assert scripts - run_here - run_elsewhere == {"sagan.py"}
 
 
