@@ -29,22 +29,40 @@ GENERATORS = ("spade", "pix2pixhd")
 
 @dataclasses.dataclass(frozen=True)
 class Config(RunConfig):
-  dataset: str = option("digit_scenes", "digit_scenes: 48×48 scenes of the shipped digits.")
-  image_size: int = option(48, "The scenes' size (digit_scenes: 48).")
+  dataset: str = option(
+    "digit_scenes",
+    "digit_scenes (48×48 scenes of the shipped digits) or folder (--data_dir: images and label "
+    "maps in jaxgan's, ADE20K's or Cityscapes' layout; see jaxgan.data.label_maps).",
+  )
+  image_size: int = option(48, "The images' size (digit_scenes: 48; a folder's: e.g. 64 or 256).")
+  num_classes: int = option(
+    digit_scenes.NUM_CLASSES,
+    "Classes of the label maps (digit_scenes: 11; ADE20K 151, Cityscapes 35 as SPADE counts).",
+  )
   num_steps: int = 3000
-  batch_size: int = option(16, "Scenes per step.")
+  batch_size: int = option(
+    8, "Scenes per step (the authors': 1 per GPU on 8 GPUs, BatchNorm synced)."
+  )
   generator: str = option(
     "spade", "spade (SPADE residual blocks) or pix2pixhd (the map at the input only)."
   )
-  width: int = option(16, "G's base width w (16w channels at the smallest size; the paper: 64).")
-  spade_hidden: int = option(128, "Channels of SPADE's shared convolution (the paper's 128).")
+  width: int = option(
+    8, "G's base width w: 16w channels at the smallest size (the paper: 64, for 256² images)."
+  )
+  spade_hidden: int = option(
+    64, "Channels of SPADE's shared convolution (the paper: 128; 64 halves the CPU time here)."
+  )
   norm: str = option("batch", "SPADE's parameter-free norm: batch (the authors') or instance.")
   latent_dim: int = option(256, "z's dimension (the paper's 256).")
   style_encoder: bool = option(
     False, "Encode each real image's style into z (q(z|x), KL-regularized) instead of noise."
   )
-  d_width: int = option(64, "The discriminators' first width (the paper's 64).")
-  d_layers: int = option(4, "Layers of each discriminator (the authors' n_layers_D = 4).")
+  d_width: int = option(32, "The discriminators' first width (the paper: 64).")
+  d_layers: int = option(
+    3,
+    "Layers of each discriminator (the authors': 4, for 256² images): each logit sees 34×34 "
+    "pixels with 3, 70×70 with 4.",
+  )
   num_scales: int = option(2, "Discriminators at full, half, ... size (the paper's 2).")
   feature_matching_weight: float = option(10.0, "λ_FM (the paper's 10).")
   perceptual: str = option("none", perceptual.PERCEPTUAL_HELP)
@@ -63,15 +81,32 @@ class Config(RunConfig):
   def __post_init__(self):
     super().__post_init__()
     at_least(self, 1, "width", "spade_hidden", "latent_dim", "d_width", "d_layers", "num_scales")
-    if self.dataset != "digit_scenes":
-      raise ConfigError(f"unknown --dataset {self.dataset!r}: digit_scenes")
-    if self.image_size != digit_scenes.CANVAS:
-      raise ConfigError(f"--image_size must be {digit_scenes.CANVAS} for digit_scenes")
+    if self.dataset not in ("digit_scenes", "folder"):
+      raise ConfigError(f"unknown --dataset {self.dataset!r}: digit_scenes or folder")
+    if self.dataset == "digit_scenes" and (
+      self.image_size != digit_scenes.CANVAS or self.num_classes != digit_scenes.NUM_CLASSES
+    ):
+      raise ConfigError(
+        f"digit_scenes are {digit_scenes.CANVAS}×{digit_scenes.CANVAS} with "
+        f"{digit_scenes.NUM_CLASSES} classes: --image_size must be 48 and --num_classes 11"
+      )
+    upsamplings(self.image_size)
     if self.generator not in GENERATORS:
       raise ConfigError(f"unknown --generator {self.generator!r}: choose spade or pix2pixhd")
     if self.norm not in spade_models.PARAM_FREE_NORMS:
       raise ConfigError(f"unknown --norm {self.norm!r}: choose batch or instance")
     perceptual.check_perceptual_flag(self.perceptual)
+
+
+def upsamplings(image_size: int) -> int:
+  """The generator's up-samplings: 5 (the authors' "normal", from 8×8 at 256) where the size
+  allows, else as many as leave a start of 3 or more (48 = 3 · 2⁴)."""
+  n = 5
+  while n > 1 and (image_size % 2**n or image_size // 2**n < 3):
+    n -= 1
+  if image_size % 2**n or image_size // 2**n < 3:
+    raise ConfigError(f"--image_size={image_size}: give 3·2^k or 8·2^k pixels (48, 64, 256)")
+  return n
 
 
 def make_spec(config: Config, channels: int = 1) -> spade.SpadeSpec:
@@ -80,7 +115,7 @@ def make_spec(config: Config, channels: int = 1) -> spade.SpadeSpec:
       config.image_size,
       channels,
       config.width,
-      num_upsamplings=4,  # 48 = 3 · 2⁴
+      num_upsamplings=upsamplings(config.image_size),
       hidden=config.spade_hidden,
       norm=config.norm,
     )
@@ -96,6 +131,7 @@ def make_spec(config: Config, channels: int = 1) -> spade.SpadeSpec:
     ),
     g_optimizer=optax.adam(config.g_lr, config.beta1, config.beta2),
     d_optimizer=optax.adam(config.d_lr, config.beta1, config.beta2),
+    num_classes=config.num_classes,
     latent_dim=config.latent_dim,
     encoder=encoder,
     feature_matching_weight=config.feature_matching_weight,
@@ -108,9 +144,11 @@ def make_spec(config: Config, channels: int = 1) -> spade.SpadeSpec:
 def main(config: Config):
   config = runtime.with_default_workdir(config, "spade")
   runtime.use_compilation_cache(config.compilation_cache)
-  train, _ = digit_scenes.load_scenes()
+  train, test = spade.load_datasets(
+    config.dataset, config.image_size, config.num_classes, config.data_dir
+  )
   mesh = runtime.start_devices(config)
-  run = spade.make_trainer(make_spec(config, train.channels), train, config, mesh=mesh)
+  run = spade.make_trainer(make_spec(config, train.channels), train, test, config, mesh=mesh)
   return loop.run_training(run, config, mesh=mesh, run_config=runtime.run_config("spade", config))
 
 

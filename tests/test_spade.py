@@ -284,3 +284,75 @@ def test_bad_flags_get_one_line():
       cwd=ROOT,
     )
     assert run.returncode == 2 and fragment in run.stderr.strip().splitlines()[-1]
+
+
+def _write_pair(image_path, label_path, classes, size=20):
+  os.makedirs(os.path.dirname(image_path), exist_ok=True)
+  os.makedirs(os.path.dirname(label_path), exist_ok=True)
+  Image.fromarray(RNG.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(image_path)
+  label = np.zeros((size, size), np.uint8)
+  label[: size // 2] = classes
+  Image.fromarray(label).save(label_path)
+
+
+def test_label_map_folders_in_three_layouts(tmp_path):
+  from jaxgan.data import label_maps
+
+  for split, ade, city in (("train", "training", "train"), ("test", "validation", "val")):
+    for i in range(2):
+      _write_pair(
+        tmp_path / f"ours/{split}/images/{i}.jpg", tmp_path / f"ours/{split}/labels/{i}.png", 2
+      )
+      _write_pair(
+        tmp_path / f"ade/images/{ade}/a{i}.jpg", tmp_path / f"ade/annotations/{ade}/a{i}.png", 3
+      )
+      _write_pair(
+        tmp_path / f"city/leftImg8bit/{city}/bonn/b{i}_leftImg8bit.png",
+        tmp_path / f"city/gtFine/{city}/bonn/b{i}_gtFine_labelIds.png",
+        4,
+      )
+  for layout in ("ours", "ade", "city"):
+    train, test = label_maps.load_map_folder(str(tmp_path / layout), 16, 5)
+    assert len(train.pairs) == 2 and len(test.pairs) == 2
+    batch = label_maps.MapFolderStream(train, 2, seed=0).local_batch_at(0)
+    assert batch["x"].shape == (1, 2, 16, 16, 3) and batch["map"].shape == (1, 2, 16, 16)
+    assert set(np.unique(batch["map"])) == {0, {"ours": 2, "ade": 3, "city": 4}[layout]}  # nearest
+  with pytest.raises(ConfigError, match="beyond --num_classes=4"):
+    label_maps.load_map_folder(str(tmp_path / "city"), 16, 4)[0].read(np.arange(2))
+  with pytest.raises(ConfigError, match="no train images with label maps"):
+    label_maps.load_map_folder(str(tmp_path), 16, 5)
+
+
+def test_experiment_trains_on_a_folder_of_maps(tmp_path):
+  for split in ("train", "test"):
+    for i in range(3):
+      _write_pair(
+        tmp_path / f"d/{split}/images/{i}.png", tmp_path / f"d/{split}/labels/{i}.png", 2, 24
+      )
+  workdir = str(tmp_path / "run")
+  flags = [
+    "--dataset=folder",
+    f"--data_dir={tmp_path / 'd'}",
+    "--image_size=16",
+    "--num_classes=3",
+    "--num_steps=2",
+    "--batch_size=2",
+    "--width=2",
+    "--spade_hidden=4",
+    "--d_width=4",
+    "--d_layers=2",
+    "--latent_dim=8",
+    "--eval_every=2",
+    "--plot_every=2",
+    "--checkpoint_every=2",
+    f"--workdir={workdir}",
+  ]
+  run = subprocess.run(
+    [sys.executable, os.path.join(ROOT, "experiments", "spade.py"), *flags],
+    capture_output=True,
+    text=True,
+    cwd=ROOT,
+    timeout=600,
+  )
+  assert run.returncode == 0, run.stderr[-2000:]
+  assert os.path.exists(os.path.join(workdir, "plots", "scenes_0000002.png"))

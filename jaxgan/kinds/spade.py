@@ -47,7 +47,7 @@ import numpy as np
 import optax
 
 from jaxgan import evaluators, judges, models, parallel, plots, scene_segmenter, trainer
-from jaxgan.data import digit_scenes
+from jaxgan.data import digit_scenes, label_maps
 from jaxgan.errors import ConfigError
 from jaxgan.step import (
   PlayerState,
@@ -340,23 +340,48 @@ def box_crops(images: np.ndarray, boxes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def map_colours(maps: np.ndarray, num_classes: int) -> np.ndarray:
-  """int maps [N, H, W] → RGB [N, H, W, 3] in [−1, 1]: background black, each class a hue."""
+  """int maps [N, H, W] → RGB [N, H, W, 3] in [−1, 1]: class 0 black, the others tab10's hues
+  (a fixed random palette beyond 11 classes)."""
   import matplotlib
 
-  hues = matplotlib.colormaps["tab10"].colors
-  palette = [(0.0, 0.0, 0.0), *(hues[k % len(hues)] for k in range(num_classes - 1))]
-  rgb = np.asarray(palette, np.float32)[maps]
-  return rgb * 2.0 - 1.0
+  hues = np.asarray(matplotlib.colormaps["tab10"].colors, np.float32)
+  if num_classes > len(hues) + 1:
+    hues = np.random.default_rng(0).uniform(0.15, 1.0, (num_classes - 1, 3)).astype(np.float32)
+  palette = np.concatenate([np.zeros((1, 3), np.float32), hues[: num_classes - 1]])
+  return palette[maps] * 2.0 - 1.0
 
 
-SCENE_ROWS = 6  # scenes shown in scenes_STEP.png
+def as_rgb(images: np.ndarray) -> np.ndarray:
+  return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
+SCENE_ROWS = 6  # maps shown in scenes_STEP.png
+
+
+def draw_maps(spec: SpadeSpec, paint, maps: np.ndarray, images: np.ndarray, key: Array):
+  """draw(workdir, state, step) of an evaluator: scenes_STEP.png, each row a held-out label
+  map | DRAWS_PER_MAP noise draws | the real image."""
+
+  def draw(workdir, state, step):
+    shown = maps[:SCENE_ROWS]
+    draws = [as_rgb(paint(state, shown, k)) for k in jax.random.split(key, DRAWS_PER_MAP)]
+    columns = [map_colours(shown, spec.num_classes), *draws, as_rgb(images[:SCENE_ROWS])]
+    path = evaluators.plot_path(workdir, "scenes", step)
+    if parallel.is_primary():
+      plots.save_image_grid(
+        path,
+        np.stack(columns, axis=1),
+        title=f"label map | {DRAWS_PER_MAP} noise draws | the real image, step {step}",
+      )
+    return [path]
+
+  return draw
 
 
 def scenes_evaluator(spec: SpadeSpec, settings: evaluators.EvalSettings) -> evaluators.Evaluator:
   """The Evaluator "scenes" on the held-out digit scenes (see the module docstring): judge
   accuracy on the painted digits (and on the real scenes, the ceiling), the segmenter's pixel
-  accuracy and mean IoU on generated and real canvases; scenes_STEP.png: map | noise draws |
-  the real scene.
+  accuracy and mean IoU on generated and real canvases; scenes_STEP.png.
 
   Args:
     spec: the run.
@@ -393,22 +418,15 @@ def scenes_evaluator(spec: SpadeSpec, settings: evaluators.EvalSettings) -> eval
     )
     return {"summary": summary, **results}
 
-  def draw(workdir, state, step):
-    shown = maps[:SCENE_ROWS]
-    keys = jax.random.split(settings.key, DRAWS_PER_MAP)
-    draws = [paint(state, shown, k) for k in keys]
-    grey = [np.repeat(d, 3, axis=-1) if d.shape[-1] == 1 else d for d in draws]
-    real = images[:SCENE_ROWS]
-    real = np.repeat(real, 3, axis=-1) if real.shape[-1] == 1 else real
-    grid = np.stack([map_colours(shown, spec.num_classes), *grey, real], axis=1)
-    path = evaluators.plot_path(workdir, "scenes", step)
-    if parallel.is_primary():
-      plots.save_image_grid(
-        path, grid, title=f"label map | {DRAWS_PER_MAP} noise draws | the real scene, step {step}"
-      )
-    return [path]
+  return evaluators.Evaluator("scenes", run, draw_maps(spec, paint, maps, images, settings.key))
 
-  return evaluators.Evaluator("scenes", run, draw)
+
+def folder_evaluator(spec: SpadeSpec, test, settings: evaluators.EvalSettings):
+  """The Evaluator "scenes" of a folder's held-out maps: the picture only. The papers score
+  real data with their segmenters (DRN on Cityscapes, UperNet on ADE20K), which cannot ship."""
+  images, maps = test.read(np.arange(min(SCENE_ROWS, len(test.pairs))))
+  draw = draw_maps(spec, painter(spec), maps, images, settings.key)
+  return evaluators.Evaluator("scenes", lambda state: {}, draw)
 
 
 # ---------------------------------------------------------------------------
@@ -431,33 +449,59 @@ def describe_spec(spec: SpadeSpec, dataset) -> dict[str, Any]:
   }
 
 
-def make_trainer(spec: SpadeSpec, dataset, config, *, mesh=None) -> trainer.Trainer:
-  """The Trainer of `spec` on digit scenes drawn anew each step, measured on the held-out ones.
+def make_trainer(spec: SpadeSpec, train, test, config, *, mesh=None) -> trainer.Trainer:
+  """The Trainer of `spec`: on digit scenes drawn anew each step (measured on the held-out
+  scenes), or on a folder's maps and images (jaxgan.data.label_maps; pictures of its test maps).
 
   Args:
     spec: the run.
-    dataset: the digits scenes are drawn from (jaxgan.data.digit_scenes.load_scenes).
+    train: digit_scenes.Scenes or a label_maps.MapFolder.
+    test: the held-out split of the same (unused for digit scenes: their fixed held-out set).
     config: the loop's settings.
     mesh: train data-parallel over its devices.
 
   Returns:
     The Trainer.
   """
-  stream = digit_scenes.SceneStream(dataset, config.batch_size, config.seed, mesh)
   settings = evaluators.EvalSettings(
     trainer.run_keys(config.seed)[2], config.num_eval_samples, mesh=mesh
   )
-  name = type(spec.generator).__name__
+  if isinstance(train, digit_scenes.Scenes):
+    stream = digit_scenes.SceneStream(train, config.batch_size, config.seed, mesh)
+    evaluator = scenes_evaluator(spec, settings)
+    what = f"digit scenes ({train.image_size}×{train.image_size}, {spec.num_classes} classes)"
+  else:
+    stream = label_maps.MapFolderStream(train, config.batch_size, config.seed, mesh)
+    evaluator = folder_evaluator(spec, test, settings)
+    what = f"{train.name} ({len(train.pairs)} maps, {spec.num_classes} classes)"
   return trainer.Trainer(
     init=functools.partial(init_state, spec),
     step=make_train_step(spec, mesh=mesh),
     batches=stream,
-    evaluators=[scenes_evaluator(spec, settings)],
-    describe=lambda: describe_spec(spec, dataset),
+    evaluators=[evaluator],
+    describe=lambda: describe_spec(spec, train),
     log_terms=("feature_matching", "perceptual", "kl"),
-    summary=f"of {name} on digit scenes ({dataset.image_size}×{dataset.image_size}, "
-    f"{spec.num_classes} classes), batch {config.batch_size}",
+    summary=f"of {type(spec.generator).__name__} on {what}, batch {config.batch_size}",
   )
+
+
+def load_datasets(name: str, image_size: int, num_classes: int, data_dir: str | None = None):
+  """(train, test): digit_scenes (its digits' splits) or folder (label_maps.load_map_folder).
+
+  Args:
+    name: digit_scenes or folder.
+    image_size: the folder's serving size.
+    num_classes: the folder's classes.
+    data_dir: the folder.
+
+  Returns:
+    (train, test).
+  """
+  if name == "digit_scenes":
+    return digit_scenes.load_scenes()
+  if name == "folder":
+    return label_maps.load_map_folder(data_dir, image_size, num_classes)
+  raise ConfigError(f"unknown --dataset {name!r}: digit_scenes or folder (--data_dir=DIR)")
 
 
 def restore(config: dict[str, Any]) -> trainer.Model:
@@ -471,9 +515,13 @@ def restore(config: dict[str, Any]) -> trainer.Model:
     latent_dim=config["latent_dim"],
     encoder=None if config.get("encoder") is None else models.build(config["encoder"]),
   )
+  size = config["image_shape"][0]
+  data_dir = config.get("flags", {}).get("data_dir")
+  splits = functools.cache(
+    lambda: load_datasets(config["dataset"], size, config["num_classes"], data_dir)
+  )
   return trainer.Model(
-    datasets=lambda: trainer.Datasets(*digit_scenes.load_scenes()),
-    translators=translators(spec, config["image_shape"][0]),
+    datasets=lambda: trainer.Datasets(*splits()), translators=translators(spec, size)
   )
 
 
