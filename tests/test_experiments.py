@@ -201,6 +201,7 @@ OFFLINE = (
   "--dataset=grid25",
   "--dataset=swissroll",
   "--dataset=photos",
+  "--dataset=digit_scenes",
 )
 OFFLINE_TRANSLATION = ("--dataset=digits_edges", "--dataset=digits_edges_unpaired")
 TRANSLATION_SCRIPTS = ("pix2pix.py", "cyclegan.py")
@@ -283,7 +284,9 @@ def test_every_recipe_builds(flagfile, tmp_path, capsys):
   flag_values = absl_flags.FlagValues()
   cli.define_flags(module.Config, flag_values)
   extra = ["--num_devices=1"]  # the recipes are for any machine (sharding: test_parallel)
-  if "--dataset=folder" in flags:
+  if "--dataset=folder" in flags and script == "spade.py":
+    extra.append(f"--data_dir={label_map_folder(tmp_path / 'data')}")
+  elif "--dataset=folder" in flags:
     extra.append(f"--data_dir={side_by_side_folder(tmp_path / 'data')}")
   if "--dataset=sr:folder" in flags:
     extra.append(f"--data_dir={photo_folder(tmp_path / 'data')}")
@@ -369,6 +372,23 @@ def photo_folder(root):
     os.makedirs(root / split)
     for i in range(3):
       Image.fromarray(rng.integers(0, 256, (160, 200, 3), np.uint8)).save(root / split / f"{i}.jpg")
+  return root
+
+
+def label_map_folder(root):
+  """SPADE's folder layout: root/{train,test}/images/ beside root/{train,test}/labels/ (class 1
+  in the top half of each map)."""
+  rng = np.random.default_rng(0)
+  for split in ("train", "test"):
+    for sub in ("images", "labels"):
+      os.makedirs(root / split / sub)
+    for i in range(4):
+      Image.fromarray(rng.integers(0, 256, (64, 64, 3), np.uint8)).save(
+        root / split / "images" / f"{i}.jpg"
+      )
+      label = np.zeros((64, 64), np.uint8)
+      label[:32] = 1
+      Image.fromarray(label).save(root / split / "labels" / f"{i}.png")
   return root
 
 
