@@ -4,7 +4,8 @@
   python experiments/srgan.py                                  # SRResNet ×4 on the shipped photos
   python experiments/srgan.py --adversarial=gan --pretrained_workdir=runs/srgan_photos \
       --workdir=runs/srgan_photos_gan                          # SRGAN-MSE from it
-  python experiments/srgan.py --flagfile=experiments/configs/esrgan_photos.flags
+  python experiments/srgan.py --flagfile=experiments/configs/esrgan_folder.flags --data_dir=DIR \
+      --pretrained_workdir=runs/rrdb_psnr_folder --perceptual=vgg54_pre:VGG19.npz
 
 Trained on random HR crops of the colour photos scikit-image and scikit-learn ship (LR made by
 bicubic down-sampling in the step), measured on whole held-out photos: Y-channel PSNR and SSIM

@@ -2,7 +2,7 @@
 
   python experiments/stylegan2.py                            # the digits at 16×16, CPU-sized
   python experiments/stylegan2.py --flagfile=experiments/configs/stylegan2_faces100.flags
-  python experiments/stylegan2.py --flagfile=experiments/configs/stylegan2_ffhq256.flags
+  python experiments/stylegan2.py --flagfile=experiments/configs/stylegan2_celebahq256.flags
 
 G: mapping network (pixel-normalized z, mapping_layers equalized layers, lr × 0.01) to w,
 w̄ tracked (β = 0.995); synthesis from a learned 4×4 constant, two modulated and demodulated
@@ -14,7 +14,7 @@ half the batch, its running mean in the state); Adam (β = 0, 0.99) with the laz
 of the learning rate and betas (optim.lazy_adam); an EMA of G with a half-life in images.
 
 The defaults are sized for the shipped digits on a CPU (16×16, 128-wide, batch 32); the paper's
-settings are the recipes in experiments/configs (stylegan2_ffhq256.flags: config F at 256²).
+settings are the recipes in experiments/configs (stylegan2_celebahq256.flags: config F at 256²).
 Sample with truncation, style-mixing grids and interpolation in W:
 
   python -m jaxgan.sample --workdir=runs/stylegan2_digits --psi=0.7 --output=psi.png

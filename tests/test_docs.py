@@ -36,3 +36,23 @@ def test_public_functions_of_more_than_two_parameters_document_them():
       if len(names) > 2 and "Args:" not in (ast.get_docstring(node) or ""):
         missing.append(f"{relative(path)}:{node.lineno} {node.name}")
   assert not missing, missing
+
+
+def test_every_recipe_the_docs_name_exists():
+  """A recipe named in a docstring, a recipe's header or a Markdown page is in
+  experiments/configs (a renamed or never-written one fails here, not for the reader)."""
+  import re
+
+  sources = [
+    *MODULES,
+    *glob.glob(os.path.join(ROOT, "experiments", "*.py")),
+    *glob.glob(os.path.join(ROOT, "experiments", "configs", "*.flags")),
+    *glob.glob(os.path.join(ROOT, "benchmarks", "*.py")),
+    *glob.glob(os.path.join(ROOT, "*.md")),
+  ]
+  missing = set()
+  for path in sources:
+    for name in re.findall(r"configs/([A-Za-z0-9_]+\.flags)", open(path).read()):
+      if not os.path.exists(os.path.join(ROOT, "experiments", "configs", name)):
+        missing.add(f"{relative(path)}: {name}")
+  assert not missing, sorted(missing)

@@ -13,7 +13,7 @@ import optax
 import pytest
 from PIL import Image
 
-from jaxgan import scene_segmenter
+from jaxgan import judges, scene_segmenter
 from jaxgan.data import digit_scenes
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import spade
@@ -151,6 +151,11 @@ def test_scenes_place_two_to_four_digits_in_their_boxes():
   np.testing.assert_array_equal(first["map"], again["map"])  # resumable: a step's batch is fixed
   assert first["map"].shape == (1, 4, 48, 48) and first["x"].shape == (1, 4, 48, 48, 1)
   assert len(test.digits) == 360 and len(train.digits) == 1437
+  again = digit_scenes.repaint(train, boxes, np.random.default_rng(2))
+  judge = judges.digits_judge()
+  crops, classes = spade.box_crops(again, boxes)
+  assert np.all(again[maps == 0] == -1.0) and not np.array_equal(again, images)
+  assert np.mean(judge.predict(crops) == classes) > 0.9  # each box keeps its class
 
 
 def test_segmenter_scores_against_numpy_and_reads_real_scenes():
@@ -169,9 +174,12 @@ def test_segmenter_scores_against_numpy_and_reads_real_scenes():
   assert real["pixel_accuracy"] > 0.93 and real["mean_iou"] > 0.8
 
 
+SIZE = 16  # the unit tests' maps: 16×16, 4 classes (fast to compile)
+
+
 def _spec(generator="spade", encoder=False):
   if generator == "spade":
-    g = spade_models.SPADEGenerator(48, 1, width=2, num_upsamplings=4, hidden=8)
+    g = spade_models.SPADEGenerator(SIZE, 1, width=2, num_upsamplings=2, hidden=8)
   else:
     g = spade_models.MapInputGenerator(1, 4, num_blocks=1)
   return spade.SpadeSpec(
@@ -179,20 +187,28 @@ def _spec(generator="spade", encoder=False):
     discriminator=spade_models.MultiscaleDiscriminator(4, 2, 2),
     g_optimizer=optax.adam(1e-4, 0.0, 0.9),
     d_optimizer=optax.adam(4e-4, 0.0, 0.9),
+    num_classes=4,
     latent_dim=8,
-    encoder=spade_models.StyleEncoder(8, 4) if encoder else None,
+    encoder=spade_models.StyleEncoder(8, 4, num_layers=2) if encoder else None,
   )
+
+
+def _batch(seed, n=4):
+  rng = np.random.default_rng(seed)
+  maps = np.zeros((n, SIZE, SIZE), np.int32)
+  maps[:, 4:12, 4:12] = rng.integers(1, 4, size=(n, 1, 1))
+  x = np.where(maps[..., None] > 0, 1.0, -1.0).astype(np.float32)
+  return {"map": jnp.asarray(maps[None]), "x": jnp.asarray(x[None])}
 
 
 @pytest.mark.parametrize("generator,encoder", [("spade", True), ("pix2pixhd", False)])
 def test_train_steps_update_every_network(generator, encoder):
   spec = _spec(generator, encoder)
-  stream = digit_scenes.SceneStream(digit_scenes.load_scenes()[0], 4, seed=0)
-  state = spade.init_state(spec, jax.random.key(0), stream.batch_at(0))
+  state = spade.init_state(spec, jax.random.key(0), _batch(0))
   before = jax.tree.map(np.asarray, state)
   step = spade.make_train_step(spec, donate=False)
   for s in range(2):
-    state, metrics = step(state, stream.batch_at(s), jax.random.key(1))
+    state, metrics = step(state, _batch(s), jax.random.key(1))
   assert float(metrics["finite"]) == 1.0 and int(state.step) == 2
   for name in ("generator", "discriminator", *(["encoder"] if encoder else [])):
     moved = jax.tree.map(
@@ -202,22 +218,25 @@ def test_train_steps_update_every_network(generator, encoder):
   assert ("kl" in metrics) == encoder and metrics["feature_matching"] > 0
 
 
-def test_translator_reads_class_indices_and_refuses_unknown_ones():
-  spec = _spec()
-  stream = digit_scenes.SceneStream(digit_scenes.load_scenes()[0], 2, seed=0)
-  state = spade.init_state(spec, jax.random.key(0), stream.batch_at(0))
-  state_dict = {
+def _state_dict(spec, state):
+  return {
     "generator": {"params": state.generator.params, "model_state": state.generator.model_state}
   }
-  maps = stream.local_batch_at(0)["map"][0]
+
+
+def test_translator_reads_class_indices_and_refuses_unknown_ones():
+  spec = _spec()
+  batch = _batch(0, n=2)
+  state = _state_dict(spec, spade.init_state(spec, jax.random.key(0), batch))
+  maps = np.asarray(batch["map"][0])
   as_image = np.repeat(maps[..., None], 3, axis=-1).astype(np.float32) / 127.5 - 1.0
-  render = spade.translators(spec, 48)["a_to_b"]
-  out = render(state_dict, as_image, jax.random.key(0))
-  assert out.shape == (2, 48, 48 * spade.DRAWS_PER_MAP, 1)
-  with pytest.raises(ConfigError, match="class 11"):
-    render(state_dict, np.full((1, 48, 48, 3), 11 / 127.5 - 1.0, np.float32))
-  with pytest.raises(ConfigError, match="paints 48×48"):
-    render(state_dict, as_image[:, :32, :32])
+  render = spade.translators(spec, SIZE)["a_to_b"]
+  out = render(state, as_image, jax.random.key(0))
+  assert out.shape == (2, SIZE, SIZE * spade.DRAWS_PER_MAP, 1)
+  with pytest.raises(ConfigError, match="class 4"):
+    render(state, np.full((1, SIZE, SIZE, 3), 4 / 127.5 - 1.0, np.float32))
+  with pytest.raises(ConfigError, match="paints 16×16"):
+    render(state, as_image[:, :8, :8])
 
 
 def test_experiment_trains_paints_and_translates_a_users_map(tmp_path):
@@ -323,36 +342,26 @@ def test_label_map_folders_in_three_layouts(tmp_path):
     label_maps.load_map_folder(str(tmp_path), 16, 5)
 
 
-def test_experiment_trains_on_a_folder_of_maps(tmp_path):
+def test_a_folders_held_out_maps_are_drawn(tmp_path, monkeypatch):
+  from jaxgan import evaluators
+  from jaxgan.data import label_maps
+
   for split in ("train", "test"):
     for i in range(3):
       _write_pair(
         tmp_path / f"d/{split}/images/{i}.png", tmp_path / f"d/{split}/labels/{i}.png", 2, 24
       )
-  workdir = str(tmp_path / "run")
-  flags = [
-    "--dataset=folder",
-    f"--data_dir={tmp_path / 'd'}",
-    "--image_size=16",
-    "--num_classes=3",
-    "--num_steps=2",
-    "--batch_size=2",
-    "--width=2",
-    "--spade_hidden=4",
-    "--d_width=4",
-    "--d_layers=2",
-    "--latent_dim=8",
-    "--eval_every=2",
-    "--plot_every=2",
-    "--checkpoint_every=2",
-    f"--workdir={workdir}",
-  ]
-  run = subprocess.run(
-    [sys.executable, os.path.join(ROOT, "experiments", "spade.py"), *flags],
-    capture_output=True,
-    text=True,
-    cwd=ROOT,
-    timeout=600,
+  _, test = label_maps.load_map_folder(str(tmp_path / "d"), SIZE, 4)
+  spec = _spec()
+  state = _state_dict(spec, spade.init_state(spec, jax.random.key(0), _batch(0)))
+  evaluator = spade.folder_evaluator(spec, test, evaluators.EvalSettings(jax.random.key(0)))
+  drawn = {}
+  monkeypatch.setattr(
+    spade.plots, "save_image_grid", lambda path, grid, **_: drawn.update(grid=grid)
   )
-  assert run.returncode == 0, run.stderr[-2000:]
-  assert os.path.exists(os.path.join(workdir, "plots", "scenes_0000002.png"))
+  assert evaluator.run(state) == {}  # no offline scores for real data: the picture only
+  (path,) = evaluator.draw(str(tmp_path / "run"), state, 5)
+  assert os.path.basename(path) == "scenes_0000005.png"
+  # one row per held-out map: map | the noise draws | the real image, in RGB
+  assert drawn["grid"].shape == (3, spade.DRAWS_PER_MAP + 2, SIZE, SIZE, 3)
+  np.testing.assert_allclose(drawn["grid"][:, -1], test.read(np.arange(3))[0])

@@ -106,6 +106,26 @@ def draw_scenes(scenes: Scenes, count: int, rng: np.random.Generator):
   return images, np.stack([d[1] for d in drawn]).astype(np.int32), [d[2] for d in drawn]
 
 
+def repaint(scenes: Scenes, boxes, rng: np.random.Generator) -> np.ndarray:
+  """Each scene's layout painted anew: every box gets another digit of its class, drawn at
+  random (the data's own diversity for one map).
+
+  Args:
+    scenes: the digits to draw from.
+    boxes: one list of DigitBoxes per scene.
+    rng: the draws.
+
+  Returns:
+    float32 [N, 48, 48, 1] in [−1, 1].
+  """
+  canvases = np.zeros((len(boxes), CANVAS, CANVAS, 1), np.uint8)
+  for canvas, scene in zip(canvases, boxes, strict=True):
+    for b in scene:
+      i = rng.choice(np.flatnonzero(scenes.labels == b.digit))
+      canvas[b.top : b.top + DIGIT, b.left : b.left + DIGIT] = scenes.digits[i]
+  return image_data.to_model_range(canvases)
+
+
 @functools.cache
 def load_scenes() -> tuple[Scenes, Scenes]:
   """(training digits: the 80% split, held-out digits: the 20%), each at 16×16."""

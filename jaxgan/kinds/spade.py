@@ -359,8 +359,19 @@ SCENE_ROWS = 6  # maps shown in scenes_STEP.png
 
 
 def draw_maps(spec: SpadeSpec, paint, maps: np.ndarray, images: np.ndarray, key: Array):
-  """draw(workdir, state, step) of an evaluator: scenes_STEP.png, each row a held-out label
-  map | DRAWS_PER_MAP noise draws | the real image."""
+  """The draw function of an evaluator: scenes_STEP.png, each row a held-out label map |
+  DRAWS_PER_MAP noise draws | the real image.
+
+  Args:
+    spec: the run.
+    paint: its painter.
+    maps: held-out label maps [N, H, W].
+    images: their real images [N, H, W, C].
+    key: the noise draws' key.
+
+  Returns:
+    draw(workdir, state, step) → [the PNG's path].
+  """
 
   def draw(workdir, state, step):
     shown = maps[:SCENE_ROWS]
@@ -381,7 +392,9 @@ def draw_maps(spec: SpadeSpec, paint, maps: np.ndarray, images: np.ndarray, key:
 def scenes_evaluator(spec: SpadeSpec, settings: evaluators.EvalSettings) -> evaluators.Evaluator:
   """The Evaluator "scenes" on the held-out digit scenes (see the module docstring): judge
   accuracy on the painted digits (and on the real scenes, the ceiling), the segmenter's pixel
-  accuracy and mean IoU on generated and real canvases; scenes_STEP.png.
+  accuracy and mean IoU on generated and real canvases, and the diversity of the noise: the
+  mean |difference| of two draws for the same maps, beside two real scenes of each map (every
+  digit swapped for another of its class); scenes_STEP.png.
 
   Args:
     spec: the run.
@@ -401,20 +414,30 @@ def scenes_evaluator(spec: SpadeSpec, settings: evaluators.EvalSettings) -> eval
     crops, classes = box_crops(canvases, boxes)
     return float(np.mean(judge.predict(crops) == classes))
 
+  repainted = digit_scenes.repaint(digit_scenes.load_scenes()[1], boxes, np.random.default_rng(1))
   real_scores = {
     "real_judge_accuracy": judge_accuracy(images),
     **{f"real_{k}": v for k, v in scene_segmenter.scores(segment(images), maps).items()},
+    "real_diversity": float(np.mean(np.abs(images - repainted))),
   }
 
   def run(state) -> dict[str, Any]:
     generated = paint(state, maps, settings.key)
+    again = paint(state, maps, jax.random.fold_in(settings.key, 1))
     segmentation = scene_segmenter.scores(segment(generated), maps)
-    results = {"judge_accuracy": judge_accuracy(generated), **segmentation, **real_scores}
+    results = {
+      "judge_accuracy": judge_accuracy(generated),
+      **segmentation,
+      "diversity": float(np.mean(np.abs(generated - again))),
+      **real_scores,
+    }
     summary = (
       f"{n} held-out scenes: judge {100 * results['judge_accuracy']:.1f}% of painted digits "
       f"(real {100 * results['real_judge_accuracy']:.1f}%), segmenter pixel accuracy "
       f"{100 * results['pixel_accuracy']:.1f}% / mIoU {results['mean_iou']:.3f} "
-      f"(real {100 * results['real_pixel_accuracy']:.1f}% / {results['real_mean_iou']:.3f})"
+      f"(real {100 * results['real_pixel_accuracy']:.1f}% / {results['real_mean_iou']:.3f}), "
+      f"two noise draws differ by {results['diversity']:.3f} "
+      f"(two real scenes of the map: {results['real_diversity']:.3f})"
     )
     return {"summary": summary, **results}
 
@@ -423,7 +446,16 @@ def scenes_evaluator(spec: SpadeSpec, settings: evaluators.EvalSettings) -> eval
 
 def folder_evaluator(spec: SpadeSpec, test, settings: evaluators.EvalSettings):
   """The Evaluator "scenes" of a folder's held-out maps: the picture only. The papers score
-  real data with their segmenters (DRN on Cityscapes, UperNet on ADE20K), which cannot ship."""
+  real data with their segmenters (DRN on Cityscapes, UperNet on ADE20K), which cannot ship.
+
+  Args:
+    spec: the run.
+    test: the held-out label_maps.MapFolder.
+    settings: the evaluation's key.
+
+  Returns:
+    The Evaluator.
+  """
   images, maps = test.read(np.arange(min(SCENE_ROWS, len(test.pairs))))
   draw = draw_maps(spec, painter(spec), maps, images, settings.key)
   return evaluators.Evaluator("scenes", lambda state: {}, draw)
