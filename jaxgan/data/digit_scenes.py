@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import parallel
 from jaxgan.data import images as image_data
 
 CANVAS = 48
@@ -155,7 +156,7 @@ def resize_map(label_map: jax.Array, size: int) -> jax.Array:
   return jax.image.resize(label_map, (b, size, size, k), "nearest")
 
 
-class SceneStream:
+class SceneStream(image_data.StepStream):
   """Training batches {"map": [1, B, 48, 48] int32, "x": [1, B, 48, 48, 1]}, drawn from
   (seed, step): endless, and exactly resumable."""
 
@@ -167,21 +168,6 @@ class SceneStream:
       self.scenes, self.batch_size, np.random.default_rng([self.seed, step])
     )
     if self.mesh is not None:
-      from jaxgan import parallel
-
       rows = parallel.process_rows(self.batch_size)
       images, maps = images[rows], maps[rows]
     return {"map": maps[None], "x": images[None]}
-
-  def to_device(self, local):
-    if self.mesh is None:
-      return {k: jnp.asarray(v) for k, v in local.items()}
-    from jaxgan import parallel
-
-    return parallel.global_batch(self.mesh, local)
-
-  def batch_at(self, step: int):
-    return self.to_device(self.local_batch_at(step))
-
-  def iterate(self, start_step: int):
-    return image_data.prefetched(self.local_batch_at, self.to_device, start_step)

@@ -367,7 +367,32 @@ def example_indices(seed: int, n: int, start: int, count: int, stream: int = 0) 
   return out
 
 
-class ImageStream:
+class StepStream:
+  """What every resumable stream of batches shares, given local_batch_at(step) → this
+  process's rows of the step's batch as numpy arrays [n, B_local, ...], and self.mesh: the
+  global batch on the devices (batch_at), and the batches from a step on, read ahead by a
+  background thread (iterate)."""
+
+  mesh = None
+  prefetch = 2
+
+  def local_batch_at(self, step: int) -> dict[str, np.ndarray]:
+    raise NotImplementedError
+
+  def to_device(self, local: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    if self.mesh is None:
+      return {k: jnp.asarray(v) for k, v in local.items()}
+    return parallel.global_batch(self.mesh, local)
+
+  def batch_at(self, step: int) -> dict[str, jax.Array]:
+    return self.to_device(self.local_batch_at(step))
+
+  def iterate(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
+    """Batches of steps start_step, start_step + 1, ..., read ahead by a background thread."""
+    return prefetched(self.local_batch_at, self.to_device, start_step, self.prefetch)
+
+
+class ImageStream(StepStream):
   """Real batches {"x": [n_critic, B, S, S, C], "label": [n_critic, B]} by step.
 
   Step s uses the positions [s·n·B, (s + 1)·n·B) of the shuffled sequence,
@@ -404,18 +429,6 @@ class ImageStream:
     images, labels = self.dataset.examples(indices.reshape(-1))
     rows = indices.shape[1]
     return {"x": images.reshape(n, rows, *images.shape[1:]), "label": labels.reshape(n, rows)}
-
-  def to_device(self, local: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-    if self.mesh is None:
-      return {k: jnp.asarray(v) for k, v in local.items()}
-    return parallel.global_batch(self.mesh, local)
-
-  def batch_at(self, step: int) -> dict[str, jax.Array]:
-    return self.to_device(self.local_batch_at(step))
-
-  def iterate(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
-    """Batches of steps start_step, start_step + 1, ..., read ahead by a background thread."""
-    return prefetched(self.local_batch_at, self.to_device, start_step, self.prefetch)
 
 
 def prefetched(

@@ -22,10 +22,10 @@ import dataclasses
 import glob
 import os
 
-import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from jaxgan import parallel
 from jaxgan.data import images as image_data
 from jaxgan.errors import ConfigError
 
@@ -120,7 +120,7 @@ def load_map_folder(root: str | None, image_size: int, num_classes: int):
   )
 
 
-class MapFolderStream:
+class MapFolderStream(image_data.StepStream):
   """Training batches {"map": [1, B, S, S] int32, "x": [1, B, S, S, 3]}: step s reads
   positions [s·B, (s + 1)·B) of the seed's endless shuffle of the pairs (resumable)."""
 
@@ -131,21 +131,6 @@ class MapFolderStream:
     b = self.batch_size
     rows = image_data.example_indices(self.seed, len(self.folder.pairs), step * b, b)
     if self.mesh is not None:
-      from jaxgan import parallel
-
       rows = rows[parallel.process_rows(b)]
     images, maps = self.folder.read(rows)
     return {"map": maps[None], "x": images[None]}
-
-  def to_device(self, local):
-    if self.mesh is None:
-      return {k: jnp.asarray(v) for k, v in local.items()}
-    from jaxgan import parallel
-
-    return parallel.global_batch(self.mesh, local)
-
-  def batch_at(self, step: int):
-    return self.to_device(self.local_batch_at(step))
-
-  def iterate(self, start_step: int):
-    return image_data.prefetched(self.local_batch_at, self.to_device, start_step)

@@ -23,9 +23,9 @@ from __future__ import annotations
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import parallel
 from jaxgan.data import images as image_data
 from jaxgan.data import pairs
 from jaxgan.data.photos import HRImages, photos
@@ -134,7 +134,7 @@ def random_crops(dataset: HRImages, crop: int, count: int, rng: np.random.Genera
   return image_data.to_model_range(np.stack(patches))
 
 
-class CropStream:
+class CropStream(image_data.StepStream):
   """Training batches {"hr": [1, B, crop, crop, C]} of random HR crops, by step."""
 
   def __init__(self, dataset: HRImages, crop: int, batch_size: int, seed: int, mesh=None):
@@ -150,20 +150,5 @@ class CropStream:
     rng = np.random.default_rng([self.seed, step])
     crops = random_crops(self.dataset, self.crop, self.batch_size, rng)
     if self.mesh is not None:
-      from jaxgan import parallel
-
       crops = crops[parallel.process_rows(self.batch_size)]
     return {"hr": crops[None]}
-
-  def to_device(self, local):
-    if self.mesh is None:
-      return {k: jnp.asarray(v) for k, v in local.items()}
-    from jaxgan import parallel
-
-    return parallel.global_batch(self.mesh, local)
-
-  def batch_at(self, step: int):
-    return self.to_device(self.local_batch_at(step))
-
-  def iterate(self, start_step: int):
-    return image_data.prefetched(self.local_batch_at, self.to_device, start_step)
