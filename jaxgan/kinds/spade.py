@@ -269,9 +269,13 @@ make_train_step = functools.partial(compile_spec_step, train_step)
 # ---------------------------------------------------------------------------
 
 
+PAINT_BATCH = 50  # maps per call of G when painting: bounds the memory of its activations
+
+
 def painter(spec: SpadeSpec):
   """paint(state, maps int [N, H, W], key) → images [N, H, W, C] as numpy: G in eval mode
-  (BatchNorm's running averages), z ~ N(0, I)."""
+  (BatchNorm's running averages), z ~ N(0, I), PAINT_BATCH maps at a time (500 maps at once
+  took several GB on a CPU: the convolutions' patches of every map)."""
 
   @jax.jit
   def apply(variables, maps, key):
@@ -282,7 +286,16 @@ def painter(spec: SpadeSpec):
     ]
 
   def paint(state, maps: np.ndarray, key: Array) -> np.ndarray:
-    return np.asarray(apply(network_variables(state["generator"]), jnp.asarray(maps), key))
+    variables = network_variables(state["generator"])
+    chunks = range(0, len(maps), PAINT_BATCH)
+    return np.concatenate(
+      [
+        np.asarray(
+          apply(variables, jnp.asarray(maps[i : i + PAINT_BATCH]), jax.random.fold_in(key, i))
+        )
+        for i in chunks
+      ]
+    )
 
   return paint
 
