@@ -270,19 +270,21 @@ def test_experiment_trains_paints_and_translates_a_users_map(tmp_path):
   label_map = np.zeros((48, 48), np.uint8)
   label_map[4:20, 6:22] = 8  # a 7
   Image.fromarray(label_map).save(tmp_path / "map.png")
-  out = tmp_path / "painted.png"
-  translate = [sys.executable, "-m", "jaxgan.translate", f"--workdir={workdir}", f"--output={out}"]
-  done = subprocess.run(
-    [*translate, f"--input={tmp_path / 'map.png'}"], capture_output=True, text=True, cwd=ROOT
-  )
-  assert done.returncode == 0, done.stderr[-2000:]
-  assert Image.open(out).size == (48 * spade.DRAWS_PER_MAP, 48)
+  from jaxgan import runs
+  from jaxgan import translate as translate_tool
+
+  restored = runs.restore(workdir)  # what python -m jaxgan.translate --input=map.png renders
+  render = translate_tool.translator_of(restored, "a_to_b")
+  image = translate_tool.read_image_file(str(tmp_path / "map.png"))
+  painted = render(restored.state, image[None], jax.random.key(0))
+  assert painted.shape == (1, 48, 48 * spade.DRAWS_PER_MAP, 1)
 
   label_map[0, 0] = 12
   Image.fromarray(label_map).save(tmp_path / "bad.png")
   bad_out = tmp_path / "bad_out.png"
+  translate = [sys.executable, "-m", "jaxgan.translate", f"--workdir={workdir}"]
   bad = subprocess.run(
-    [*translate[:-1], f"--output={bad_out}", f"--input={tmp_path / 'bad.png'}"],
+    [*translate, f"--output={bad_out}", f"--input={tmp_path / 'bad.png'}"],
     capture_output=True,
     text=True,
     cwd=ROOT,

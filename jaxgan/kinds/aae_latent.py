@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -18,9 +18,6 @@ import numpy as np
 
 from jaxgan import evaluators, metrics, parallel, plots, trainer
 from jaxgan.kinds import autoencoding
-
-if TYPE_CHECKING:
-  from jaxgan.kinds.aae import AAESpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +39,7 @@ MANIFOLD_SIDE = 16  # the decoder's manifold: a 16 × 16 grid over the 2-D code
 STYLE_ROWS = 8  # the style × class grid: held-out styles, each decoded as every class
 
 
-def latent_evaluator(spec: AAESpec, view: Views, test, settings: evaluators.EvalSettings):
+def latent_evaluator(spec, view: Views, test, settings: evaluators.EvalSettings):
   """The Evaluator "latent" on held-out images: the kernel two-sample test of their codes
   against as many prior draws (MMD², p-value), the semi-supervised classification error,
   the supervised variant's reconstruction quality (its decoder given the true labels); and
