@@ -271,11 +271,13 @@ def test_experiment_trains_paints_and_translates_a_users_map(tmp_path):
   label_map[4:20, 6:22] = 8  # a 7
   Image.fromarray(label_map).save(tmp_path / "map.png")
   from jaxgan import runs
-  from jaxgan import translate as translate_tool
+  from jaxgan.data import images as image_data
 
-  restored = runs.restore(workdir)  # what python -m jaxgan.translate --input=map.png renders
-  render = translate_tool.translator_of(restored, "a_to_b")
-  image = translate_tool.read_image_file(str(tmp_path / "map.png"))
+  # what python -m jaxgan.translate --input=map.png renders (its module defines absl flags,
+  # so it is not imported here: the file read the same way, RGB in [−1, 1])
+  restored = runs.restore(workdir)
+  render = restored.model.translators["a_to_b"]
+  image = image_data.to_model_range(np.asarray(Image.open(tmp_path / "map.png").convert("RGB")))
   painted = render(restored.state, image[None], jax.random.key(0))
   assert painted.shape == (1, 48, 48 * spade.DRAWS_PER_MAP, 1)
 
