@@ -1,6 +1,6 @@
 """What every kind of training step shares: players, applying a model, updates, compilation.
 
-    player = init_player(module, key, example_input, optimizer)
+    player = init_player(module, key, example_input, optimizer=optimizer)
     outputs, model_state = apply_model(module, player.params, player.model_state, x, training=True)
     player = update_player(optimizer, player, grads, model_state)
     step = compile_step(step_fn)          # jit, donated state, guarded against recompilation
@@ -70,20 +70,20 @@ def split_variables(variables) -> tuple[Any, dict]:
   return params, variables
 
 
-def init_player(module: nn.Module, key: Array, example: Array, optimizer) -> PlayerState:
-  """A fresh player for module(example, train=False).
+def init_player(module: nn.Module, key: Array, *inputs, optimizer) -> PlayerState:
+  """A fresh player for module(*inputs, train=False).
 
   Args:
     module: the player's network.
     key: the key of its parameters (and of its dropout, when it has some).
-    example: an input of the shape it will take.
+    *inputs: its positional inputs, of the shapes it will take.
     optimizer: its optax chain.
 
   Returns:
     PlayerState(params, model_state, opt_state).
   """
   param_key, dropout_key = jax.random.split(key)
-  variables = module.init({"params": param_key, "dropout": dropout_key}, example, train=False)
+  variables = module.init({"params": param_key, "dropout": dropout_key}, *inputs, train=False)
   params, model_state = split_variables(variables)
   return PlayerState(params, model_state, optimizer.init(params))
 

@@ -56,7 +56,7 @@ class MomentMatchingSpec:
 def init_state(spec, key, batch):
   z = jnp.zeros((batch["x"].shape[1], spec.latent_dim))
   return MomentMatchingState(
-    jnp.zeros([], jnp.int32), init_player(spec.generator, key, z, spec.optimizer)
+    jnp.zeros([], jnp.int32), init_player(spec.generator, key, z, optimizer=spec.optimizer)
   )
 
 

@@ -196,7 +196,7 @@ def init_state(spec: CycleGANSpec, key: Array, example_batch: dict[str, Array]):
     no_optimizer = optax.identity()  # each pair gets one optimizer over both, below
 
     def player(name, module):
-      return init_player(module, keys[name], inputs[name], no_optimizer)
+      return init_player(module, keys[name], inputs[name], optimizer=no_optimizer)
 
     generators = {n: player(n, spec.generator(n)) for n in GENERATORS}
     discriminators = {n: player(n, spec.discriminator(n)) for n in DISCRIMINATORS}

@@ -114,9 +114,9 @@ def init_state(spec: InpaintSpec, key: Array, example_batch) -> InpaintState:
 
   def init(key):
     g_key, d_key = jax.random.split(key)
-    g = init_player(spec.completion, g_key, jnp.zeros((b, s, s, c + 1)), spec.g_optimizer)
+    g = init_player(spec.completion, g_key, jnp.zeros((b, s, s, c + 1)), optimizer=spec.g_optimizer)
     example = (jnp.zeros((b, s, s, c)), jnp.zeros((b, spec.patch, spec.patch, c)))
-    d = init_player(spec.discriminator, d_key, example, spec.d_optimizer)
+    d = init_player(spec.discriminator, d_key, example, optimizer=spec.d_optimizer)
     return InpaintState(jnp.zeros([], jnp.int32), g, d, network_variables(g))
 
   return jax.jit(init)(key)

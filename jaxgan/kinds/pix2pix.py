@@ -100,8 +100,8 @@ def init_state(spec: Pix2PixSpec, key: Array, example_batch: dict[str, Array]):
     pair = jnp.concatenate([a, b], axis=-1)
     return Pix2PixState(
       jnp.zeros([], jnp.int32),
-      init_player(spec.generator, g_key, a, spec.generator_optimizer),
-      init_player(spec.discriminator, d_key, pair, spec.discriminator_optimizer),
+      init_player(spec.generator, g_key, a, optimizer=spec.generator_optimizer),
+      init_player(spec.discriminator, d_key, pair, optimizer=spec.discriminator_optimizer),
     )
 
   return jax.jit(init)(key)

@@ -54,8 +54,8 @@ from jaxgan.step import (
   all_finite,
   apply_model,
   compile_spec_step,
+  init_player,
   network_variables,
-  split_variables,
   update_player,
 )
 
@@ -126,12 +126,6 @@ def feature_matching_loss(real: list[list[Array]], fake: list[list[Array]]) -> A
   return total / len(real)
 
 
-def _init(module: nn.Module, key: Array, *inputs, optimizer) -> PlayerState:
-  variables = module.init({"params": key}, *inputs, train=False)
-  params, model_state = split_variables(variables)
-  return PlayerState(params, model_state, optimizer.init(params))
-
-
 def init_state(spec: SpadeSpec, key: Array, example_batch) -> SpadeState:
   """Fresh networks and optimizer states, one compiled program.
 
@@ -153,11 +147,11 @@ def init_state(spec: SpadeSpec, key: Array, example_batch) -> SpadeState:
     d_input = jnp.concatenate([m, x], axis=-1)
     encoder = None
     if spec.encoder is not None:
-      encoder = _init(spec.encoder, e_key, x, optimizer=spec.g_optimizer)
+      encoder = init_player(spec.encoder, e_key, x, optimizer=spec.g_optimizer)
     return SpadeState(
       jnp.zeros([], jnp.int32),
-      _init(spec.generator, g_key, z, m, optimizer=spec.g_optimizer),
-      _init(spec.discriminator, d_key, d_input, optimizer=spec.d_optimizer),
+      init_player(spec.generator, g_key, z, m, optimizer=spec.g_optimizer),
+      init_player(spec.discriminator, d_key, d_input, optimizer=spec.d_optimizer),
       encoder,
     )
 

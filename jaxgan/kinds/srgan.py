@@ -117,13 +117,13 @@ def init_state(spec: SRSpec, key: Array, example_batch, pretrained=None) -> SRSt
 
   def init(key, pretrained):
     g_key, d_key = jax.random.split(key)
-    g = init_player(spec.generator, g_key, jnp.zeros(lr_shape), spec.g_optimizer)
+    g = init_player(spec.generator, g_key, jnp.zeros(lr_shape), optimizer=spec.g_optimizer)
     if pretrained is not None:
       params, model_state = pretrained["params"], pretrained["model_state"]
       g = PlayerState(params, model_state, spec.g_optimizer.init(params))
     d = None
     if spec.adversarial != "none":
-      d = init_player(spec.discriminator, d_key, jnp.zeros(hr), spec.d_optimizer)
+      d = init_player(spec.discriminator, d_key, jnp.zeros(hr), optimizer=spec.d_optimizer)
     return SRState(jnp.zeros([], jnp.int32), g, d, pretrained)
 
   return jax.jit(init)(key, pretrained)

@@ -122,9 +122,9 @@ def init_state(spec: VAEGANSpec, key: Array, example_batch: dict[str, Array]) ->
     z = jnp.zeros((shape[0], spec.latent_dim), jnp.float32)
     return VAEGANState(
       jnp.zeros([], jnp.int32),
-      init_player(spec.encoder, e_key, x, spec.optimizer),
-      init_player(spec.decoder, g_key, z, spec.optimizer),
-      init_player(spec.discriminator, d_key, x, spec.optimizer),
+      init_player(spec.encoder, e_key, x, optimizer=spec.optimizer),
+      init_player(spec.decoder, g_key, z, optimizer=spec.optimizer),
+      init_player(spec.discriminator, d_key, x, optimizer=spec.optimizer),
     )
 
   return jax.jit(init)(key)

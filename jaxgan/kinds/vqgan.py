@@ -143,8 +143,8 @@ def init_state(spec: VQGANSpec, key: Array, example_batch: dict[str, Array]) -> 
     x = jnp.zeros(shape, jnp.float32)
     return VQGANState(
       jnp.zeros([], jnp.int32),
-      init_player(spec.autoencoder, ae_key, x, spec.autoencoder_optimizer),
-      init_player(spec.discriminator, d_key, x, spec.discriminator_optimizer),
+      init_player(spec.autoencoder, ae_key, x, optimizer=spec.autoencoder_optimizer),
+      init_player(spec.discriminator, d_key, x, optimizer=spec.discriminator_optimizer),
     )
 
   return jax.jit(init)(key)

@@ -188,7 +188,7 @@ def init_state(spec: PriorSpec, key: Array, example_batch, autoencoder_variables
   """
   shape = example_batch["x"].shape[1:]
   prior = jax.jit(
-    lambda key: init_player(spec.prior, key, jnp.zeros(shape, jnp.int32), spec.optimizer)
+    lambda key: init_player(spec.prior, key, jnp.zeros(shape, jnp.int32), optimizer=spec.optimizer)
   )(key)
   autoencoder = jax.tree.map(jnp.asarray, autoencoder_variables)
   return PriorState(jnp.zeros([], jnp.int32), prior, autoencoder)
