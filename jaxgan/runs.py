@@ -92,6 +92,7 @@ def draw(
   seed: int,
   label: int | None = None,
   truncation: float | None = None,
+  caption: str | None = None,
 ) -> np.ndarray:
   """num_samples outputs of a restored run's generator (see sample_run).
 
@@ -101,6 +102,7 @@ def draw(
     seed: the seed of the noise.
     label: the class to generate (conditional runs; default: the classes in turn).
     truncation: truncate the noise to [−t, t].
+    caption: the text to draw (text-conditioned runs: their generator's prompt).
 
   Returns:
     float32 array [num_samples, ...].
@@ -110,6 +112,12 @@ def draw(
     raise ConfigError(
       "this run translates images and draws no samples from noise: use python -m jaxgan.translate"
     )
+  if caption is not None:
+    if generator.prompt is None:
+      raise ConfigError("--caption is for text-to-image runs; this run's generator reads no text")
+    if label is not None:
+      raise ConfigError("give --caption or --label, not both")
+    generator = generator.prompt(caption)
   classes = generator.space.num_classes
   labels = None
   if label is not None:

@@ -3,6 +3,7 @@
   python -m jaxgan.sample --workdir=runs/wgan_gp_grid25 --num_samples=2500 --output=samples.npy
   python -m jaxgan.sample --workdir=runs/wgan_gp_grid25 --num_samples=2500 --output=samples.png
   python -m jaxgan.sample --workdir=runs/cgan_digits --num_samples=64 --label=7 --output=sevens.png
+  python -m jaxgan.sample --workdir=runs/text2image --caption="a bold three" --output=threes.png
   python -m jaxgan.sample --workdir=runs/dcgan_digits --num_samples=64 --truncation=0.7 \
       --output=grid.png
   python -m jaxgan.sample --workdir=runs/STYLE_RUN --psi=0.7 --output=psi.png
@@ -13,7 +14,8 @@ Loads the newest checkpoint of the workdir (whatever devices and processes
 wrote it), rebuilds the generator from the workdir's config.json and draws
 num_samples samples from --seed. The EMA generator is used when the run kept
 one. --label=K asks a class-conditional generator for class K (default:
-classes in turn); --truncation=T draws the noise from a normal truncated to
+classes in turn); --caption=TEXT asks a text-to-image generator (one whose view
+has a prompt) for TEXT; --truncation=T draws the noise from a normal truncated to
 [−T, T] (BigGAN's truncation trick: less variety, higher fidelity).
 
 Style-based generators (whose view has trainer.Styles) also take --psi=ψ,
@@ -45,6 +47,7 @@ flags.DEFINE_string("output", None, "Where to write them: a .npy or .png file.")
 flags.DEFINE_integer("seed", 0, "Seed of the noise z.")
 flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the newest).")
 flags.DEFINE_integer("label", None, "Class to generate (class-conditional runs only).")
+flags.DEFINE_string("caption", None, "Text to draw (text-to-image runs only).")
 flags.DEFINE_float("truncation", None, "Truncate the noise to [−T, T] (T > 0).")
 flags.DEFINE_float("psi", None, "Style-based runs: truncation ψ in W toward w̄ (1: none).")
 flags.DEFINE_integer("truncation_cutoff", None, "Style-based runs: truncate only this many ws.")
@@ -116,7 +119,9 @@ def main(argv):
       seed=FLAGS.seed,
     )
     return
-  samples = runs.draw(run, FLAGS.num_samples, FLAGS.seed, FLAGS.label, FLAGS.truncation)
+  samples = runs.draw(
+    run, FLAGS.num_samples, FLAGS.seed, FLAGS.label, FLAGS.truncation, FLAGS.caption
+  )
   write_samples(samples, FLAGS.output, run, FLAGS.seed)
   print(f"wrote {len(samples)} samples of shape {samples.shape[1:]} to {FLAGS.output}")
 

@@ -101,8 +101,9 @@ def apply_model(
   training: bool,
   labels: Array | None = None,
   rngs: dict[str, Array] | None = None,
+  **keyword_inputs,
 ):
-  """module(inputs[, labels], train=training) → (outputs, new model_state).
+  """module(inputs[, labels], train=training, **keyword_inputs) → (outputs, new model_state).
 
   Args:
     module: a Flax module taking `train=`.
@@ -112,6 +113,7 @@ def apply_model(
     training: training mode (BatchNorm on batch statistics, dropout on).
     labels: the classes, for a class-conditional module.
     rngs: the module's random streams (e.g. {"dropout": key}).
+    **keyword_inputs: the module's other inputs by name (e.g. GAN-INT's mix=).
 
   Returns:
     (outputs, model_state after this call).
@@ -121,10 +123,10 @@ def apply_model(
   rngs = rngs or {}
   if training and model_state:
     outputs, updates = module.apply(
-      variables, *args, train=True, rngs=rngs, mutable=list(model_state)
+      variables, *args, train=True, rngs=rngs, mutable=list(model_state), **keyword_inputs
     )
     return outputs, {**model_state, **flax.core.unfreeze(updates)}
-  return module.apply(variables, *args, train=training, rngs=rngs), model_state
+  return module.apply(variables, *args, train=training, rngs=rngs, **keyword_inputs), model_state
 
 
 RANDOM_STREAMS = ("dropout", "noise", "mixing")

@@ -103,12 +103,15 @@ class Generator(NamedTuple):
   points) -> D's scores [N] as numpy, where D scores single examples (the toy
   plots' contours), else None. styles: the mapping and synthesis halves of a
   style-based generator (truncation in W, style mixing, interpolation), else None.
+  prompt: for a text-conditioned generator, prompt(text) → the Generator of that text (a
+  one-line ConfigError for a text it cannot read), else None.
   """
 
   space: LatentSpace
   generate: Callable[[StateDict, Latent], np.ndarray]
   critic: Callable[[StateDict, Array], np.ndarray] | None = None
   styles: Styles | None = None
+  prompt: Callable[[str], Generator] | None = None
 
   def sample(
     self,

@@ -1,0 +1,449 @@
+"""Text-to-image synthesis with GAN-CLS and GAN-INT (Reed et al. 2016), in one compiled step.
+
+    spec = TextToImageSpec(generator=models.text2image.CaptionGenerator(vocab_size=44),
+                           discriminator=models.text2image.MatchingDiscriminator(vocab_size=44),
+                           g_optimizer=optax.adam(2e-4, 0.5), d_optimizer=optax.adam(2e-4, 0.5))
+    state = init_state(spec, key, batch)      # {"x", "text", "wrong_text"}, each [1, B, ...]
+    state, metrics = make_train_step(spec)(state, batch, key)
+
+The matching-aware discriminator (GAN-CLS, the paper's Algorithm 1) sees three pairs: a real
+image with its text t (real), the real image with a mismatched text t̂ (fake), and G's image of
+t with t (fake). With ℓ(s, y) the sigmoid cross-entropy of a logit s against the label y and
+c the wrong-text weight (the paper's ½; 0 is a plain text-conditional GAN):
+
+    L_D = ℓ(D(x, t), 1) + c·ℓ(D(x, t̂), 0) + (1 − c)·ℓ(D(G(z, t), t), 0)
+    L_G = E ℓ(D(G(z, t), t), 1) + λ_INT·E ℓ(D(G(z′, t_β), t_β), 1),  t_β = β·t₁ + (1 − β)·t₂
+
+as the authors' code weighs them (reedscot/icml2016, main_cls_int.lua: cls_weight, and
+interp_weight λ_INT with β = ½ over the batch's two halves; their G loss divides the sum by
+1.5·B, here each term is a mean). GAN-INT interpolates the captions' embeddings, which G and D
+then project; with word ids each network interpolates its own encoding of the two captions.
+
+The step runs G once on the B captions and the B/2 interpolations, updates D on the first B
+images (detached), then pulls G's loss under the updated D back through the same forward
+(jax.vjp), as jaxgan.kinds.spade does. D sees each of its three pairs as its own batch, so
+BatchNorm takes their statistics apart, as the authors' three forward passes do.
+
+The "captions" evaluator generates an image for each held-out caption
+(jaxgan.data.digit_captions: held-out digits, templates unseen in training) and measures the
+digits judge's accuracy for the class the caption names, and for each attribute a caption
+can say (thickness, slant, width) the correlation between the level asked for (−1, +1) and the
+z-score measured on the generated digit. This module registers the kind "text2image".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxgan import evaluators, judges, models, parallel, plots, trainer
+from jaxgan.data import digit_captions
+from jaxgan.data import images as image_data
+from jaxgan.errors import ConfigError
+from jaxgan.latent import LatentSpace
+from jaxgan.step import (
+  PlayerState,
+  all_finite,
+  apply_model,
+  compile_spec_step,
+  init_player,
+  network_variables,
+  update_player,
+)
+
+Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class TextToImageSpec:
+  """A text-to-image run: the networks (models.text2image), their optimizers, the wrong-text
+  weight c and GAN-INT's weight λ_INT (see the module docstring)."""
+
+  generator: nn.Module
+  discriminator: nn.Module
+  g_optimizer: optax.GradientTransformation
+  d_optimizer: optax.GradientTransformation
+  latent_dim: int = 100
+  wrong_text_weight: float = 0.5
+  interpolation_weight: float = 1.0
+
+  def __post_init__(self):
+    if not 0 <= self.wrong_text_weight < 1:
+      raise ConfigError(f"the wrong-text weight must be in [0, 1), got {self.wrong_text_weight}")
+    if self.interpolation_weight < 0:
+      raise ConfigError(
+        f"the interpolation weight must be 0 or more, got {self.interpolation_weight}"
+      )
+
+
+@flax.struct.dataclass
+class TextToImageState:
+  step: Array
+  generator: PlayerState
+  discriminator: PlayerState
+
+
+def sigmoid_cross_entropy(logits: Array, label: float) -> Array:
+  """E ℓ(s, y) = E[−y·log σ(s) − (1 − y)·log(1 − σ(s))]."""
+  return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, label)))
+
+
+def matching_aware_discriminator_loss(
+  real: Array, wrong: Array, fake: Array, wrong_text_weight: float
+) -> Array:
+  """L_D = ℓ(real, 1) + c·ℓ(wrong, 0) + (1 − c)·ℓ(fake, 0) over the three pairs' logits."""
+  c = wrong_text_weight
+  return (
+    sigmoid_cross_entropy(real, 1.0)
+    + c * sigmoid_cross_entropy(wrong, 0.0)
+    + (1.0 - c) * sigmoid_cross_entropy(fake, 0.0)
+  )
+
+
+def interpolation_mix(batch_size: int, beta: float = 0.5) -> Array:
+  """[1.5·B, B]: the B captions, then β·t_i + (1 − β)·t_{i+B/2} for i < B/2 (GAN-INT)."""
+  half = batch_size // 2
+  eye = jnp.eye(batch_size)
+  return jnp.concatenate([eye, beta * eye[:half] + (1 - beta) * eye[half : 2 * half]])
+
+
+def init_state(spec: TextToImageSpec, key: Array, example_batch) -> TextToImageState:
+  """Fresh networks and optimizer states, one compiled program.
+
+  Args:
+    spec: the run.
+    key: the key of the initialization.
+    example_batch: {"x", "text", ...}; only the shapes and dtypes are read.
+
+  Returns:
+    The TextToImageState at step 0.
+  """
+  x = jnp.zeros(example_batch["x"].shape[1:])
+  text = jnp.zeros(example_batch["text"].shape[1:], example_batch["text"].dtype)
+
+  def init(key):
+    g_key, d_key = jax.random.split(key)
+    z = jnp.zeros((x.shape[0], spec.latent_dim))
+    return TextToImageState(
+      jnp.zeros([], jnp.int32),
+      init_player(spec.generator, g_key, z, text, optimizer=spec.g_optimizer),
+      init_player(spec.discriminator, d_key, x, text, optimizer=spec.d_optimizer),
+    )
+
+  return jax.jit(init)(key)
+
+
+def train_step(spec: TextToImageSpec, state: TextToImageState, batch, key: Array, mesh=None):
+  """One D update on (real, right), (real, wrong) and (fake, right), then one G update on the
+  captions and their interpolations against the new D.
+
+  Args:
+    spec: the run.
+    state: the training state.
+    batch: {"x": [1, B, S, S, C] in [−1, 1], "text", "wrong_text": [1, B, ...]}.
+    key: the run's base key; the step folds its counter in (z).
+    mesh: unused (the batch's layout comes from the compiled step).
+
+  Returns:
+    (the new state, metrics).
+  """
+  x, text, wrong_text = batch["x"][0], batch["text"][0], batch["wrong_text"][0]
+  b = x.shape[0]
+  key = jax.random.fold_in(key, state.step)
+  g, d = state.generator, state.discriminator
+  interpolate = spec.interpolation_weight > 0
+  mix = interpolation_mix(b) if interpolate else None
+  z = jax.random.normal(key, (b + b // 2 if interpolate else b, spec.latent_dim))
+
+  def generate(params):
+    return apply_model(spec.generator, params, g.model_state, z, True, text, mix=mix)
+
+  fake, pull_back, g_model_state = jax.vjp(generate, g.params, has_aux=True)
+
+  def d_objective(params):
+    model_state, logits = d.model_state, {}
+    pairs = {
+      "real": (x, text),
+      "wrong": (x, wrong_text),
+      "fake": (jax.lax.stop_gradient(fake[:b]), text),
+    }
+    for name, (images, captions) in pairs.items():
+      logits[name], model_state = apply_model(
+        spec.discriminator, params, model_state, images, True, captions
+      )
+    loss = matching_aware_discriminator_loss(
+      logits["real"], logits["wrong"], logits["fake"], spec.wrong_text_weight
+    )
+    return loss, ({f"d_{k}": jnp.mean(jax.nn.sigmoid(v)) for k, v in logits.items()}, model_state)
+
+  (d_loss, (metrics, d_model_state)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(
+    d.params
+  )
+  metrics.update(d_loss=d_loss, d_grad_norm=optax.tree.norm(d_grads))
+  d = update_player(spec.d_optimizer, d, d_grads, d_model_state)
+
+  def g_objective(images):
+    logits, _ = apply_model(
+      spec.discriminator, d.params, d.model_state, images, True, text, mix=mix
+    )
+    if mix is None:
+      return sigmoid_cross_entropy(logits, 1.0), {}
+    terms = {"g_interpolation_loss": sigmoid_cross_entropy(logits[b:], 1.0)}
+    loss = sigmoid_cross_entropy(logits[:b], 1.0)
+    return loss + spec.interpolation_weight * terms["g_interpolation_loss"], terms
+
+  (g_loss, g_terms), fake_grad = jax.value_and_grad(g_objective, has_aux=True)(fake)
+  (g_grads,) = pull_back(fake_grad)
+  metrics.update(g_terms, g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
+  g = update_player(spec.g_optimizer, g, g_grads, g_model_state)
+  metrics["finite"] = all_finite(metrics)
+  return TextToImageState(state.step + 1, g, d), metrics
+
+
+# make_train_step(spec, *, mesh=None, donate=True) -> step(state, batch, key): train_step
+# compiled, the batch's example axis split over the mesh (jaxgan.step.compile_spec_step).
+make_train_step = functools.partial(compile_spec_step, train_step)
+
+
+# ---------------------------------------------------------------------------
+# The trained generator: captions to images.
+# ---------------------------------------------------------------------------
+
+
+PAINT_BATCH = 500  # captions per call of G when generating
+
+
+def illustrator(spec: TextToImageSpec):
+  """illustrate(state, text [N, ...], z [N, latent_dim], mix=None) → images as numpy: G in
+  eval mode (BatchNorm's running averages), PAINT_BATCH captions at a time."""
+
+  @jax.jit
+  def apply(variables, text, z, mix):
+    return apply_model(
+      spec.generator, variables["params"], variables["model_state"], z, False, text, mix=mix
+    )[0]
+
+  def illustrate(state, text, z, mix=None) -> np.ndarray:
+    variables = network_variables(state["generator"])
+    if mix is not None:
+      return np.asarray(apply(variables, jnp.asarray(text), jnp.asarray(z), jnp.asarray(mix)))
+    chunks = range(0, len(text), PAINT_BATCH)
+    return np.concatenate(
+      [
+        np.asarray(
+          apply(variables, jnp.asarray(text[i : i + PAINT_BATCH]), z[i : i + PAINT_BATCH], None)
+        )
+        for i in chunks
+      ]
+    )
+
+  return illustrate
+
+
+def caption_generator(spec: TextToImageSpec, bank: np.ndarray, vocabulary) -> trainer.Generator:
+  """The run's trainer.Generator: "class" k of its LatentSpace is the caption bank's row k
+  (its held-out captions), so jaxgan.sample and the generic evaluators draw from them; with a
+  vocabulary, prompt(text) gives the generator of a caption typed by the user."""
+  illustrate = illustrator(spec)
+
+  def generator_of(captions: np.ndarray, num_captions: int) -> trainer.Generator:
+    def generate(state, latent):
+      rows = np.zeros(len(latent.z), np.int32) if latent.labels is None else latent.labels
+      return illustrate(state, captions[np.asarray(rows)], latent.z)
+
+    space = LatentSpace(spec.latent_dim, num_classes=num_captions)
+    return trainer.Generator(space, generate, prompt=prompt if vocabulary else None)
+
+  def prompt(text: str) -> trainer.Generator:
+    return generator_of(vocabulary.encode(text)[None], 0)
+
+  return generator_of(bank, len(bank))
+
+
+# ---------------------------------------------------------------------------
+# Measuring on the held-out captions.
+# ---------------------------------------------------------------------------
+
+
+def attributes_of(images: np.ndarray, labels: np.ndarray, statistics) -> np.ndarray:
+  """The within-class z-scores [N, 3] of digit_captions.ATTRIBUTES of 16×16 images in
+  [−1, 1], measured at the digits' 8×8 (block averages) against the training statistics."""
+  small = judges.block_average(np.asarray(images, np.float32), 8)
+  return statistics.z_scores(digit_captions.measure((small + 1.0) / 2.0), labels)
+
+
+def attribute_correlations(said: np.ndarray, z: np.ndarray) -> dict[str, float]:
+  """Per attribute, Pearson's r between the level a caption asks for (−1 or +1; captions
+  that do not say it are left out) and the z-score measured (scipy.stats.pearsonr)."""
+  from scipy import stats
+
+  out = {}
+  for i, name in enumerate(digit_captions.ATTRIBUTES):
+    asked = said[:, i] != 0
+    out[name] = float(stats.pearsonr(said[asked, i], z[asked, i]).statistic)
+  return out
+
+
+CAPTION_ROWS, DRAWS_PER_CAPTION = 10, 8  # captions_STEP.png
+
+
+def draw_captions(spec: TextToImageSpec, illustrate, held_out, key: Array):
+  """The draw function of the evaluator: captions_STEP.png, a row of noise draws for each of
+  CAPTION_ROWS held-out captions (labelled by the caption)."""
+  rows = np.linspace(0, len(held_out.texts) - 1, CAPTION_ROWS).astype(int)
+  text = np.repeat(held_out.tokens[rows], DRAWS_PER_CAPTION, axis=0)
+  z = jax.random.normal(key, (len(text), spec.latent_dim))
+
+  def draw(workdir, state, step):
+    images = illustrate(state, text, z)
+    path = evaluators.plot_path(workdir, "captions", step)
+    if parallel.is_primary():
+      plots.save_image_grid(
+        path,
+        images.reshape(CAPTION_ROWS, DRAWS_PER_CAPTION, *images.shape[1:]),
+        row_labels=[held_out.texts[r] for r in rows],
+        title=f"held-out captions × {DRAWS_PER_CAPTION} noise draws, step {step}",
+      )
+    return [path]
+
+  return draw
+
+
+def captions_evaluator(spec: TextToImageSpec, settings: evaluators.EvalSettings):
+  """The Evaluator "captions" (see the module docstring): the judge's accuracy for the class
+  each held-out caption names (and on the digits the captions describe, the ceiling), and
+  Pearson's r of each attribute asked for against measured (and on the real digits);
+  captions_STEP.png.
+
+  Args:
+    spec: the run.
+    settings: the evaluation's key and caption count.
+
+  Returns:
+    The Evaluator.
+  """
+  held_out = digit_captions.held_out()
+  test = digit_captions.load_captions()[1]
+  n = min(settings.num_samples, len(held_out.texts))
+  tokens, labels, said = held_out.tokens[:n], held_out.labels[:n], held_out.said[:n]
+  judge = judges.digits_judge()
+  illustrate = illustrator(spec)
+  z = jax.random.normal(settings.key, (n, spec.latent_dim))
+  real = image_data.to_model_range(test.images[held_out.digits[:n]])
+  real_scores = {
+    "real_judge_accuracy": float(np.mean(judge.predict(real) == labels)),
+    **{
+      f"real_{k}_r": v for k, v in attribute_correlations(said, test.z[held_out.digits[:n]]).items()
+    },
+  }
+
+  def run(state) -> dict[str, Any]:
+    images = illustrate(state, tokens, z)
+    correlations = attribute_correlations(said, attributes_of(images, labels, test.statistics))
+    results = {
+      "judge_accuracy": float(np.mean(judge.predict(images) == labels)),
+      **{f"{k}_r": v for k, v in correlations.items()},
+      **real_scores,
+    }
+    summary = (
+      f"{n} held-out captions: judge {100 * results['judge_accuracy']:.1f}% of the named class "
+      f"(real {100 * results['real_judge_accuracy']:.1f}%), r asked/measured: "
+      + ", ".join(
+        f"{k} {results[k + '_r']:.2f} (real {results['real_' + k + '_r']:.2f})"
+        for k in digit_captions.ATTRIBUTES
+      )
+    )
+    return {"summary": summary, **results}
+
+  return evaluators.Evaluator(
+    "captions", run, draw_captions(spec, illustrate, held_out, settings.key)
+  )
+
+
+# ---------------------------------------------------------------------------
+# The trainer, and the kind.
+# ---------------------------------------------------------------------------
+
+
+def describe_spec(spec: TextToImageSpec, dataset) -> dict[str, Any]:
+  """config.json's entries of the run: what `restore` rebuilds it from."""
+  return {
+    **trainer.describe_kind(KIND),
+    "dataset": dataset.name.split(":")[0],
+    "image_shape": [dataset.image_size, dataset.image_size, dataset.channels],
+    "latent_dim": spec.latent_dim,
+    "vocabulary": list(dataset.vocabulary.words),
+    "generator": models.describe(spec.generator),
+    "discriminator": models.describe(spec.discriminator),
+    "evaluators": ["captions"],
+  }
+
+
+def make_trainer(spec: TextToImageSpec, train, config, *, mesh=None) -> trainer.Trainer:
+  """The Trainer of `spec` on captioned digits (measured on the held-out captions).
+
+  Args:
+    spec: the run.
+    train: the training digit_captions.CaptionedDigits.
+    config: the loop's settings.
+    mesh: train data-parallel over its devices.
+
+  Returns:
+    The Trainer.
+  """
+  settings = evaluators.EvalSettings(
+    trainer.run_keys(config.seed)[2], config.num_eval_samples, mesh=mesh
+  )
+  terms = []
+  if spec.wrong_text_weight:
+    terms.append(f"wrong-text weight {spec.wrong_text_weight}")
+  if spec.interpolation_weight:
+    terms.append(f"GAN-INT weight {spec.interpolation_weight}")
+  return trainer.Trainer(
+    init=functools.partial(init_state, spec),
+    step=make_train_step(spec, mesh=mesh),
+    batches=digit_captions.CaptionStream(train, config.batch_size, config.seed, mesh),
+    evaluators=[captions_evaluator(spec, settings)],
+    describe=lambda: describe_spec(spec, train),
+    log_terms=("d_wrong", "g_interpolation_loss"),
+    summary=(
+      f"on {train.name} ({len(train.labels)} digits, {train.vocabulary.size - 1} words), batch "
+      f"{config.batch_size}, {', '.join(terms) or 'plain conditional GAN'}"
+    ),
+  )
+
+
+def load_datasets(name: str):
+  """(train, test) of the dataset `name` (digit_captions)."""
+  if name == "digit_captions":
+    return digit_captions.load_captions()
+  raise ConfigError(f"unknown --dataset {name!r}: digit_captions")
+
+
+def restore(config: dict[str, Any]) -> trainer.Model:
+  """A text-to-image run's Model: its generator draws the held-out captions as its classes,
+  and prompt(text) draws a caption typed by the user."""
+  spec = TextToImageSpec(
+    generator=models.build(config["generator"]),
+    discriminator=models.build(config["discriminator"]),
+    g_optimizer=optax.identity(),
+    d_optimizer=optax.identity(),
+    latent_dim=config["latent_dim"],
+  )
+  vocabulary = digit_captions.Vocabulary(tuple(config["vocabulary"]))
+  splits = functools.cache(lambda: load_datasets(config["dataset"]))
+  return trainer.Model(
+    datasets=lambda: trainer.Datasets(*splits()),
+    generator=caption_generator(spec, digit_captions.held_out().tokens, vocabulary),
+  )
+
+
+KIND = trainer.register(trainer.Kind("text2image", restore))
