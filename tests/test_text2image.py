@@ -181,7 +181,8 @@ def test_experiment_trains_and_draws_a_typed_caption(tmp_path):
   )
   assert run.returncode == 0, run.stderr[-2000:]
   assert "held-out captions: judge" in run.stdout
-  assert os.path.exists(os.path.join(workdir, "plots", "captions_0000002.png"))
+  for picture in ("captions", "interpolations"):
+    assert os.path.exists(os.path.join(workdir, "plots", f"{picture}_0000002.png"))
 
   from jaxgan import runs
 

@@ -154,12 +154,22 @@ def load_faces100() -> ArraySource:
 @contextlib.contextmanager
 def _quiet_tfds():
   """Silence TFDS's absl warnings (e.g. "Variant folder ... has no dataset_info.json"):
-  jaxgan reports a missing dataset in its own one line."""
+  jaxgan reports a missing dataset in its own one line. Also skips TFDS's
+  DatasetInfo.initialize_from_bucket while its GCS access is off (TFDS's default): it then
+  reads nothing, but first makes a temporary directory that it never removes, one more
+  empty /tmp/tmp*tfds for every builder of an unprepared dataset."""
   level = absl_logging.get_verbosity()
   absl_logging.set_verbosity(absl_logging.ERROR)
+  from tensorflow_datasets.core import dataset_info
+  from tensorflow_datasets.core.utils import gcs_utils
+
+  original = dataset_info.DatasetInfo.initialize_from_bucket
+  if getattr(gcs_utils, "_is_gcs_disabled", False):
+    dataset_info.DatasetInfo.initialize_from_bucket = lambda self: None
   try:
     yield
   finally:
+    dataset_info.DatasetInfo.initialize_from_bucket = original
     absl_logging.set_verbosity(level)
 
 

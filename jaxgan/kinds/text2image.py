@@ -293,26 +293,53 @@ def attribute_correlations(said: np.ndarray, z: np.ndarray) -> dict[str, float]:
 
 
 CAPTION_ROWS, DRAWS_PER_CAPTION = 10, 8  # captions_STEP.png
+INTERPOLATIONS = (  # interpolations_STEP.png: caption pairs, interpolated in 8 steps
+  ("a thin one", "a thick one"),
+  ("a seven leaning left", "a seven leaning right"),
+  ("a narrow zero", "a wide zero"),
+  ("a bold two", "a bold three"),
+  ("a thin four", "a thick nine"),
+)
 
 
 def draw_captions(spec: TextToImageSpec, illustrate, held_out, key: Array):
   """The draw function of the evaluator: captions_STEP.png, a row of noise draws for each of
-  CAPTION_ROWS held-out captions (labelled by the caption)."""
+  CAPTION_ROWS held-out captions (labelled by the caption), and interpolations_STEP.png, G
+  between the embeddings of two captions (INTERPOLATIONS) at a fixed z, as GAN-INT trains it."""
   rows = np.linspace(0, len(held_out.texts) - 1, CAPTION_ROWS).astype(int)
   text = np.repeat(held_out.tokens[rows], DRAWS_PER_CAPTION, axis=0)
   z = jax.random.normal(key, (len(text), spec.latent_dim))
 
+  vocabulary = digit_captions.vocabulary()
+  pairs = np.stack([[vocabulary.encode(a), vocabulary.encode(b)] for a, b in INTERPOLATIONS])
+  betas = np.linspace(0.0, 1.0, DRAWS_PER_CAPTION)
+  # row r, column j: (1 − β_j)·φ(first caption of pair r) + β_j·φ(second), one z per row
+  mix = np.zeros((len(pairs) * len(betas), 2 * len(pairs)), np.float32)
+  for r in range(len(pairs)):
+    mix[r * len(betas) : (r + 1) * len(betas), 2 * r] = 1.0 - betas
+    mix[r * len(betas) : (r + 1) * len(betas), 2 * r + 1] = betas
+  z_rows = np.repeat(
+    np.asarray(jax.random.normal(key, (len(pairs), spec.latent_dim))), len(betas), 0
+  )
+
   def draw(workdir, state, step):
     images = illustrate(state, text, z)
-    path = evaluators.plot_path(workdir, "captions", step)
+    lerp = illustrate(state, pairs.reshape(-1, pairs.shape[-1]), z_rows, mix)
+    paths = [evaluators.plot_path(workdir, name, step) for name in ("captions", "interpolations")]
     if parallel.is_primary():
       plots.save_image_grid(
-        path,
+        paths[0],
         images.reshape(CAPTION_ROWS, DRAWS_PER_CAPTION, *images.shape[1:]),
         row_labels=[held_out.texts[r] for r in rows],
         title=f"held-out captions × {DRAWS_PER_CAPTION} noise draws, step {step}",
       )
-    return [path]
+      plots.save_image_grid(
+        paths[1],
+        lerp.reshape(len(pairs), len(betas), *lerp.shape[1:]),
+        row_labels=[f"{a} → {b}" for a, b in INTERPOLATIONS],
+        title=f"GAN-INT: between two captions' embeddings, one z a row, step {step}",
+      )
+    return paths
 
   return draw
 
