@@ -210,3 +210,89 @@ def test_bad_flags_get_one_line():
     cwd=ROOT,
   )
   assert run.returncode == 2 and "must be even" in run.stderr.strip().splitlines()[-1]
+
+
+def _write_embedding_folder(root, n_train=6, n_test=4, features=16):
+  """A tiny folder in StackGAN's layout of the preprocessed birds (a Python 2 pickle read
+  with latin-1 strings works the same on these)."""
+  import pickle
+
+  from PIL import Image
+
+  for split, n in (("train", n_train), ("test", n_test)):
+    keys = [f"{i:03d}.Bird/Bird_{split}_{i}" for i in range(n)]
+    os.makedirs(root / split, exist_ok=True)
+    for name, value in (
+      ("filenames.pickle", keys),
+      ("char-CNN-RNN-embeddings.pickle", RNG.normal(size=(n, 10, features)).astype(np.float32)),
+      ("class_info.pickle", [i % 3 for i in range(n)]),
+    ):
+      with open(root / split / name, "wb") as file:
+        pickle.dump(value, file, protocol=2)
+    for key in keys:
+      image = root / "CUB_200_2011" / "images" / f"{key}.jpg"
+      os.makedirs(image.parent, exist_ok=True)
+      Image.fromarray(RNG.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(image)
+      text = root / "text_c10" / f"{key}.txt"
+      os.makedirs(text.parent, exist_ok=True)
+      text.write_text(f"a small bird {key[-1]} with red wings\na bird\n")
+
+
+def test_a_folder_of_images_and_embeddings_trains_and_is_drawn(tmp_path):
+  from conftest import experiment_module
+
+  from jaxgan.data import caption_embeddings
+
+  _write_embedding_folder(tmp_path / "birds")
+  train, test = caption_embeddings.load_embedding_folder(str(tmp_path / "birds"), 16)
+  assert train.embeddings.shape == (6, 10, 16) and test.caption(1).startswith("a small bird")
+  stream = caption_embeddings.EmbeddingStream(train, 4, seed=0)
+  batch = stream.local_batch_at(2)
+  assert batch["x"].shape == (1, 4, 16, 16, 3) and batch["text"].shape == (1, 4, 16)
+  np.testing.assert_array_equal(batch["text"], stream.local_batch_at(2)["text"])
+  # each text is the mean of CAPTIONS_PER_TEXT of its image's ten embeddings
+  rows = digit_captions.image_data.example_indices(0, 6, 8, 4)
+  for row, text in zip(rows, batch["text"][0], strict=True):
+    residual = np.linalg.lstsq(train.embeddings[row].T, text, rcond=None)[1]
+    assert residual.size == 0 or residual[0] < 1e-8
+
+  module = experiment_module("text2image.py")
+  workdir = str(tmp_path / "run")
+  config = module.Config(
+    dataset="folder",
+    data_dir=str(tmp_path / "birds"),
+    image_size=16,
+    num_steps=2,
+    batch_size=4,
+    g_width=4,
+    d_width=4,
+    text_features=8,
+    latent_dim=8,
+    eval_every=2,
+    plot_every=2,
+    checkpoint_every=2,
+    log_every=1,
+    num_devices=1,
+    workdir=workdir,
+  )
+  module.main(config)
+  for picture in ("captions", "interpolations"):
+    assert os.path.exists(os.path.join(workdir, "plots", f"{picture}_0000002.png"))
+  from jaxgan import runs
+
+  restored = runs.restore(workdir)
+  assert runs.draw(restored, 3, seed=0).shape == (3, 16, 16, 3)
+  with pytest.raises(ConfigError, match="reads no text"):
+    runs.draw(restored, 1, seed=0, caption="a red bird")
+
+
+def test_a_folder_without_embeddings_gets_one_line(tmp_path):
+  from jaxgan.data import caption_embeddings
+
+  _write_embedding_folder(tmp_path / "birds")
+  os.remove(tmp_path / "birds" / "test" / "char-CNN-RNN-embeddings.pickle")
+  with pytest.raises(ConfigError, match="is missing"):
+    caption_embeddings.load_embedding_folder(str(tmp_path / "birds"), 16)
+  (tmp_path / "birds" / "test" / "char-CNN-RNN-embeddings.pickle").write_bytes(b"\x80\x02garbage")
+  with pytest.raises(ConfigError, match="corrupt"):
+    caption_embeddings.load_embedding_folder(str(tmp_path / "birds"), 16)

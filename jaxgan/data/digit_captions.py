@@ -230,8 +230,16 @@ class CaptionedDigits:
     return self.images.shape[-1]
 
   def captions(self, indices: np.ndarray, rng: np.random.Generator, templates=TRAIN_TEMPLATES):
-    """Random captions of the digits at `indices`: (texts, tokens int32 [n, MAX_WORDS],
-    the levels they say [n, 3])."""
+    """Random captions of the digits at `indices`.
+
+    Args:
+      indices: the digits.
+      rng: the templates', synonyms' and omissions' randomness.
+      templates: the templates to draw from (TRAIN_TEMPLATES or HELD_OUT_TEMPLATES).
+
+    Returns:
+      (texts, tokens int32 [n, MAX_WORDS], the levels they say [n, 3]).
+    """
     texts, said = [], []
     for i in indices:
       template = templates[rng.integers(len(templates))]

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax
 import flax.linen as nn
@@ -45,7 +45,7 @@ import numpy as np
 import optax
 
 from jaxgan import evaluators, judges, models, parallel, plots, trainer
-from jaxgan.data import digit_captions
+from jaxgan.data import caption_embeddings, digit_captions
 from jaxgan.data import images as image_data
 from jaxgan.errors import ConfigError
 from jaxgan.latent import LatentSpace
@@ -99,7 +99,17 @@ def sigmoid_cross_entropy(logits: Array, label: float) -> Array:
 def matching_aware_discriminator_loss(
   real: Array, wrong: Array, fake: Array, wrong_text_weight: float
 ) -> Array:
-  """L_D = ℓ(real, 1) + c·ℓ(wrong, 0) + (1 − c)·ℓ(fake, 0) over the three pairs' logits."""
+  """L_D = ℓ(real, 1) + c·ℓ(wrong, 0) + (1 − c)·ℓ(fake, 0) over the three pairs' logits.
+
+  Args:
+    real: D's logits of (real image, right text).
+    wrong: of (real image, wrong text).
+    fake: of (G's image, right text).
+    wrong_text_weight: c (the paper's ½; 0: a plain conditional GAN's loss).
+
+  Returns:
+    The scalar loss.
+  """
   c = wrong_text_weight
   return (
     sigmoid_cross_entropy(real, 1.0)
@@ -251,7 +261,16 @@ def illustrator(spec: TextToImageSpec):
 def caption_generator(spec: TextToImageSpec, bank: np.ndarray, vocabulary) -> trainer.Generator:
   """The run's trainer.Generator: "class" k of its LatentSpace is the caption bank's row k
   (its held-out captions), so jaxgan.sample and the generic evaluators draw from them; with a
-  vocabulary, prompt(text) gives the generator of a caption typed by the user."""
+  vocabulary, prompt(text) gives the generator of a caption typed by the user.
+
+  Args:
+    spec: the run.
+    bank: G's text inputs of the held-out captions (word ids or embeddings) [K, ...].
+    vocabulary: a digit_captions.Vocabulary, or None (runs on pre-computed embeddings).
+
+  Returns:
+    The Generator.
+  """
   illustrate = illustrator(spec)
 
   def generator_of(captions: np.ndarray, num_captions: int) -> trainer.Generator:
@@ -274,8 +293,16 @@ def caption_generator(spec: TextToImageSpec, bank: np.ndarray, vocabulary) -> tr
 
 
 def attributes_of(images: np.ndarray, labels: np.ndarray, statistics) -> np.ndarray:
-  """The within-class z-scores [N, 3] of digit_captions.ATTRIBUTES of 16×16 images in
-  [−1, 1], measured at the digits' 8×8 (block averages) against the training statistics."""
+  """The within-class z-scores of digit_captions.ATTRIBUTES, measured at the digits' 8×8.
+
+  Args:
+    images: 16×16 images in [−1, 1] [N, 16, 16, 1] (block-averaged to 8×8).
+    labels: the class each is z-scored in [N].
+    statistics: the training split's digit_captions.ClassStatistics.
+
+  Returns:
+    float [N, 3].
+  """
   small = judges.block_average(np.asarray(images, np.float32), 8)
   return statistics.z_scores(digit_captions.measure((small + 1.0) / 2.0), labels)
 
@@ -302,41 +329,68 @@ INTERPOLATIONS = (  # interpolations_STEP.png: caption pairs, interpolated in 8 
 )
 
 
-def draw_captions(spec: TextToImageSpec, illustrate, held_out, key: Array):
-  """The draw function of the evaluator: captions_STEP.png, a row of noise draws for each of
-  CAPTION_ROWS held-out captions (labelled by the caption), and interpolations_STEP.png, G
-  between the embeddings of two captions (INTERPOLATIONS) at a fixed z, as GAN-INT trains it."""
-  rows = np.linspace(0, len(held_out.texts) - 1, CAPTION_ROWS).astype(int)
-  text = np.repeat(held_out.tokens[rows], DRAWS_PER_CAPTION, axis=0)
-  z = jax.random.normal(key, (len(text), spec.latent_dim))
+class Shown(NamedTuple):
+  """What the pictures show: captions (their labels and G's input, a row each) and pairs of
+  captions to interpolate between (labels "a → b" and G's input [P, 2, ...])."""
 
+  labels: list[str]
+  text: np.ndarray
+  pair_labels: list[str]
+  pairs: np.ndarray
+
+
+def shown_digit_captions(held_out) -> Shown:
+  """CAPTION_ROWS held-out captions, evenly spaced, and the INTERPOLATIONS."""
+  rows = np.linspace(0, len(held_out.texts) - 1, CAPTION_ROWS).astype(int)
   vocabulary = digit_captions.vocabulary()
   pairs = np.stack([[vocabulary.encode(a), vocabulary.encode(b)] for a, b in INTERPOLATIONS])
-  betas = np.linspace(0.0, 1.0, DRAWS_PER_CAPTION)
+  return Shown(
+    [held_out.texts[r] for r in rows],
+    held_out.tokens[rows],
+    [f"{a} → {b}" for a, b in INTERPOLATIONS],
+    pairs,
+  )
+
+
+def draw_captions(spec: TextToImageSpec, illustrate, shown: Shown, key: Array):
+  """The draw function of an evaluator: captions_STEP.png, a row of DRAWS_PER_CAPTION noise
+  draws for each shown caption (labelled by it), and interpolations_STEP.png, G between the
+  embeddings of two captions at a fixed z, as GAN-INT trains it.
+
+  Args:
+    spec: the run.
+    illustrate: its illustrator.
+    shown: the captions and pairs.
+    key: the noise draws' key.
+
+  Returns:
+    draw(workdir, state, step) → [the PNGs' paths].
+  """
+  text = np.repeat(shown.text, DRAWS_PER_CAPTION, axis=0)
+  z = jax.random.normal(key, (len(text), spec.latent_dim))
+  p, betas = len(shown.pairs), np.linspace(0.0, 1.0, DRAWS_PER_CAPTION)
   # row r, column j: (1 − β_j)·φ(first caption of pair r) + β_j·φ(second), one z per row
-  mix = np.zeros((len(pairs) * len(betas), 2 * len(pairs)), np.float32)
-  for r in range(len(pairs)):
+  mix = np.zeros((p * len(betas), 2 * p), np.float32)
+  for r in range(p):
     mix[r * len(betas) : (r + 1) * len(betas), 2 * r] = 1.0 - betas
     mix[r * len(betas) : (r + 1) * len(betas), 2 * r + 1] = betas
-  z_rows = np.repeat(
-    np.asarray(jax.random.normal(key, (len(pairs), spec.latent_dim))), len(betas), 0
-  )
+  z_rows = np.repeat(np.asarray(jax.random.normal(key, (p, spec.latent_dim))), len(betas), 0)
 
   def draw(workdir, state, step):
     images = illustrate(state, text, z)
-    lerp = illustrate(state, pairs.reshape(-1, pairs.shape[-1]), z_rows, mix)
+    lerp = illustrate(state, shown.pairs.reshape(2 * p, *shown.pairs.shape[2:]), z_rows, mix)
     paths = [evaluators.plot_path(workdir, name, step) for name in ("captions", "interpolations")]
     if parallel.is_primary():
       plots.save_image_grid(
         paths[0],
-        images.reshape(CAPTION_ROWS, DRAWS_PER_CAPTION, *images.shape[1:]),
-        row_labels=[held_out.texts[r] for r in rows],
+        images.reshape(len(shown.text), DRAWS_PER_CAPTION, *images.shape[1:]),
+        row_labels=shown.labels,
         title=f"held-out captions × {DRAWS_PER_CAPTION} noise draws, step {step}",
       )
       plots.save_image_grid(
         paths[1],
-        lerp.reshape(len(pairs), len(betas), *lerp.shape[1:]),
-        row_labels=[f"{a} → {b}" for a, b in INTERPOLATIONS],
+        lerp.reshape(p, len(betas), *lerp.shape[1:]),
+        row_labels=shown.pair_labels,
         title=f"GAN-INT: between two captions' embeddings, one z a row, step {step}",
       )
     return paths
@@ -347,8 +401,9 @@ def draw_captions(spec: TextToImageSpec, illustrate, held_out, key: Array):
 def captions_evaluator(spec: TextToImageSpec, settings: evaluators.EvalSettings):
   """The Evaluator "captions" (see the module docstring): the judge's accuracy for the class
   each held-out caption names (and on the digits the captions describe, the ceiling), and
-  Pearson's r of each attribute asked for against measured (and on the real digits);
-  captions_STEP.png.
+  Pearson's r of each attribute asked for against measured (and on the real digits), and
+  the noise's diversity: the mean |difference| of two draws for the same captions, beside two
+  real digits of each caption's class; captions_STEP.png, interpolations_STEP.png.
 
   Args:
     spec: the run.
@@ -365,8 +420,14 @@ def captions_evaluator(spec: TextToImageSpec, settings: evaluators.EvalSettings)
   illustrate = illustrator(spec)
   z = jax.random.normal(settings.key, (n, spec.latent_dim))
   real = image_data.to_model_range(test.images[held_out.digits[:n]])
+  z_again = jax.random.normal(jax.random.fold_in(settings.key, 1), (n, spec.latent_dim))
+  rng = np.random.default_rng(1)  # another real digit of each caption's class
+  same_class = np.array([rng.choice(np.flatnonzero(test.labels == k)) for k in labels])
   real_scores = {
     "real_judge_accuracy": float(np.mean(judge.predict(real) == labels)),
+    "real_diversity": float(
+      np.mean(np.abs(real - image_data.to_model_range(test.images[same_class])))
+    ),
     **{
       f"real_{k}_r": v for k, v in attribute_correlations(said, test.z[held_out.digits[:n]]).items()
     },
@@ -377,6 +438,7 @@ def captions_evaluator(spec: TextToImageSpec, settings: evaluators.EvalSettings)
     correlations = attribute_correlations(said, attributes_of(images, labels, test.statistics))
     results = {
       "judge_accuracy": float(np.mean(judge.predict(images) == labels)),
+      "diversity": float(np.mean(np.abs(images - illustrate(state, tokens, z_again)))),
       **{f"{k}_r": v for k, v in correlations.items()},
       **real_scores,
     }
@@ -387,12 +449,49 @@ def captions_evaluator(spec: TextToImageSpec, settings: evaluators.EvalSettings)
         f"{k} {results[k + '_r']:.2f} (real {results['real_' + k + '_r']:.2f})"
         for k in digit_captions.ATTRIBUTES
       )
+      + f", two noise draws differ by {results['diversity']:.3f} (two real digits of the class: "
+      f"{results['real_diversity']:.3f})"
     )
     return {"summary": summary, **results}
 
   return evaluators.Evaluator(
     "captions", run, draw_captions(spec, illustrate, held_out, settings.key)
   )
+
+
+def shorten(text: str, size: int = 60) -> str:
+  return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def folder_texts(folder) -> np.ndarray:
+  """Each image's text when drawing: the mean of all its captions' embeddings."""
+  return folder.embeddings.mean(axis=1)
+
+
+def folder_evaluator(spec: TextToImageSpec, test, settings: evaluators.EvalSettings):
+  """The Evaluator "captions" of a folder's held-out images: the pictures only (a caption's
+  image has no judge here; the papers show samples, later work scores Inception on them).
+
+  Args:
+    spec: the run.
+    test: the held-out caption_embeddings.EmbeddingFolder.
+    settings: the evaluation's key.
+
+  Returns:
+    The Evaluator.
+  """
+  rows = np.arange(min(CAPTION_ROWS, len(test.keys)))
+  texts = folder_texts(test)
+  labels = [shorten(test.caption(r)) for r in rows]
+  pairs = [(int(a), int(b)) for a, b in zip(rows[0::2], rows[1::2], strict=False)]
+  shown = Shown(
+    labels,
+    texts[rows],
+    [f"{shorten(labels[a], 28)} → {shorten(labels[b], 28)}" for a, b in pairs],
+    np.stack([texts[list(pair)] for pair in pairs]),
+  )
+  draw = draw_captions(spec, illustrator(spec), shown, settings.key)
+  return evaluators.Evaluator("captions", lambda state: {}, draw)
 
 
 # ---------------------------------------------------------------------------
@@ -402,24 +501,27 @@ def captions_evaluator(spec: TextToImageSpec, settings: evaluators.EvalSettings)
 
 def describe_spec(spec: TextToImageSpec, dataset) -> dict[str, Any]:
   """config.json's entries of the run: what `restore` rebuilds it from."""
+  words = isinstance(dataset, digit_captions.CaptionedDigits)
   return {
     **trainer.describe_kind(KIND),
-    "dataset": dataset.name.split(":")[0],
+    "dataset": "digit_captions" if words else "folder",
     "image_shape": [dataset.image_size, dataset.image_size, dataset.channels],
     "latent_dim": spec.latent_dim,
-    "vocabulary": list(dataset.vocabulary.words),
+    "vocabulary": list(dataset.vocabulary.words) if words else None,
     "generator": models.describe(spec.generator),
     "discriminator": models.describe(spec.discriminator),
     "evaluators": ["captions"],
   }
 
 
-def make_trainer(spec: TextToImageSpec, train, config, *, mesh=None) -> trainer.Trainer:
-  """The Trainer of `spec` on captioned digits (measured on the held-out captions).
+def make_trainer(spec: TextToImageSpec, train, test, config, *, mesh=None) -> trainer.Trainer:
+  """The Trainer of `spec`: on captioned digits (measured on the held-out captions), or on a
+  folder's images and caption embeddings (pictures of its held-out captions).
 
   Args:
     spec: the run.
-    train: the training digit_captions.CaptionedDigits.
+    train: digit_captions.CaptionedDigits or a caption_embeddings.EmbeddingFolder.
+    test: the held-out split of the same (unused for the digits: their held-out captions).
     config: the loop's settings.
     mesh: train data-parallel over its devices.
 
@@ -434,30 +536,48 @@ def make_trainer(spec: TextToImageSpec, train, config, *, mesh=None) -> trainer.
     terms.append(f"wrong-text weight {spec.wrong_text_weight}")
   if spec.interpolation_weight:
     terms.append(f"GAN-INT weight {spec.interpolation_weight}")
+  if isinstance(train, digit_captions.CaptionedDigits):
+    stream = digit_captions.CaptionStream(train, config.batch_size, config.seed, mesh)
+    evaluator = captions_evaluator(spec, settings)
+    what = f"{train.name} ({len(train.labels)} digits, {train.vocabulary.size - 1} words)"
+  else:
+    stream = caption_embeddings.EmbeddingStream(train, config.batch_size, config.seed, mesh)
+    evaluator = folder_evaluator(spec, test, settings)
+    what = f"{train.name} ({len(train.keys)} images, embeddings of {train.embeddings.shape[-1]})"
   return trainer.Trainer(
     init=functools.partial(init_state, spec),
     step=make_train_step(spec, mesh=mesh),
-    batches=digit_captions.CaptionStream(train, config.batch_size, config.seed, mesh),
-    evaluators=[captions_evaluator(spec, settings)],
+    batches=stream,
+    evaluators=[evaluator],
     describe=lambda: describe_spec(spec, train),
     log_terms=("d_wrong", "g_interpolation_loss"),
     summary=(
-      f"on {train.name} ({len(train.labels)} digits, {train.vocabulary.size - 1} words), batch "
-      f"{config.batch_size}, {', '.join(terms) or 'plain conditional GAN'}"
+      f"on {what}, batch {config.batch_size}, {', '.join(terms) or 'plain conditional GAN'}"
     ),
   )
 
 
-def load_datasets(name: str):
-  """(train, test) of the dataset `name` (digit_captions)."""
+def load_datasets(name: str, image_size: int = digit_captions.IMAGE_SIZE, data_dir=None):
+  """(train, test): digit_captions, or folder (caption_embeddings.load_embedding_folder).
+
+  Args:
+    name: digit_captions or folder.
+    image_size: the folder's serving size.
+    data_dir: the folder.
+
+  Returns:
+    (train, test).
+  """
   if name == "digit_captions":
     return digit_captions.load_captions()
-  raise ConfigError(f"unknown --dataset {name!r}: digit_captions")
+  if name == "folder":
+    return caption_embeddings.load_embedding_folder(data_dir, image_size)
+  raise ConfigError(f"unknown --dataset {name!r}: digit_captions or folder (--data_dir=DIR)")
 
 
 def restore(config: dict[str, Any]) -> trainer.Model:
   """A text-to-image run's Model: its generator draws the held-out captions as its classes,
-  and prompt(text) draws a caption typed by the user."""
+  and, for runs that read words, prompt(text) draws a caption typed by the user."""
   spec = TextToImageSpec(
     generator=models.build(config["generator"]),
     discriminator=models.build(config["discriminator"]),
@@ -465,11 +585,18 @@ def restore(config: dict[str, Any]) -> trainer.Model:
     d_optimizer=optax.identity(),
     latent_dim=config["latent_dim"],
   )
-  vocabulary = digit_captions.Vocabulary(tuple(config["vocabulary"]))
-  splits = functools.cache(lambda: load_datasets(config["dataset"]))
+  data_dir = config.get("flags", {}).get("data_dir")
+  splits = functools.cache(
+    lambda: load_datasets(config["dataset"], config["image_shape"][0], data_dir)
+  )
+  if config.get("vocabulary"):
+    vocabulary = digit_captions.Vocabulary(tuple(config["vocabulary"]))
+    bank = digit_captions.held_out().tokens
+  else:  # pre-computed embeddings: the held-out images' texts, nothing to type
+    vocabulary, bank = None, folder_texts(splits()[1])
   return trainer.Model(
     datasets=lambda: trainer.Datasets(*splits()),
-    generator=caption_generator(spec, digit_captions.held_out().tokens, vocabulary),
+    generator=caption_generator(spec, bank, vocabulary),
   )
 
 
