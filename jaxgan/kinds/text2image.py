@@ -454,9 +454,8 @@ def captions_evaluator(spec: TextToImageSpec, settings: evaluators.EvalSettings)
     )
     return {"summary": summary, **results}
 
-  return evaluators.Evaluator(
-    "captions", run, draw_captions(spec, illustrate, held_out, settings.key)
-  )
+  draw = draw_captions(spec, illustrate, shown_digit_captions(held_out), settings.key)
+  return evaluators.Evaluator("captions", run, draw)
 
 
 def shorten(text: str, size: int = 60) -> str:
