@@ -194,6 +194,13 @@ def test_experiment_trains_and_draws_a_typed_caption(tmp_path):
   assert held_out.shape == (3, 16, 16, 1)
   with pytest.raises(ConfigError, match="'zebra' is not in"):
     runs.draw(restored, 1, seed=0, caption="a zebra")
+  # what python -m jaxgan.evaluate runs: the evaluators config.json names, from the Model
+  from jaxgan import evaluators
+
+  names = restored.config["evaluators"]
+  settings = evaluators.EvalSettings(jax.random.key(0), 40)
+  results = evaluators.run_all(evaluators.build(names, restored.model, settings), restored.state)
+  assert 0 <= results["judge_accuracy"] <= 1 and results["real_judge_accuracy"] > 0.9
 
   out = tmp_path / "bad.png"
   sample = [sys.executable, "-m", "jaxgan.sample", f"--workdir={workdir}", f"--output={out}"]

@@ -16,7 +16,9 @@ c the wrong-text weight (the paper's ½; 0 is a plain text-conditional GAN):
 
 as the authors' code weighs them (reedscot/icml2016, main_cls_int.lua: cls_weight, and
 interp_weight λ_INT with β = ½ over the batch's two halves; their G loss divides the sum by
-1.5·B, here each term is a mean). GAN-INT interpolates the captions' embeddings, which G and D
+1.5·B, here each term is a mean). The mismatched pair is the paper's (real image, wrong text);
+the authors' code pairs a wrong image with the right text instead. Both take the mismatch from
+another class. GAN-INT interpolates the captions' embeddings, which G and D
 then project; with word ids each network interpolates its own encoding of the two captions.
 
 The step runs G once on the B captions and the B/2 interpolations, updates D on the first B
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, NamedTuple
+from typing import Any
 
 import flax
 import flax.linen as nn
@@ -319,8 +321,8 @@ def attribute_correlations(said: np.ndarray, z: np.ndarray) -> dict[str, float]:
   return out
 
 
-CAPTION_ROWS, DRAWS_PER_CAPTION = 10, 8  # captions_STEP.png
-INTERPOLATIONS = (  # interpolations_STEP.png: caption pairs, interpolated in 8 steps
+CAPTION_ROWS, DRAWS_PER_CAPTION = 10, 8  # captions_STEP.png, interpolations_STEP.png
+INTERPOLATIONS = (  # interpolations_STEP.png of digit runs: caption pairs
   ("a thin one", "a thick one"),
   ("a seven leaning left", "a seven leaning right"),
   ("a narrow zero", "a wide zero"),
@@ -329,98 +331,75 @@ INTERPOLATIONS = (  # interpolations_STEP.png: caption pairs, interpolated in 8 
 )
 
 
-class Shown(NamedTuple):
-  """What the pictures show: captions (their labels and G's input, a row each) and pairs of
-  captions to interpolate between (labels "a → b" and G's input [P, 2, ...])."""
-
-  labels: list[str]
-  text: np.ndarray
-  pair_labels: list[str]
-  pairs: np.ndarray
+def shorten(text: str, size: int = 60) -> str:
+  return text if len(text) <= size else text[: size - 1] + "…"
 
 
-def shown_digit_captions(held_out) -> Shown:
-  """CAPTION_ROWS held-out captions, evenly spaced, and the INTERPOLATIONS."""
-  rows = np.linspace(0, len(held_out.texts) - 1, CAPTION_ROWS).astype(int)
-  vocabulary = digit_captions.vocabulary()
-  pairs = np.stack([[vocabulary.encode(a), vocabulary.encode(b)] for a, b in INTERPOLATIONS])
-  return Shown(
-    [held_out.texts[r] for r in rows],
-    held_out.tokens[rows],
-    [f"{a} → {b}" for a, b in INTERPOLATIONS],
-    pairs,
-  )
+def folder_texts(folder) -> np.ndarray:
+  """Each image's text when drawing: the mean of all its captions' embeddings."""
+  return folder.embeddings.mean(axis=1)
 
 
-def draw_captions(spec: TextToImageSpec, illustrate, shown: Shown, key: Array):
-  """The draw function of an evaluator: captions_STEP.png, a row of DRAWS_PER_CAPTION noise
-  draws for each shown caption (labelled by it), and interpolations_STEP.png, G between the
-  embeddings of two captions at a fixed z, as GAN-INT trains it.
+def draw_captions(generator: trainer.Generator, texts: list[str], key: Array):
+  """captions_STEP.png: a row of DRAWS_PER_CAPTION noise draws for each of the first
+  len(texts) captions of the generator's bank, labelled by `texts`.
 
   Args:
-    spec: the run.
-    illustrate: its illustrator.
-    shown: the captions and pairs.
+    generator: the run's caption_generator view (bank rows are its "classes").
+    texts: the captions of the bank's first rows, one a row of the picture.
     key: the noise draws' key.
 
   Returns:
-    draw(workdir, state, step) → [the PNGs' paths].
+    draw(workdir, state, step) → [the PNG's path].
   """
-  text = np.repeat(shown.text, DRAWS_PER_CAPTION, axis=0)
-  z = jax.random.normal(key, (len(text), spec.latent_dim))
-  p, betas = len(shown.pairs), np.linspace(0.0, 1.0, DRAWS_PER_CAPTION)
-  # row r, column j: (1 − β_j)·φ(first caption of pair r) + β_j·φ(second), one z per row
-  mix = np.zeros((p * len(betas), 2 * p), np.float32)
-  for r in range(p):
-    mix[r * len(betas) : (r + 1) * len(betas), 2 * r] = 1.0 - betas
-    mix[r * len(betas) : (r + 1) * len(betas), 2 * r + 1] = betas
-  z_rows = np.repeat(np.asarray(jax.random.normal(key, (p, spec.latent_dim))), len(betas), 0)
+  rows = jnp.repeat(jnp.arange(len(texts)), DRAWS_PER_CAPTION)
+  latent = generator.space.sample(key, (len(rows),), rows)
 
   def draw(workdir, state, step):
-    images = illustrate(state, text, z)
-    lerp = illustrate(state, shown.pairs.reshape(2 * p, *shown.pairs.shape[2:]), z_rows, mix)
-    paths = [evaluators.plot_path(workdir, name, step) for name in ("captions", "interpolations")]
+    images = generator.generate(state, latent)
+    path = evaluators.plot_path(workdir, "captions", step)
     if parallel.is_primary():
       plots.save_image_grid(
-        paths[0],
-        images.reshape(len(shown.text), DRAWS_PER_CAPTION, *images.shape[1:]),
-        row_labels=shown.labels,
+        path,
+        images.reshape(len(texts), DRAWS_PER_CAPTION, *images.shape[1:]),
+        row_labels=[shorten(t) for t in texts],
         title=f"held-out captions × {DRAWS_PER_CAPTION} noise draws, step {step}",
       )
-      plots.save_image_grid(
-        paths[1],
-        lerp.reshape(p, len(betas), *lerp.shape[1:]),
-        row_labels=shown.pair_labels,
-        title=f"GAN-INT: between two captions' embeddings, one z a row, step {step}",
-      )
-    return paths
+    return [path]
 
   return draw
 
 
-def captions_evaluator(spec: TextToImageSpec, settings: evaluators.EvalSettings):
-  """The Evaluator "captions" (see the module docstring): the judge's accuracy for the class
-  each held-out caption names (and on the digits the captions describe, the ceiling), and
-  Pearson's r of each attribute asked for against measured (and on the real digits), and
-  the noise's diversity: the mean |difference| of two draws for the same captions, beside two
-  real digits of each caption's class; captions_STEP.png, interpolations_STEP.png.
+def captions_evaluator(model: trainer.Model, settings: evaluators.EvalSettings):
+  """The Evaluator "captions" of a text-to-image run (registered: jaxgan.evaluate runs it).
+
+  On digit captions, every held-out caption (the generator's bank) gets an image, scored by
+  the judge's accuracy for the class the caption names (and on the digits the captions
+  describe, the ceiling); Pearson's r of each attribute asked for against measured (and on the
+  real digits); and the noise's diversity, the mean |difference| of two draws for the same
+  captions beside two real digits of each caption's class. On a folder, the picture only (a
+  caption's image has no judge here; the papers show samples). Both draw captions_STEP.png.
 
   Args:
-    spec: the run.
+    model: the run's Model (trainer.Model, its generator a caption_generator).
     settings: the evaluation's key and caption count.
 
   Returns:
     The Evaluator.
   """
+  generator = model.generator
+  train, test = model.datasets()
+  if not isinstance(train, digit_captions.CaptionedDigits):
+    rows = range(min(CAPTION_ROWS, len(test.keys)))
+    draw = draw_captions(generator, [test.caption(r) for r in rows], settings.key)
+    return evaluators.Evaluator("captions", lambda state: {}, draw)
   held_out = digit_captions.held_out()
-  test = digit_captions.load_captions()[1]
   n = min(settings.num_samples, len(held_out.texts))
-  tokens, labels, said = held_out.tokens[:n], held_out.labels[:n], held_out.said[:n]
+  labels, said, digits = held_out.labels[:n], held_out.said[:n], held_out.digits[:n]
+  latent = generator.space.sample(settings.key, (n,), jnp.arange(n))
+  again = generator.space.sample(jax.random.fold_in(settings.key, 1), (n,), jnp.arange(n))
   judge = judges.digits_judge()
-  illustrate = illustrator(spec)
-  z = jax.random.normal(settings.key, (n, spec.latent_dim))
-  real = image_data.to_model_range(test.images[held_out.digits[:n]])
-  z_again = jax.random.normal(jax.random.fold_in(settings.key, 1), (n, spec.latent_dim))
+  real = image_data.to_model_range(test.images[digits])
   rng = np.random.default_rng(1)  # another real digit of each caption's class
   same_class = np.array([rng.choice(np.flatnonzero(test.labels == k)) for k in labels])
   real_scores = {
@@ -428,17 +407,15 @@ def captions_evaluator(spec: TextToImageSpec, settings: evaluators.EvalSettings)
     "real_diversity": float(
       np.mean(np.abs(real - image_data.to_model_range(test.images[same_class])))
     ),
-    **{
-      f"real_{k}_r": v for k, v in attribute_correlations(said, test.z[held_out.digits[:n]]).items()
-    },
+    **{f"real_{k}_r": v for k, v in attribute_correlations(said, test.z[digits]).items()},
   }
 
   def run(state) -> dict[str, Any]:
-    images = illustrate(state, tokens, z)
+    images = generator.generate(state, latent)
     correlations = attribute_correlations(said, attributes_of(images, labels, test.statistics))
     results = {
       "judge_accuracy": float(np.mean(judge.predict(images) == labels)),
-      "diversity": float(np.mean(np.abs(images - illustrate(state, tokens, z_again)))),
+      "diversity": float(np.mean(np.abs(images - generator.generate(state, again)))),
       **{f"{k}_r": v for k, v in correlations.items()},
       **real_scores,
     }
@@ -454,43 +431,67 @@ def captions_evaluator(spec: TextToImageSpec, settings: evaluators.EvalSettings)
     )
     return {"summary": summary, **results}
 
-  draw = draw_captions(spec, illustrate, shown_digit_captions(held_out), settings.key)
+  rows = np.linspace(0, len(held_out.texts) - 1, CAPTION_ROWS).astype(int)
+  shown = trainer.Generator(  # the picture's captions: evenly spaced rows of the bank
+    LatentSpace(generator.space.latent_dim, len(rows)),
+    lambda state, latent: generator.generate(
+      state, latent._replace(labels=rows[np.asarray(latent.labels)])
+    ),
+  )
+  draw = draw_captions(shown, [held_out.texts[r] for r in rows], settings.key)
   return evaluators.Evaluator("captions", run, draw)
 
 
-def shorten(text: str, size: int = 60) -> str:
-  return text if len(text) <= size else text[: size - 1] + "…"
+evaluators.register("captions", captions_evaluator)
 
 
-def folder_texts(folder) -> np.ndarray:
-  """Each image's text when drawing: the mean of all its captions' embeddings."""
-  return folder.embeddings.mean(axis=1)
-
-
-def folder_evaluator(spec: TextToImageSpec, test, settings: evaluators.EvalSettings):
-  """The Evaluator "captions" of a folder's held-out images: the pictures only (a caption's
-  image has no judge here; the papers show samples, later work scores Inception on them).
+def interpolations_evaluator(spec: TextToImageSpec, train, test, key: Array):
+  """The Evaluator "interpolations" of training (pictures only): interpolations_STEP.png, G
+  between the embeddings of two captions at a fixed z, as GAN-INT trains it. Digit runs show
+  INTERPOLATIONS; folder runs pairs of held-out images' texts.
 
   Args:
     spec: the run.
-    test: the held-out caption_embeddings.EmbeddingFolder.
-    settings: the evaluation's key.
+    train: its training data (what kind of run).
+    test: its held-out split.
+    key: the rows' z.
 
   Returns:
     The Evaluator.
   """
-  rows = np.arange(min(CAPTION_ROWS, len(test.keys)))
-  texts = folder_texts(test)
-  labels = [shorten(test.caption(r)) for r in rows]
-  pairs = [(int(a), int(b)) for a, b in zip(rows[0::2], rows[1::2], strict=False)]
-  shown = Shown(
-    labels,
-    texts[rows],
-    [f"{shorten(labels[a], 28)} → {shorten(labels[b], 28)}" for a, b in pairs],
-    np.stack([texts[list(pair)] for pair in pairs]),
-  )
-  draw = draw_captions(spec, illustrator(spec), shown, settings.key)
-  return evaluators.Evaluator("captions", lambda state: {}, draw)
+  if isinstance(train, digit_captions.CaptionedDigits):
+    vocabulary = train.vocabulary
+    pairs = np.stack([[vocabulary.encode(a), vocabulary.encode(b)] for a, b in INTERPOLATIONS])
+    labels = [f"{a} → {b}" for a, b in INTERPOLATIONS]
+  else:
+    texts = folder_texts(test)
+    firsts = range(0, min(CAPTION_ROWS, len(test.keys)) - 1, 2)
+    pairs = np.stack([texts[[a, a + 1]] for a in firsts])
+    labels = [
+      f"{shorten(test.caption(a), 28)} → {shorten(test.caption(a + 1), 28)}" for a in firsts
+    ]
+  p, betas = len(pairs), np.linspace(0.0, 1.0, DRAWS_PER_CAPTION)
+  # row r, column j: (1 − β_j)·φ(first caption of pair r) + β_j·φ(second), one z per row
+  mix = np.zeros((p * len(betas), 2 * p), np.float32)
+  for r in range(p):
+    mix[r * len(betas) : (r + 1) * len(betas), 2 * r] = 1.0 - betas
+    mix[r * len(betas) : (r + 1) * len(betas), 2 * r + 1] = betas
+  z = np.repeat(np.asarray(jax.random.normal(key, (p, spec.latent_dim))), len(betas), axis=0)
+  illustrate = illustrator(spec)
+
+  def draw(workdir, state, step):
+    images = illustrate(state, pairs.reshape(2 * p, *pairs.shape[2:]), z, mix)
+    path = evaluators.plot_path(workdir, "interpolations", step)
+    if parallel.is_primary():
+      plots.save_image_grid(
+        path,
+        images.reshape(p, len(betas), *images.shape[1:]),
+        row_labels=labels,
+        title=f"GAN-INT: between two captions' embeddings, one z a row, step {step}",
+      )
+    return [path]
+
+  return evaluators.Evaluator("interpolations", lambda state: {}, draw)
 
 
 # ---------------------------------------------------------------------------
@@ -509,7 +510,7 @@ def describe_spec(spec: TextToImageSpec, dataset) -> dict[str, Any]:
     "vocabulary": list(dataset.vocabulary.words) if words else None,
     "generator": models.describe(spec.generator),
     "discriminator": models.describe(spec.discriminator),
-    "evaluators": ["captions"],
+    "evaluators": ["captions"],  # interpolations: drawn in training only
   }
 
 
@@ -537,17 +538,19 @@ def make_trainer(spec: TextToImageSpec, train, test, config, *, mesh=None) -> tr
     terms.append(f"GAN-INT weight {spec.interpolation_weight}")
   if isinstance(train, digit_captions.CaptionedDigits):
     stream = digit_captions.CaptionStream(train, config.batch_size, config.seed, mesh)
-    evaluator = captions_evaluator(spec, settings)
     what = f"{train.name} ({len(train.labels)} digits, {train.vocabulary.size - 1} words)"
   else:
     stream = caption_embeddings.EmbeddingStream(train, config.batch_size, config.seed, mesh)
-    evaluator = folder_evaluator(spec, test, settings)
     what = f"{train.name} ({len(train.keys)} images, embeddings of {train.embeddings.shape[-1]})"
+  model = model_of(spec, train, test)
   return trainer.Trainer(
     init=functools.partial(init_state, spec),
     step=make_train_step(spec, mesh=mesh),
     batches=stream,
-    evaluators=[evaluator],
+    evaluators=[
+      captions_evaluator(model, settings),
+      interpolations_evaluator(spec, train, test, settings.key),
+    ],
     describe=lambda: describe_spec(spec, train),
     log_terms=("d_wrong", "g_interpolation_loss"),
     summary=(
@@ -585,18 +588,18 @@ def restore(config: dict[str, Any]) -> trainer.Model:
     latent_dim=config["latent_dim"],
   )
   data_dir = config.get("flags", {}).get("data_dir")
-  splits = functools.cache(
-    lambda: load_datasets(config["dataset"], config["image_shape"][0], data_dir)
-  )
-  if config.get("vocabulary"):
-    vocabulary = digit_captions.Vocabulary(tuple(config["vocabulary"]))
-    bank = digit_captions.held_out().tokens
-  else:  # pre-computed embeddings: the held-out images' texts, nothing to type
-    vocabulary, bank = None, folder_texts(splits()[1])
-  return trainer.Model(
-    datasets=lambda: trainer.Datasets(*splits()),
-    generator=caption_generator(spec, bank, vocabulary),
-  )
+  train, test = load_datasets(config["dataset"], config["image_shape"][0], data_dir)
+  return model_of(spec, train, test)
+
+
+def model_of(spec: TextToImageSpec, train, test) -> trainer.Model:
+  """The Model of a run on these data: its generator's bank is the held-out captions (word
+  ids of digit captions, which can also be typed; a folder's held-out images' texts)."""
+  if isinstance(train, digit_captions.CaptionedDigits):
+    generator = caption_generator(spec, digit_captions.held_out().tokens, train.vocabulary)
+  else:  # pre-computed embeddings: nothing to type
+    generator = caption_generator(spec, folder_texts(test), None)
+  return trainer.Model(datasets=lambda: trainer.Datasets(train, test), generator=generator)
 
 
 KIND = trainer.register(trainer.Kind("text2image", restore))
