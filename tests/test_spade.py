@@ -237,6 +237,11 @@ def test_translator_reads_class_indices_and_refuses_unknown_ones():
     render(state, np.full((1, SIZE, SIZE, 3), 4 / 127.5 - 1.0, np.float32))
   with pytest.raises(ConfigError, match="paints 16×16"):
     render(state, as_image[:, :8, :8])
+  np.testing.assert_array_equal(spade.map_images(maps), as_image)
+  paint = spade.translators(spec, SIZE)["paint"]  # one draw: what "scenes" scores
+  np.testing.assert_allclose(
+    paint(state, as_image, jax.random.key(3)), spade.painter(spec)(state, maps, jax.random.key(3))
+  )
 
 
 def test_experiment_trains_paints_and_translates_a_users_map(tmp_path):
@@ -355,10 +360,14 @@ def test_a_folders_held_out_maps_are_drawn(tmp_path, monkeypatch):
       _write_pair(
         tmp_path / f"d/{split}/images/{i}.png", tmp_path / f"d/{split}/labels/{i}.png", 2, 24
       )
-  _, test = label_maps.load_map_folder(str(tmp_path / "d"), SIZE, 4)
+  train, test = label_maps.load_map_folder(str(tmp_path / "d"), SIZE, 4)
   spec = _spec()
   state = _state_dict(spec, spade.init_state(spec, jax.random.key(0), _batch(0)))
-  evaluator = spade.folder_evaluator(spec, test, evaluators.EvalSettings(jax.random.key(0)))
+  model = spade.trainer.Model(
+    datasets=lambda: spade.trainer.Datasets(train, test), translators=spade.translators(spec, SIZE)
+  )
+  # "scenes" by name, as python -m jaxgan.evaluate builds it from config.json
+  (evaluator,) = evaluators.build(["scenes"], model, evaluators.EvalSettings(jax.random.key(0)))
   drawn = {}
   monkeypatch.setattr(
     spade.plots, "save_image_grid", lambda path, grid, **_: drawn.update(grid=grid)

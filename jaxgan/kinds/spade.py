@@ -306,28 +306,41 @@ def map_from_image(image: np.ndarray, num_classes: int) -> np.ndarray:
   return indices
 
 
+def map_images(maps: np.ndarray) -> np.ndarray:
+  """int maps [N, H, W] → what a PNG of their class indices reads as (jaxgan.translate's RGB
+  in [−1, 1]); map_from_image inverts it."""
+  return np.repeat(np.asarray(maps, np.float32)[..., None], 3, axis=-1) / 127.5 - 1.0
+
+
 DRAWS_PER_MAP = 4  # the translator's strip: this many noise draws side by side
 
 
 def translators(spec: SpadeSpec, image_size: int) -> dict[str, trainer.Translate]:
-  """{"a_to_b": render}: label-map images [N, S, S, C] (pixel values = class indices) →
-  [N, S, DRAWS_PER_MAP·S, C], one noise draw per panel (the same as the run's noise when the
-  generator has none)."""
-  paint = painter(spec)
+  """{"a_to_b": render, "paint": paint}: label-map images [N, S, S, C] (pixel values = class
+  indices, see map_images) → render: [N, S, DRAWS_PER_MAP·S, C], one noise draw per panel
+  (the same as the run's noise when the generator has none); paint: one draw [N, S, S, C]
+  (what the "scenes" evaluator scores)."""
+  paint_maps = painter(spec)
 
-  def render(state, images, key=None) -> np.ndarray:
+  def maps_of(images) -> np.ndarray:
     images = np.asarray(images)
     if images.shape[1:3] != (image_size, image_size):
       raise ConfigError(
         f"the label map is {images.shape[1]}×{images.shape[2]}; this run paints "
         f"{image_size}×{image_size} maps"
       )
-    maps = np.stack([map_from_image(image, spec.num_classes) for image in images])
+    return np.stack([map_from_image(image, spec.num_classes) for image in images])
+
+  def paint(state, images, key=None) -> np.ndarray:
+    return paint_maps(state, maps_of(images), jax.random.key(0) if key is None else key)
+
+  def render(state, images, key=None) -> np.ndarray:
+    maps = maps_of(images)
     key = jax.random.key(0) if key is None else key
-    draws = [paint(state, maps, k) for k in jax.random.split(key, DRAWS_PER_MAP)]
+    draws = [paint_maps(state, maps, k) for k in jax.random.split(key, DRAWS_PER_MAP)]
     return np.concatenate(draws, axis=2)
 
-  return {"a_to_b": render}
+  return {"a_to_b": render, "paint": paint}
 
 
 # ---------------------------------------------------------------------------
@@ -365,13 +378,13 @@ def as_rgb(images: np.ndarray) -> np.ndarray:
 SCENE_ROWS = 6  # maps shown in scenes_STEP.png
 
 
-def draw_maps(spec: SpadeSpec, paint, maps: np.ndarray, images: np.ndarray, key: Array):
+def draw_maps(num_classes: int, paint, maps: np.ndarray, images: np.ndarray, key: Array):
   """The draw function of an evaluator: scenes_STEP.png, each row a held-out label map |
   DRAWS_PER_MAP noise draws | the real image.
 
   Args:
-    spec: the run.
-    paint: its painter.
+    num_classes: the maps' classes.
+    paint: paint(state, maps int [N, H, W], key) → images.
     maps: held-out label maps [N, H, W].
     images: their real images [N, H, W, C].
     key: the noise draws' key.
@@ -383,7 +396,7 @@ def draw_maps(spec: SpadeSpec, paint, maps: np.ndarray, images: np.ndarray, key:
   def draw(workdir, state, step):
     shown = maps[:SCENE_ROWS]
     draws = [as_rgb(paint(state, shown, k)) for k in jax.random.split(key, DRAWS_PER_MAP)]
-    columns = [map_colours(shown, spec.num_classes), *draws, as_rgb(images[:SCENE_ROWS])]
+    columns = [map_colours(shown, num_classes), *draws, as_rgb(images[:SCENE_ROWS])]
     path = evaluators.plot_path(workdir, "scenes", step)
     if parallel.is_primary():
       plots.save_image_grid(
@@ -396,26 +409,38 @@ def draw_maps(spec: SpadeSpec, paint, maps: np.ndarray, images: np.ndarray, key:
   return draw
 
 
-def scenes_evaluator(spec: SpadeSpec, settings: evaluators.EvalSettings) -> evaluators.Evaluator:
-  """The Evaluator "scenes" on the held-out digit scenes (see the module docstring): judge
-  accuracy on the painted digits (and on the real scenes, the ceiling), the segmenter's pixel
-  accuracy and mean IoU on generated and real canvases, and the diversity of the noise: the
-  mean |difference| of two draws for the same maps, beside two real scenes of each map (every
-  digit swapped for another of its class); scenes_STEP.png.
+def scenes_evaluator(model: trainer.Model, settings: evaluators.EvalSettings):
+  """The Evaluator "scenes" of a SPADE run (registered: jaxgan.evaluate runs it). On the
+  held-out digit scenes (see the module docstring): judge accuracy on the painted digits (and
+  on the real scenes, the ceiling), the segmenter's pixel accuracy and mean IoU on generated
+  and real canvases, and the diversity of the noise: the mean |difference| of two draws for
+  the same maps, beside two real scenes of each map (every digit swapped for another of its
+  class). On a folder's held-out maps, the picture only: the papers score real data with
+  their segmenters (DRN on Cityscapes, UperNet on ADE20K), which cannot ship. Both draw
+  scenes_STEP.png.
 
   Args:
-    spec: the run.
+    model: the run's Model (its "paint" translator).
     settings: the evaluation's key and scene count.
 
   Returns:
     The Evaluator.
   """
+  translate = model.translators["paint"]
+
+  def paint(state, maps, key):
+    return translate(state, map_images(maps), key)
+
+  train, test = model.datasets()
+  if not isinstance(train, digit_scenes.Scenes):
+    images, maps = test.read(np.arange(min(SCENE_ROWS, len(test.pairs))))
+    draw = draw_maps(test.num_classes, paint, maps, images, settings.key)
+    return evaluators.Evaluator("scenes", lambda state: {}, draw)
   images, maps, boxes = digit_scenes.held_out()
   n = min(settings.num_samples, len(images))
   images, maps, boxes = images[:n], maps[:n], boxes[:n]
   judge = judges.digits_judge()
   segment = scene_segmenter.segmenter()
-  paint = painter(spec)
 
   def judge_accuracy(canvases):
     crops, classes = box_crops(canvases, boxes)
@@ -448,24 +473,11 @@ def scenes_evaluator(spec: SpadeSpec, settings: evaluators.EvalSettings) -> eval
     )
     return {"summary": summary, **results}
 
-  return evaluators.Evaluator("scenes", run, draw_maps(spec, paint, maps, images, settings.key))
+  draw = draw_maps(digit_scenes.NUM_CLASSES, paint, maps, images, settings.key)
+  return evaluators.Evaluator("scenes", run, draw)
 
 
-def folder_evaluator(spec: SpadeSpec, test, settings: evaluators.EvalSettings):
-  """The Evaluator "scenes" of a folder's held-out maps: the picture only. The papers score
-  real data with their segmenters (DRN on Cityscapes, UperNet on ADE20K), which cannot ship.
-
-  Args:
-    spec: the run.
-    test: the held-out label_maps.MapFolder.
-    settings: the evaluation's key.
-
-  Returns:
-    The Evaluator.
-  """
-  images, maps = test.read(np.arange(min(SCENE_ROWS, len(test.pairs))))
-  draw = draw_maps(spec, painter(spec), maps, images, settings.key)
-  return evaluators.Evaluator("scenes", lambda state: {}, draw)
+evaluators.register("scenes", scenes_evaluator)
 
 
 # ---------------------------------------------------------------------------
@@ -507,12 +519,15 @@ def make_trainer(spec: SpadeSpec, train, test, config, *, mesh=None) -> trainer.
   )
   if isinstance(train, digit_scenes.Scenes):
     stream = digit_scenes.SceneStream(train, config.batch_size, config.seed, mesh)
-    evaluator = scenes_evaluator(spec, settings)
     what = f"digit scenes ({train.image_size}×{train.image_size}, {spec.num_classes} classes)"
   else:
     stream = label_maps.MapFolderStream(train, config.batch_size, config.seed, mesh)
-    evaluator = folder_evaluator(spec, test, settings)
     what = f"{train.name} ({len(train.pairs)} maps, {spec.num_classes} classes)"
+  model = trainer.Model(
+    datasets=lambda: trainer.Datasets(train, test),
+    translators=translators(spec, train.image_size),
+  )
+  evaluator = scenes_evaluator(model, settings)
   return trainer.Trainer(
     init=functools.partial(init_state, spec),
     step=make_train_step(spec, mesh=mesh),
