@@ -154,10 +154,23 @@ class LoopConfig(Config):
     "seconds before a long run. Nothing is written.",
   )
 
+  steps_per_call: int = option(
+    1,
+    "Training steps per call of the compiled program (a lax.scan over their batches): one "
+    "dispatch for k steps; the results are those of k = 1. Must divide --log_every, "
+    "--checkpoint_every, --eval_every and --plot_every.",
+  )
+
   def __post_init__(self):
     super().__post_init__()
     at_least(self, 1, "num_steps", "batch_size", "log_every", "checkpoint_every", "plot_every")
-    at_least(self, 1, "eval_every", "max_checkpoints", "num_eval_samples")
+    at_least(self, 1, "eval_every", "max_checkpoints", "num_eval_samples", "steps_per_call")
+    for name in ("log_every", "checkpoint_every", "eval_every", "plot_every"):
+      if getattr(self, name) % self.steps_per_call:
+        raise ConfigError(
+          f"--steps_per_call={self.steps_per_call} does not divide --{name}={getattr(self, name)}:"
+          f" logs, checkpoints, evaluations and plots fall between calls; pick a divisor"
+        )
 
 
 DISTRIBUTED_MODES = ("auto", "on", "off")  # jaxgan.parallel.initialize_distributed

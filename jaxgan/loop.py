@@ -120,6 +120,38 @@ def format_duration(seconds: float) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _unstacked(pending: list[tuple[int, dict[str, Any]]]) -> list[dict[str, float]]:
+  """Per-step metric records from what the calls returned: (1, a step's metrics) or
+  (k, k steps' metrics stacked on a leading axis), fetched from the device in one transfer."""
+  fetched = jax.device_get([metrics for _, metrics in pending])
+  records = []
+  for count, metrics in zip([c for c, _ in pending], fetched, strict=True):
+    if count == 1:
+      records.append(metrics)
+    else:
+      records.extend({k: v[i] for k, v in metrics.items()} for i in range(count))
+  return records
+
+
+def _stack_batches(batches: list[Any]) -> Any:
+  """k batches → one with a leading axis of k, where they are (devices, layout)."""
+  return jax.tree.map(lambda *parts: jax.numpy.stack(parts), *batches)
+
+
+def repeated_step(trainer: Trainer, k: int):
+  """The trainer's step k times in one compiled program (jaxgan.step.repeat_step), or None
+  for k = 1; a one-line ConfigError for a step that cannot be repeated."""
+  if k == 1:
+    return None
+  repeated = getattr(trainer.step, "repeated", None)
+  if repeated is None:
+    raise ConfigError(
+      f"--steps_per_call={k} repeats the step inside one program, but this trainer's step was "
+      "not made by jaxgan.step.compile_step: build it with compile_step, or pass 1"
+    )
+  return repeated(k)
+
+
 def _check_finite(records: list[dict[str, float]], first_step: int) -> None:
   for offset, record in enumerate(records):
     if record["finite"] < 1.0:
@@ -285,7 +317,7 @@ def run_training(
     f"on {devices} {jax.devices()[0].platform} device(s){processes}; workdir {workdir}"
   )
 
-  pending: list[dict[str, jax.Array]] = []
+  pending: list[tuple[int, dict[str, jax.Array]]] = []  # (steps, their metrics) per call
   interval_start, interval_first_step = time.perf_counter(), start
   timed_from_step = start  # steps/s counts the steps after this one
 
@@ -294,7 +326,7 @@ def run_training(
     nonlocal pending, interval_start, interval_first_step, timed_from_step
     if not pending:
       return
-    records = jax.device_get(pending)
+    records = _unstacked(pending)
     _check_finite(records, interval_first_step)
     elapsed = time.perf_counter() - interval_start
     rate = max(step - timed_from_step, 1) / max(elapsed, 1e-9)
@@ -312,16 +344,28 @@ def run_training(
     flush(step)  # a checkpoint is written only after its metrics were checked finite
     checkpoints.save(step, state, {"data_position": step, "seed": config.seed})
 
+  k = config.steps_per_call
+  repeated = repeated_step(trainer, k)
   step = start
   try:
     with StopSignals() as stop:
       batches = stream.iterate(start)
-      for step in range(start + 1, config.num_steps + 1):
-        state, step_metrics = step_fn(state, next(batches), step_key)
-        pending.append(step_metrics)
-        if step == start + 1:  # keep compilation out of the steps/s and ETA
+      while step < config.num_steps:
+        # k steps a call from a multiple of k on; single steps up to it and after the last
+        if repeated is not None and step % k == 0 and step + k <= config.num_steps:
+          block = _stack_batches([next(batches) for _ in range(k)])
+          state, step_metrics = repeated(state, block, step_key)
+          count = k
+        else:
+          state, step_metrics = step_fn(state, next(batches), step_key)
+          count = 1
+        pending.append((count, step_metrics))
+        first_call = step == start
+        step += count
+        if first_call:  # keep compilation out of the steps/s and ETA
           jax.block_until_ready(step_metrics)
-          log(f"compiled and ran the first step in {time.perf_counter() - interval_start:.1f}s")
+          what = "step" if count == 1 else f"{count} steps"
+          log(f"compiled and ran the first {what} in {time.perf_counter() - interval_start:.1f}s")
           interval_start, timed_from_step = time.perf_counter(), step
         log_now = step % config.log_every == 0 or step == config.num_steps
         if log_now:

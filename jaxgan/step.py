@@ -16,6 +16,7 @@ metrics carry "finite" (`all_finite`), which the loop checks at log time.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax
@@ -329,7 +330,8 @@ def compile_step(
       allows any number. The count is this step function's own.
 
   Returns:
-    The compiled step(state, batch, key) -> (state, metrics).
+    The compiled step(state, batch, key) -> (state, metrics). Its attribute
+    `repeated(k)` is the same step k times in one compiled program (see repeat_step).
   """
   traces = 0
   first_batch = None  # the shapes and dtypes of the batch of the first trace
@@ -359,13 +361,58 @@ def compile_step(
 
   donate_argnums = (0,) if donate else ()
   if mesh is None:
-    return jax.jit(step, donate_argnums=donate_argnums)
+    compiled = jax.jit(step, donate_argnums=donate_argnums)
+  else:
+    everywhere = parallel.replicated(mesh)
+    if batch_sharding is None:
+      batch_sharding = parallel.sharded_along(mesh, 0)
+    compiled = jax.jit(
+      step,
+      in_shardings=(everywhere, batch_sharding, everywhere),
+      out_shardings=(everywhere, everywhere),
+      donate_argnums=donate_argnums,
+    )
+  compiled.repeated = functools.cache(
+    lambda k: repeat_step(step_fn, k, mesh=mesh, batch_sharding=batch_sharding, donate=donate)
+  )
+  return compiled
+
+
+def repeat_step(step_fn, k: int, *, mesh: Mesh | None = None, batch_sharding=None, donate=True):
+  """step_fn(state, batch, key) k times in one compiled program: steps(state, batches, key)
+  → (state, metrics) with the k batches and the k steps' metrics stacked on a leading axis.
+
+  A lax.scan over the batches: one dispatch for k steps, the state never leaving the device,
+  the same keys as k calls of the step (each step folds its own counter into the key). The
+  loop's --steps_per_call.
+
+  Args:
+    step_fn: the pure step.
+    k: steps per call.
+    mesh: run data-parallel over its devices, as compile_step.
+    batch_sharding: one step's batch sharding under the mesh (its axes shift by one).
+    donate: hand the old state's buffers to the new state.
+
+  Returns:
+    The compiled steps(state, batches, key) -> (state, metrics).
+  """
+
+  def steps(state, batches, key):
+    check_key(key)
+    leading = {x.shape[0] for x in jax.tree.leaves(batches)}
+    if leading != {k}:
+      raise ValueError(f"expected {k} stacked batches, got leading axes {sorted(leading)}")
+    return jax.lax.scan(lambda state, batch: step_fn(state, batch, key), state, batches)
+
+  donate_argnums = (0,) if donate else ()
+  if mesh is None:
+    return jax.jit(steps, donate_argnums=donate_argnums)
   everywhere = parallel.replicated(mesh)
-  if batch_sharding is None:
-    batch_sharding = parallel.sharded_along(mesh, 0)
+  spec = (batch_sharding or parallel.sharded_along(mesh, 0)).spec
+  stacked = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, *spec))
   return jax.jit(
-    step,
-    in_shardings=(everywhere, batch_sharding, everywhere),
+    steps,
+    in_shardings=(everywhere, stacked, everywhere),
     out_shardings=(everywhere, everywhere),
     donate_argnums=donate_argnums,
   )

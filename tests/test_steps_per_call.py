@@ -1,0 +1,94 @@
+"""--steps_per_call: k training steps in one compiled program (jaxgan.step.repeat_step, the
+loop's calls) give the results of k = 1 bit for bit, resume exactly from any step, and keep
+logs and checkpoints on their steps."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import experiment_module
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.errors import ConfigError
+
+
+def newest_state(workdir):
+  checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"))
+  try:
+    state, _ = checkpoints.restore_raw()
+    return checkpoints.latest_step(), jax.tree.map(np.asarray, state)
+  finally:
+    checkpoints.close()
+
+
+def training_records(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    records = [json.loads(line) for line in f]
+  return [{k: v for k, v in r.items() if k != "steps_per_s"} for r in records if "d_loss" in r]
+
+
+def train(script, workdir, **settings):
+  module = experiment_module(script)
+  module.main(module.Config(workdir=str(workdir), num_devices=1, **settings))
+
+
+TOY = dict(
+  dataset="ring8",
+  batch_size=16,
+  g_hidden=(16, 16),
+  d_hidden=(16, 16),
+  log_every=4,
+  checkpoint_every=4,
+  eval_every=8,
+  plot_every=8,
+  num_eval_samples=200,
+)
+DIGITS = dict(
+  dataset="digits",
+  image_size=16,
+  batch_size=8,
+  width=4,
+  log_every=2,
+  checkpoint_every=2,
+  eval_every=4,
+  plot_every=4,
+  num_eval_samples=100,
+  fid_features="none",
+)
+
+
+@pytest.mark.parametrize(
+  "script, settings, k",
+  [("wgan_gp.py", TOY, 4), ("dcgan.py", DIGITS, 2)],
+  ids=["wgan_gp_toy", "dcgan_digits"],
+)
+def test_k_steps_per_call_equal_k_single_steps_bit_for_bit(tmp_path, script, settings, k):
+  # 10 steps: two or five calls of k, then single steps for the rest
+  train(script, tmp_path / "single", num_steps=10, **settings)
+  train(script, tmp_path / "repeated", num_steps=10, steps_per_call=k, **settings)
+  (step_a, a), (step_b, b) = newest_state(tmp_path / "single"), newest_state(tmp_path / "repeated")
+  assert step_a == step_b == 10
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+  assert training_records(tmp_path / "single") == training_records(tmp_path / "repeated")
+
+
+def test_a_run_resumed_off_a_multiple_of_k_matches_a_straight_one(tmp_path):
+  settings = dict(TOY, checkpoint_every=4)
+  train("wgan_gp.py", tmp_path / "resumed", num_steps=6, steps_per_call=4, **settings)
+  assert newest_state(tmp_path / "resumed")[0] == 6  # 4 in one call, then 5 and 6
+  train("wgan_gp.py", tmp_path / "resumed", num_steps=14, steps_per_call=4, **settings)
+  train("wgan_gp.py", tmp_path / "straight", num_steps=14, **settings)
+  (_, a), (_, b) = newest_state(tmp_path / "resumed"), newest_state(tmp_path / "straight")
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+  steps = [r["step"] for r in training_records(tmp_path / "resumed")]
+  assert steps == [4, 6, 8, 12, 14]
+
+
+def test_steps_per_call_must_divide_the_intervals():
+  module = experiment_module("wgan_gp.py")
+  with pytest.raises(ConfigError, match="--steps_per_call=3 does not divide --log_every=4"):
+    module.Config(steps_per_call=3, **TOY)
+  with pytest.raises(ConfigError, match="--steps_per_call must be at least 1"):
+    module.Config(steps_per_call=0, **TOY)
