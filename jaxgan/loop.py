@@ -346,18 +346,24 @@ def run_training(
 
   k = config.steps_per_call
   repeated = repeated_step(trainer, k)
+  # a stream that draws k batches in one call (block_at) is read by position
+  block_at = getattr(stream, "block_at", None) if repeated is not None else None
   step = start
   try:
     with StopSignals() as stop:
-      batches = stream.iterate(start)
+      batches = stream.iterate(start) if block_at is None else None
       while step < config.num_steps:
         # k steps a call from a multiple of k on; single steps up to it and after the last
         if repeated is not None and step % k == 0 and step + k <= config.num_steps:
-          block = _stack_batches([next(batches) for _ in range(k)])
+          if block_at is not None:
+            block = block_at(step, k)
+          else:
+            block = _stack_batches([next(batches) for _ in range(k)])
           state, step_metrics = repeated(state, block, step_key)
           count = k
         else:
-          state, step_metrics = step_fn(state, next(batches), step_key)
+          batch = next(batches) if block_at is None else stream.batch_at(step)
+          state, step_metrics = step_fn(state, batch, step_key)
           count = 1
         pending.append((count, step_metrics))
         first_call = step == start

@@ -39,7 +39,9 @@ StateDict = dict[str, Any]  # a training state as nested dicts of arrays
 
 
 class Stream(Protocol):
-  """Resumable batches: the batch of any step, and an iterator from any step on."""
+  """Resumable batches: the batch of any step, and an iterator from any step on. A stream
+  may also draw k steps' batches in one call, block_at(step, k) → stacked on a leading axis
+  (the loop's --steps_per_call uses it; otherwise it stacks k batches of the iterator)."""
 
   def batch_at(self, step: int) -> Any: ...
 

@@ -92,3 +92,22 @@ def test_steps_per_call_must_divide_the_intervals():
     module.Config(steps_per_call=3, **TOY)
   with pytest.raises(ConfigError, match="--steps_per_call must be at least 1"):
     module.Config(steps_per_call=0, **TOY)
+
+
+def test_a_toy_streams_block_is_its_batches_stacked():
+  from jaxgan import data
+
+  stream = data.ToyStream(data.get_toy("grid25"), 8, 2, jax.random.key(3))
+  block = stream.block_at(5, 3)
+  expected = np.stack([np.asarray(stream.batch_at(s)["x"]) for s in (5, 6, 7)])
+  np.testing.assert_array_equal(block["x"], expected)
+
+
+def test_k_steps_per_call_on_eight_devices_equal_single_steps(tmp_path):
+  settings = dict(TOY, batch_size=16, num_devices=8)
+  for name, k in (("single", 1), ("repeated", 4)):
+    module = experiment_module("wgan_gp.py")
+    config = module.Config(workdir=str(tmp_path / name), num_steps=8, steps_per_call=k, **settings)
+    module.main(config)
+  (_, a), (_, b) = newest_state(tmp_path / "single"), newest_state(tmp_path / "repeated")
+  jax.tree.map(np.testing.assert_array_equal, a, b)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import jax
+import jax.numpy as jnp
+from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxgan import parallel
 from jaxgan.data.images import ImageDataset, ImageStream, load_image_dataset
@@ -104,6 +106,14 @@ class ToyStream:
 
     self._make = jax.jit(make, out_shardings=None if sharding is None else {"x": sharding})
 
+    def make_block(key, first_step, k):
+      return jax.vmap(lambda step: make(key, step))(first_step + jnp.arange(k))
+
+    stacked = None
+    if sharding is not None:
+      stacked = {"x": NamedSharding(sharding.mesh, PartitionSpec(None, *sharding.spec))}
+    self._make_block = jax.jit(make_block, static_argnums=2, out_shardings=stacked)
+
   def batch_at(self, step: int) -> dict[str, jax.Array]:
     return self._make(self.key, step)
 
@@ -112,3 +122,8 @@ class ToyStream:
     while True:
       yield self.batch_at(step)
       step += 1
+
+  def block_at(self, step: int, k: int) -> dict[str, jax.Array]:
+    """The batches of steps step, ..., step + k − 1 stacked on a leading axis, drawn in one
+    call (the loop's --steps_per_call): the same numbers as k calls of batch_at."""
+    return self._make_block(self.key, step, k)
