@@ -158,15 +158,17 @@ class LoopConfig(Config):
     1,
     "Training steps per call of the compiled program (a lax.scan over their batches): one "
     "dispatch for k steps; the results are those of k = 1. Must divide --log_every, "
-    "--checkpoint_every, --eval_every and --plot_every.",
+    "--checkpoint_every, --eval_every and --plot_every. 0: chosen from the step's measured "
+    "time (calls of 5 ms or more).",
   )
 
   def __post_init__(self):
     super().__post_init__()
     at_least(self, 1, "num_steps", "batch_size", "log_every", "checkpoint_every", "plot_every")
-    at_least(self, 1, "eval_every", "max_checkpoints", "num_eval_samples", "steps_per_call")
+    at_least(self, 1, "eval_every", "max_checkpoints", "num_eval_samples")
+    at_least(self, 0, "steps_per_call")
     for name in ("log_every", "checkpoint_every", "eval_every", "plot_every"):
-      if getattr(self, name) % self.steps_per_call:
+      if self.steps_per_call and getattr(self, name) % self.steps_per_call:
         raise ConfigError(
           f"--steps_per_call={self.steps_per_call} does not divide --{name}={getattr(self, name)}:"
           f" logs, checkpoints, evaluations and plots fall between calls; pick a divisor"

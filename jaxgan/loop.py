@@ -26,6 +26,7 @@ the earlier ones stay valid.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import sys
@@ -150,6 +151,31 @@ def repeated_step(trainer: Trainer, k: int):
       "not made by jaxgan.step.compile_step: build it with compile_step, or pass 1"
     )
   return repeated(k)
+
+
+AUTO_PROBES = 3  # single steps timed (after the compiling one) before k is chosen
+TARGET_CALL_S = 0.005  # --steps_per_call=0 makes a call last at least this long, if it can
+MAX_STEPS_PER_CALL = 256
+
+
+def choose_steps_per_call(step_seconds: float, config: LoopConfig) -> int:
+  """--steps_per_call=0: the smallest k that divides the log, checkpoint, evaluation and plot
+  intervals and makes a call last TARGET_CALL_S or more (the largest such divisor up to
+  MAX_STEPS_PER_CALL when none does).
+
+  Args:
+    step_seconds: one step's measured time.
+    config: the loop's intervals.
+
+  Returns:
+    k ≥ 1.
+  """
+  g = math.gcd(config.log_every, config.checkpoint_every, config.eval_every, config.plot_every)
+  divisors = [d for d in range(1, min(g, MAX_STEPS_PER_CALL) + 1) if g % d == 0]
+  for d in divisors:
+    if d * step_seconds >= TARGET_CALL_S:
+      return d
+  return divisors[-1]
 
 
 def _check_finite(records: list[dict[str, float]], first_step: int) -> None:
@@ -344,10 +370,12 @@ def run_training(
     flush(step)  # a checkpoint is written only after its metrics were checked finite
     checkpoints.save(step, state, {"data_position": step, "seed": config.seed})
 
-  k = config.steps_per_call
+  auto = config.steps_per_call == 0  # k chosen from the step's time, after a few steps
+  k = 1 if auto else config.steps_per_call
   repeated = repeated_step(trainer, k)
+  probe_times: list[float] = []
   # a stream that draws k batches in one call (block_at) is read by position
-  block_at = getattr(stream, "block_at", None) if repeated is not None else None
+  block_at = getattr(stream, "block_at", None) if config.steps_per_call != 1 else None
   step = start
   try:
     with StopSignals() as stop:
@@ -363,8 +391,20 @@ def run_training(
           count = k
         else:
           batch = next(batches) if block_at is None else stream.batch_at(step)
+          called = time.perf_counter()
           state, step_metrics = step_fn(state, batch, step_key)
           count = 1
+          if auto and step > start:  # the first call compiles: time the next ones
+            jax.block_until_ready(step_metrics)
+            probe_times.append(time.perf_counter() - called)
+            if len(probe_times) == AUTO_PROBES:
+              auto, k = False, choose_steps_per_call(min(probe_times), config)
+              repeated = repeated_step(trainer, k) if hasattr(trainer.step, "repeated") else None
+              log(
+                f"steps per call: {k if repeated else 1} (a step takes "
+                f"{1e3 * min(probe_times):.2f} ms; calls of about {TARGET_CALL_S * 1e3:.0f} ms "
+                "or more keep the dispatch's cost small)"
+              )
         pending.append((count, step_metrics))
         first_call = step == start
         step += count

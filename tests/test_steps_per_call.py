@@ -90,8 +90,20 @@ def test_steps_per_call_must_divide_the_intervals():
   module = experiment_module("wgan_gp.py")
   with pytest.raises(ConfigError, match="--steps_per_call=3 does not divide --log_every=4"):
     module.Config(steps_per_call=3, **TOY)
-  with pytest.raises(ConfigError, match="--steps_per_call must be at least 1"):
-    module.Config(steps_per_call=0, **TOY)
+  with pytest.raises(ConfigError, match="--steps_per_call must be at least 0"):
+    module.Config(steps_per_call=-1, **TOY)
+
+
+def test_automatic_steps_per_call_divides_the_intervals_and_fills_a_call():
+  from jaxgan import loop
+
+  config = experiment_module("wgan_gp.py").Config(
+    **dict(TOY, log_every=100, checkpoint_every=1000, eval_every=500, plot_every=1000)
+  )
+  assert loop.choose_steps_per_call(1e-4, config) == 50  # 5 ms: 50 steps, a divisor of 100
+  assert loop.choose_steps_per_call(0.003, config) == 2
+  assert loop.choose_steps_per_call(1.0, config) == 1
+  assert loop.choose_steps_per_call(1e-7, config) == 100  # the intervals' largest divisor
 
 
 def test_a_toy_streams_block_is_its_batches_stacked():
@@ -110,4 +122,12 @@ def test_k_steps_per_call_on_eight_devices_equal_single_steps(tmp_path):
     config = module.Config(workdir=str(tmp_path / name), num_steps=8, steps_per_call=k, **settings)
     module.main(config)
   (_, a), (_, b) = newest_state(tmp_path / "single"), newest_state(tmp_path / "repeated")
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
+def test_automatic_steps_per_call_trains_as_single_steps(tmp_path, capsys):
+  train("wgan_gp.py", tmp_path / "auto", num_steps=14, steps_per_call=0, **TOY)
+  assert "steps per call: " in capsys.readouterr().out
+  train("wgan_gp.py", tmp_path / "single", num_steps=14, **TOY)
+  (_, a), (_, b) = newest_state(tmp_path / "auto"), newest_state(tmp_path / "single")
   jax.tree.map(np.testing.assert_array_equal, a, b)
