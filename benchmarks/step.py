@@ -3,6 +3,9 @@
   python benchmarks/step.py --workload=toy_wgan_gp [--batch=N] [--steps=N] [--warmup=N]
       [--num_devices=N]     # data parallel over N devices (fake CPU ones: JAX_NUM_CPU_DEVICES=N)
       [--conv=matmul|xla]   # the convolutions as matrix products (default) or XLA's/cuDNN's
+  python benchmarks/step.py --workload=toy_wgan_gp --loop --steps=2000 [--steps_per_call=K]
+      # the whole training loop (jaxgan.loop: its data stream, metrics, logging) beside the
+      # bare step; toy workloads only, toy8 being the toy with 8-wide MLPs (a near-free step)
 
 Builds the workload's GAN with the public API, times whole training steps
 after warm-up (compilation excluded; the real data is made in advance, since
@@ -38,7 +41,14 @@ from jaxgan.kinds import gan  # noqa: E402
 from jaxgan.loss_pairs import loss_pair  # noqa: E402
 from jaxgan.models import stylegan2  # noqa: E402
 
-WORKLOADS = ("toy_wgan_gp", "dcgan32", "dcgan32_wgan_gp", "stylegan2_32", "stylegan2_32_r1")
+WORKLOADS = (
+  "toy_wgan_gp",
+  "toy8",
+  "dcgan32",
+  "dcgan32_wgan_gp",
+  "stylegan2_32",
+  "stylegan2_32_r1",
+)
 
 flags.DEFINE_enum("workload", None, WORKLOADS, "Which workload of WORKLOADS.md to run.")
 flags.DEFINE_integer("batch", None, "Batch size (default: the workload's).", lower_bound=1)
@@ -52,6 +62,10 @@ flags.DEFINE_enum(
   "matmul",
   models.CONVOLUTION_IMPLEMENTATIONS,
   "How the image workloads' convolutions are computed (jaxgan.models.convolutions_by).",
+)
+flags.DEFINE_bool("loop", False, "Time the training loop (toy workloads) beside the bare step.")
+flags.DEFINE_integer(
+  "steps_per_call", 1, "--loop: the loop's --steps_per_call (0: chosen from the step's time)."
 )
 flags.mark_flag_as_required("workload")
 FLAGS = flags.FLAGS
@@ -68,11 +82,12 @@ def gradient_penalty(weight: float) -> gan.Regularizer:
   )
 
 
-def toy_wgan_gp_spec() -> gan.GANSpec:
-  """MLP 2→512→512→512→out, WGAN loss + GP (λ = 0.1), n_critic 5, Adam(1e-4, β = (0.5, 0.9))."""
+def toy_wgan_gp_spec(width: int = 512) -> gan.GANSpec:
+  """MLP 2→512→512→512→out, WGAN loss + GP (λ = 0.1), n_critic 5, Adam(1e-4, β = (0.5, 0.9));
+  width 8 is toy8, a step that costs almost nothing (the loop's own cost shows)."""
   return gan.GANSpec(
-    generator=models.MLPGenerator(hidden_dims=(512, 512, 512), output_shape=(2,)),
-    discriminator=models.MLPDiscriminator(hidden_dims=(512, 512, 512)),
+    generator=models.MLPGenerator(hidden_dims=(width,) * 3, output_shape=(2,)),
+    discriminator=models.MLPDiscriminator(hidden_dims=(width,) * 3),
     latent_dim=2,
     loss=loss_pair("wasserstein"),
     discriminator_regularizers=(gradient_penalty(0.1),),
@@ -163,8 +178,8 @@ def image_batches(spec: gan.GANSpec, batch: int, mesh=None) -> list:
 
 def workload(name: str, batch: int | None, mesh):
   """(spec, batch size, pool of batches) of the workload called name."""
-  if name == "toy_wgan_gp":
-    spec = toy_wgan_gp_spec()
+  if name in ("toy_wgan_gp", "toy8"):
+    spec = toy_wgan_gp_spec(8 if name == "toy8" else 512)
     batch = batch or 256
     return spec, batch, toy_batches(spec, batch, mesh)
   if name.startswith("stylegan2_32"):
@@ -223,8 +238,66 @@ def run_workload(
   }
 
 
+def run_loop(name: str, batch: int | None, steps: int, steps_per_call: int) -> dict:
+  """The training loop of a toy workload for `steps` steps (one log interval, no evaluation,
+  checkpoint or plot inside it), beside its bare step.
+
+  Args:
+    name: toy_wgan_gp or toy8.
+    batch: the batch size (default: the workload's).
+    steps: steps timed (after the first, which compiles).
+    steps_per_call: the loop's --steps_per_call.
+
+  Returns:
+    The JSON record: both rates and their ratio.
+  """
+  import tempfile
+
+  from jaxgan import config as config_lib
+  from jaxgan import loop
+
+  if not name.startswith("toy"):
+    raise app.UsageError("--loop times the toy workloads (toy_wgan_gp, toy8)")
+  bare = run_workload(name, batch, steps, 5, 0)
+  spec, batch, _ = workload(name, batch, None)
+  # one log line at the end of a run of whole calls; its first call (compiling) is not timed
+  k = steps_per_call or loop.MAX_STEPS_PER_CALL
+  interval = k * -(-(steps + k) // k)
+  with tempfile.TemporaryDirectory() as workdir:
+    config = config_lib.LoopConfig(
+      workdir=workdir,
+      num_steps=interval,
+      batch_size=batch,
+      log_every=interval,
+      checkpoint_every=interval,
+      eval_every=interval,
+      plot_every=interval,
+      num_eval_samples=100,
+      steps_per_call=steps_per_call,
+    )
+    trainer = gan.make_trainer(spec, data.get_toy("grid25"), config)
+    loop.run_training(trainer, config)
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+      record = next(json.loads(line) for line in f if "steps_per_s" in json.loads(line))
+  rate = record["steps_per_s"]
+  return {
+    "workload": name,
+    "framework": "jaxgan",
+    "mode": "loop",
+    "batch": batch,
+    "device": jax.devices()[0].platform,
+    "steps_per_call": config.steps_per_call,
+    "loop_steps_per_s": round(rate, 2),
+    "bare_steps_per_s": bare["steps_per_s"],
+    "loop_over_bare": round(rate / bare["steps_per_s"], 3),
+  }
+
+
 def main(argv):
   del argv
+  if FLAGS.loop:
+    print(json.dumps(run_loop(FLAGS.workload, FLAGS.batch, FLAGS.steps, FLAGS.steps_per_call)))
+    return
   result = run_workload(
     FLAGS.workload, FLAGS.batch, FLAGS.steps, FLAGS.warmup, FLAGS.num_devices, FLAGS.conv
   )
