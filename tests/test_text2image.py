@@ -210,13 +210,13 @@ def test_experiment_trains_and_draws_a_typed_caption(tmp_path):
 
 
 def test_bad_flags_get_one_line():
-  run = subprocess.run(
-    [sys.executable, os.path.join(ROOT, "experiments", "text2image.py"), "--batch_size=7"],
-    capture_output=True,
-    text=True,
-    cwd=ROOT,
-  )
-  assert run.returncode == 2 and "must be even" in run.stderr.strip().splitlines()[-1]
+  from conftest import experiment_module
+
+  config = experiment_module("text2image.py").Config
+  with pytest.raises(ConfigError, match="must be even"):
+    config(batch_size=7)
+  with pytest.raises(ConfigError, match="--image_size=16"):
+    config(image_size=32)
 
 
 def _write_embedding_folder(root, n_train=6, n_test=4, features=16):
