@@ -39,7 +39,7 @@ class Config(RunConfig):
   image_size: int = option(
     16, "The images' size (digit_captions: 16; a folder's: 64, the authors')."
   )
-  num_steps: int = 3000
+  num_steps: int = 4000
   batch_size: int = option(64, "Captioned images per step (the authors' 64).")
   latent_dim: int = option(100, "z's dimension (the authors' 100).")
   g_width: int = option(64, "G's width at its last hidden layer, 2× at 4×4 (the authors' ngf 128).")
