@@ -374,6 +374,7 @@ def run_training(
   k = 1 if auto else config.steps_per_call
   repeated = repeated_step(trainer, k)
   probe_times: list[float] = []
+  ran_repeated = False
   # a stream that draws k batches in one call (block_at) is read by position
   block_at = getattr(stream, "block_at", None) if config.steps_per_call != 1 else None
   step = start
@@ -406,11 +407,12 @@ def run_training(
                 "or more keep the dispatch's cost small)"
               )
         pending.append((count, step_metrics))
-        first_call = step == start
+        first_call = step == start or (count > 1 and not ran_repeated)
+        ran_repeated = ran_repeated or count > 1
         step += count
-        if first_call:  # keep compilation out of the steps/s and ETA
+        if first_call:  # keep compilation (of the step, of its repetition) out of steps/s, ETA
           jax.block_until_ready(step_metrics)
-          what = "step" if count == 1 else f"{count} steps"
+          what = "step" if count == 1 else f"{count} steps in one call"
           log(f"compiled and ran the first {what} in {time.perf_counter() - interval_start:.1f}s")
           interval_start, timed_from_step = time.perf_counter(), step
         log_now = step % config.log_every == 0 or step == config.num_steps
