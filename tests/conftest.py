@@ -151,3 +151,33 @@ def fake_torchvision_vgg(layers, rng, bias_std=0.1):
     arrays[f"features.{index}.bias"] = rng.normal(0, bias_std, (layer,))
     in_channels = layer
   return arrays
+
+
+def caption_embedding_folder(root, n_train=6, n_test=4, features=16):
+  """A tiny folder in StackGAN's layout of the preprocessed birds (a Python 2 pickle read
+  with latin-1 strings works the same on these); returns root."""
+  import pickle
+
+  import numpy as np
+  from PIL import Image
+
+  rng = np.random.default_rng(0)
+
+  for split, n in (("train", n_train), ("test", n_test)):
+    keys = [f"{i:03d}.Bird/Bird_{split}_{i}" for i in range(n)]
+    os.makedirs(root / split, exist_ok=True)
+    for name, value in (
+      ("filenames.pickle", keys),
+      ("char-CNN-RNN-embeddings.pickle", rng.normal(size=(n, 10, features)).astype(np.float32)),
+      ("class_info.pickle", [i % 3 for i in range(n)]),
+    ):
+      with open(root / split / name, "wb") as file:
+        pickle.dump(value, file, protocol=2)
+    for key in keys:
+      image = root / "CUB_200_2011" / "images" / f"{key}.jpg"
+      os.makedirs(image.parent, exist_ok=True)
+      Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(image)
+      text = root / "text_c10" / f"{key}.txt"
+      os.makedirs(text.parent, exist_ok=True)
+      text.write_text(f"a small bird {key[-1]} with red wings\na bird\n")
+  return root

@@ -18,6 +18,7 @@ from conftest import (
   ROOT,
   TINY,
   assert_ok,
+  caption_embedding_folder,
   defined_flag_names,
   experiment_module,
   fake_devices,
@@ -266,6 +267,7 @@ def test_every_script_has_a_recipe_run_end_to_end_or_by_another_test():
   run_here = {read_flagfile(os.path.join(ROOT, "experiments", "configs", f))[0] for f in END_TO_END}
   run_elsewhere = {"cgan.py", "pix2pix.py", "cyclegan.py", "dcgan.py", "gan.py", "wgan_gp.py"}
   run_elsewhere |= {"vqgan.py", "vaegan.py", "aae.py", "srgan.py", "inpaint.py", "spade.py"}
+  run_elsewhere |= {"text2image.py"}
   assert scripts - run_here - run_elsewhere == {"sagan.py"}
 
 
@@ -286,6 +288,8 @@ def test_every_recipe_builds(flagfile, tmp_path, capsys):
   extra = ["--num_devices=1"]  # the recipes are for any machine (sharding: test_parallel)
   if "--dataset=folder" in flags and script == "spade.py":
     extra.append(f"--data_dir={label_map_folder(tmp_path / 'data')}")
+  elif "--dataset=folder" in flags and script == "text2image.py":
+    extra.append(f"--data_dir={caption_embedding_folder(tmp_path / 'data')}")
   elif "--dataset=folder" in flags:
     extra.append(f"--data_dir={side_by_side_folder(tmp_path / 'data')}")
   if "--dataset=sr:folder" in flags:

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import caption_embedding_folder
 
 from jaxgan.data import digit_captions
 from jaxgan.errors import ConfigError
@@ -219,38 +220,12 @@ def test_bad_flags_get_one_line():
     config(image_size=32)
 
 
-def _write_embedding_folder(root, n_train=6, n_test=4, features=16):
-  """A tiny folder in StackGAN's layout of the preprocessed birds (a Python 2 pickle read
-  with latin-1 strings works the same on these)."""
-  import pickle
-
-  from PIL import Image
-
-  for split, n in (("train", n_train), ("test", n_test)):
-    keys = [f"{i:03d}.Bird/Bird_{split}_{i}" for i in range(n)]
-    os.makedirs(root / split, exist_ok=True)
-    for name, value in (
-      ("filenames.pickle", keys),
-      ("char-CNN-RNN-embeddings.pickle", RNG.normal(size=(n, 10, features)).astype(np.float32)),
-      ("class_info.pickle", [i % 3 for i in range(n)]),
-    ):
-      with open(root / split / name, "wb") as file:
-        pickle.dump(value, file, protocol=2)
-    for key in keys:
-      image = root / "CUB_200_2011" / "images" / f"{key}.jpg"
-      os.makedirs(image.parent, exist_ok=True)
-      Image.fromarray(RNG.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(image)
-      text = root / "text_c10" / f"{key}.txt"
-      os.makedirs(text.parent, exist_ok=True)
-      text.write_text(f"a small bird {key[-1]} with red wings\na bird\n")
-
-
 def test_a_folder_of_images_and_embeddings_trains_and_is_drawn(tmp_path):
   from conftest import experiment_module
 
   from jaxgan.data import caption_embeddings
 
-  _write_embedding_folder(tmp_path / "birds")
+  caption_embedding_folder(tmp_path / "birds")
   train, test = caption_embeddings.load_embedding_folder(str(tmp_path / "birds"), 16)
   assert train.embeddings.shape == (6, 10, 16) and test.caption(1).startswith("a small bird")
   stream = caption_embeddings.EmbeddingStream(train, 4, seed=0)
@@ -296,7 +271,7 @@ def test_a_folder_of_images_and_embeddings_trains_and_is_drawn(tmp_path):
 def test_a_folder_without_embeddings_gets_one_line(tmp_path):
   from jaxgan.data import caption_embeddings
 
-  _write_embedding_folder(tmp_path / "birds")
+  caption_embedding_folder(tmp_path / "birds")
   os.remove(tmp_path / "birds" / "test" / "char-CNN-RNN-embeddings.pickle")
   with pytest.raises(ConfigError, match="is missing"):
     caption_embeddings.load_embedding_folder(str(tmp_path / "birds"), 16)

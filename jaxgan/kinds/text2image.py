@@ -594,7 +594,16 @@ def restore(config: dict[str, Any]) -> trainer.Model:
 
 def model_of(spec: TextToImageSpec, train, test) -> trainer.Model:
   """The Model of a run on these data: its generator's bank is the held-out captions (word
-  ids of digit captions, which can also be typed; a folder's held-out images' texts)."""
+  ids of digit captions, which can also be typed; a folder's held-out images' texts).
+
+  Args:
+    spec: the run.
+    train: its training data (digit_captions.CaptionedDigits or an EmbeddingFolder).
+    test: the held-out split.
+
+  Returns:
+    The Model.
+  """
   if isinstance(train, digit_captions.CaptionedDigits):
     generator = caption_generator(spec, digit_captions.held_out().tokens, train.vocabulary)
   else:  # pre-computed embeddings: nothing to type
