@@ -181,3 +181,15 @@ def caption_embedding_folder(root, n_train=6, n_test=4, features=16):
       os.makedirs(text.parent, exist_ok=True)
       text.write_text(f"a small bird {key[-1]} with red wings\na bird\n")
   return root
+
+
+def newest_checkpoint(workdir):
+  """(step, state as nested dicts of numpy arrays) of the run's newest checkpoint."""
+  from jaxgan.checkpoint import Checkpointer
+
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
+  try:
+    state, _ = ckpt.restore_raw()
+    return ckpt.latest_step(), jax.tree.map(np.asarray, state)
+  finally:
+    ckpt.close()

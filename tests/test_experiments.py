@@ -22,6 +22,7 @@ from conftest import (
   defined_flag_names,
   experiment_module,
   fake_devices,
+  newest_checkpoint,
   one_line_error,
   run,
   wait_for_first_metrics,
@@ -29,7 +30,6 @@ from conftest import (
 from PIL import Image
 
 from jaxgan import cli
-from jaxgan.checkpoint import Checkpointer
 
 
 def experiment(name, *flags):
@@ -459,16 +459,6 @@ def copy_run(workdir, tmp_path, name):
   target = str(tmp_path / name)
   subprocess.run(["cp", "-r", workdir, target], check=True)
   return target
-
-
-def newest_checkpoint(workdir):
-  """(step, state as nested dicts of numpy arrays) of the run's newest checkpoint."""
-  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
-  try:
-    state, _ = ckpt.restore_raw()
-    return ckpt.latest_step(), jax.tree.map(np.asarray, state)
-  finally:
-    ckpt.close()
 
 
 @ON_THE_TRAINED_RUN

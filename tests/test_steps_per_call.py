@@ -8,19 +8,9 @@ import os
 import jax
 import numpy as np
 import pytest
-from conftest import experiment_module
+from conftest import experiment_module, newest_checkpoint
 
-from jaxgan.checkpoint import Checkpointer
 from jaxgan.errors import ConfigError
-
-
-def newest_state(workdir):
-  checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"))
-  try:
-    state, _ = checkpoints.restore_raw()
-    return checkpoints.latest_step(), jax.tree.map(np.asarray, state)
-  finally:
-    checkpoints.close()
 
 
 def training_records(workdir):
@@ -68,7 +58,10 @@ def test_k_steps_per_call_equal_k_single_steps_bit_for_bit(tmp_path, script, set
   # 10 steps: two or five calls of k, then single steps for the rest
   train(script, tmp_path / "single", num_steps=10, **settings)
   train(script, tmp_path / "repeated", num_steps=10, steps_per_call=k, **settings)
-  (step_a, a), (step_b, b) = newest_state(tmp_path / "single"), newest_state(tmp_path / "repeated")
+  (step_a, a), (step_b, b) = (
+    newest_checkpoint(tmp_path / "single"),
+    newest_checkpoint(tmp_path / "repeated"),
+  )
   assert step_a == step_b == 10
   jax.tree.map(np.testing.assert_array_equal, a, b)
   assert training_records(tmp_path / "single") == training_records(tmp_path / "repeated")
@@ -77,7 +70,7 @@ def test_k_steps_per_call_equal_k_single_steps_bit_for_bit(tmp_path, script, set
 def test_resumed_and_automatic_runs_match_a_straight_one(tmp_path, capsys):
   settings = dict(TOY, checkpoint_every=4)
   train("wgan_gp.py", tmp_path / "resumed", num_steps=6, steps_per_call=4, **settings)
-  assert newest_state(tmp_path / "resumed")[0] == 6  # 4 in one call, then 5 and 6
+  assert newest_checkpoint(tmp_path / "resumed")[0] == 6  # 4 in one call, then 5 and 6
   train("wgan_gp.py", tmp_path / "resumed", num_steps=14, steps_per_call=4, **settings)
   steps = [r["step"] for r in training_records(tmp_path / "resumed")]
   assert steps == [4, 6, 8, 12, 14]
@@ -85,9 +78,9 @@ def test_resumed_and_automatic_runs_match_a_straight_one(tmp_path, capsys):
   train("wgan_gp.py", tmp_path / "auto", num_steps=14, steps_per_call=0, **settings)
   assert "steps per call: " in capsys.readouterr().out
   train("wgan_gp.py", tmp_path / "straight", num_steps=14, **settings)
-  straight = newest_state(tmp_path / "straight")[1]
+  straight = newest_checkpoint(tmp_path / "straight")[1]
   for run in ("resumed", "auto"):
-    jax.tree.map(np.testing.assert_array_equal, newest_state(tmp_path / run)[1], straight)
+    jax.tree.map(np.testing.assert_array_equal, newest_checkpoint(tmp_path / run)[1], straight)
 
 
 def test_steps_per_call_must_divide_the_intervals():
@@ -125,5 +118,5 @@ def test_k_steps_per_call_on_eight_devices_equal_single_steps(tmp_path):
     module = experiment_module("wgan_gp.py")
     config = module.Config(workdir=str(tmp_path / name), num_steps=8, steps_per_call=k, **settings)
     module.main(config)
-  (_, a), (_, b) = newest_state(tmp_path / "single"), newest_state(tmp_path / "repeated")
+  (_, a), (_, b) = newest_checkpoint(tmp_path / "single"), newest_checkpoint(tmp_path / "repeated")
   jax.tree.map(np.testing.assert_array_equal, a, b)
