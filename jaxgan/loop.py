@@ -17,7 +17,9 @@ What a run leaves in its workdir:
 
 Re-running the same command on the same workdir resumes from the newest
 checkpoint. The loop never waits on the device between log intervals: the
-step's metrics stay on the device until they are logged. A checkpoint that
+step's metrics stay on the device until they are logged. With
+--steps_per_call=k it calls the step repeated k times in one compiled program
+(jaxgan.step.repeat_step) from each multiple of k, single steps elsewhere. A checkpoint that
 cannot be written because the disk is full stops the run with a DiskFullError
 (exit status 4 from the command line); the partial checkpoint is removed and
 the earlier ones stay valid.
@@ -382,6 +384,7 @@ def run_training(
     with StopSignals() as stop:
       batches = stream.iterate(start) if block_at is None else None
       while step < config.num_steps:
+        called = time.perf_counter()
         # k steps a call from a multiple of k on; single steps up to it and after the last
         if repeated is not None and step % k == 0 and step + k <= config.num_steps:
           if block_at is not None:
@@ -392,7 +395,6 @@ def run_training(
           count = k
         else:
           batch = next(batches) if block_at is None else stream.batch_at(step)
-          called = time.perf_counter()
           state, step_metrics = step_fn(state, batch, step_key)
           count = 1
           if auto and step > start:  # the first call compiles: time the next ones
@@ -413,7 +415,7 @@ def run_training(
         if first_call:  # keep compilation (of the step, of its repetition) out of steps/s, ETA
           jax.block_until_ready(step_metrics)
           what = "step" if count == 1 else f"{count} steps in one call"
-          log(f"compiled and ran the first {what} in {time.perf_counter() - interval_start:.1f}s")
+          log(f"compiled and ran the first {what} in {time.perf_counter() - called:.1f}s")
           interval_start, timed_from_step = time.perf_counter(), step
         log_now = step % config.log_every == 0 or step == config.num_steps
         if log_now:

@@ -26,11 +26,15 @@ images (detached), then pulls G's loss under the updated D back through the same
 (jax.vjp), as jaxgan.kinds.spade does. D sees each of its three pairs as its own batch, so
 BatchNorm takes their statistics apart, as the authors' three forward passes do.
 
-The "captions" evaluator generates an image for each held-out caption
-(jaxgan.data.digit_captions: held-out digits, templates unseen in training) and measures the
-digits judge's accuracy for the class the caption names, and for each attribute a caption
-can say (thickness, slant, width) the correlation between the level asked for (−1, +1) and the
-z-score measured on the generated digit. This module registers the kind "text2image".
+The data: the offline digit captions (jaxgan.data.digit_captions, words), or a folder of
+images with pre-computed caption embeddings (jaxgan.data.caption_embeddings: CUB, Oxford-102).
+The "captions" evaluator generates an image for each held-out digit caption (held-out
+digits, templates unseen in training) and measures the digits judge's accuracy for the class
+the caption names, and for each attribute a caption can say (thickness, slant, width) the
+correlation between the level asked for (−1, +1) and the z-score measured on the generated
+digit; on a folder it draws the held-out captions only. A run's generator draws its held-out
+captions as its "classes", and one typed by the user through its prompt (jaxgan.sample
+--caption). This module registers the kind "text2image" and the evaluator "captions".
 """
 
 from __future__ import annotations
