@@ -21,7 +21,9 @@ is not said. A caption names the class and says each said attribute with probabi
 same digit gets many captions, as each CUB bird has ten.
 
 The held-out captions (for the judge) describe the 20% split's digits with two templates the
-training captions never use, so the generator is measured on sentences it has not seen. The
+training captions never use, so the generator is measured on sentences it has not seen (one
+of them adds "handwritten", a word no training caption holds: its embedding stays as
+initialized, noise the encoders must ignore). The
 wrong caption of a training pair (GAN-CLS's mismatched text) describes a digit of another class.
 """
 
