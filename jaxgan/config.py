@@ -159,7 +159,7 @@ class LoopConfig(Config):
     "Training steps per call of the compiled program (a lax.scan over their batches): one "
     "dispatch for k steps; the results are those of k = 1. Must divide --log_every, "
     "--checkpoint_every, --eval_every and --plot_every. 0: chosen from the step's measured "
-    "time (calls of 5 ms or more).",
+    "time (calls of 50 ms or more).",
   )
 
   def __post_init__(self):

@@ -156,7 +156,7 @@ def repeated_step(trainer: Trainer, k: int):
 
 
 AUTO_PROBES = 3  # single steps timed (after the compiling one) before k is chosen
-TARGET_CALL_S = 0.005  # --steps_per_call=0 makes a call last at least this long, if it can
+TARGET_CALL_S = 0.05  # --steps_per_call=0 makes a call last at least this long, if it can
 MAX_STEPS_PER_CALL = 256
 
 

@@ -97,10 +97,10 @@ def test_automatic_steps_per_call_divides_the_intervals_and_fills_a_call():
   config = experiment_module("wgan_gp.py").Config(
     **dict(TOY, log_every=100, checkpoint_every=1000, eval_every=500, plot_every=1000)
   )
-  assert loop.choose_steps_per_call(1e-4, config) == 50  # 5 ms: 50 steps, a divisor of 100
-  assert loop.choose_steps_per_call(0.003, config) == 2
+  assert loop.choose_steps_per_call(0.003, config) == 20  # 50 ms: 17 steps, 20 divides 100
+  assert loop.choose_steps_per_call(0.01, config) == 5
   assert loop.choose_steps_per_call(1.0, config) == 1
-  assert loop.choose_steps_per_call(1e-7, config) == 100  # the intervals' largest divisor
+  assert loop.choose_steps_per_call(1e-4, config) == 100  # the intervals' largest divisor
 
 
 def test_a_toy_streams_block_is_its_batches_stacked():
@@ -120,3 +120,19 @@ def test_k_steps_per_call_on_eight_devices_equal_single_steps(tmp_path):
     module.main(config)
   (_, a), (_, b) = newest_checkpoint(tmp_path / "single"), newest_checkpoint(tmp_path / "repeated")
   jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
+@pytest.mark.parametrize("num_devices", [None, 8])
+def test_an_image_streams_block_is_its_batches_stacked(num_devices):
+  from jaxgan import data, parallel
+
+  mesh = None if num_devices is None else parallel.make_mesh(num_devices)
+  dataset = data.get_dataset("digits", image_size=16)
+  stream = data.make_stream(dataset, 8, 2, seed=1, mesh=mesh)
+  for step in (3, 5, 7):  # the second and third blocks were read ahead
+    block = stream.block_at(step, 2)
+    for name, value in block.items():
+      expected = np.stack([np.asarray(stream.batch_at(s)[name]) for s in (step, step + 1)])
+      np.testing.assert_array_equal(np.asarray(value), expected)
+      if mesh is not None:
+        assert value.sharding.spec[2] == parallel.DATA_AXIS  # the example axis, shifted by one

@@ -24,6 +24,7 @@ prepares the next batches while the device trains on the current one.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import functools
@@ -400,6 +401,25 @@ class StepStream:
   def iterate(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
     """Batches of steps start_step, start_step + 1, ..., read ahead by a background thread."""
     return prefetched(self.local_batch_at, self.to_device, start_step, self.prefetch)
+
+  def local_block_at(self, step: int, k: int) -> dict[str, np.ndarray]:
+    local = [self.local_batch_at(step + i) for i in range(k)]
+    return {name: np.stack([batch[name] for batch in local]) for name in local[0]}
+
+  def block_at(self, step: int, k: int) -> dict[str, jax.Array]:
+    """The batches of steps step, ..., step + k − 1 stacked on a leading axis and sent to the
+    devices at once (the loop's --steps_per_call); the next block (step + k) is read ahead
+    by a background thread, as the loop asks for them in order."""
+    if not hasattr(self, "_blocks_ahead"):
+      self._reader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="jaxgan-blocks")
+      self._blocks_ahead: dict[tuple[int, int], concurrent.futures.Future] = {}
+    ahead = self._blocks_ahead.pop((step, k), None)
+    local = ahead.result() if ahead is not None else self.local_block_at(step, k)
+    self._blocks_ahead.clear()
+    self._blocks_ahead[(step + k, k)] = self._reader.submit(self.local_block_at, step + k, k)
+    if self.mesh is None:
+      return {name: jnp.asarray(v) for name, v in local.items()}
+    return parallel.global_batch(self.mesh, local, batch_axis=2)
 
 
 class ImageStream(StepStream):
