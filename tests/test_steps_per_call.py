@@ -136,3 +136,14 @@ def test_an_image_streams_block_is_its_batches_stacked(num_devices):
       np.testing.assert_array_equal(np.asarray(value), expected)
       if mesh is not None:
         assert value.sharding.spec[2] == parallel.DATA_AXIS  # the example axis, shifted by one
+
+
+def test_a_step_not_made_by_compile_step_cannot_be_repeated():
+  from jaxgan import loop, trainer
+
+  plain = trainer.Trainer(
+    init=None, step=jax.jit(lambda s, b, k: (s, {})), batches=None, evaluators=(), describe=dict
+  )
+  assert loop.repeated_step(plain, 1) is None
+  with pytest.raises(ConfigError, match="not made by jaxgan.step.compile_step"):
+    loop.repeated_step(plain, 4)
