@@ -147,3 +147,19 @@ def test_a_step_not_made_by_compile_step_cannot_be_repeated():
   assert loop.repeated_step(plain, 1) is None
   with pytest.raises(ConfigError, match="not made by jaxgan.step.compile_step"):
     loop.repeated_step(plain, 4)
+
+
+def test_two_processes_repeating_the_step_agree_with_one_single_stepping(tmp_path):
+  """2 processes × 2 devices on 127.0.0.1 at k = 2 against 1 process × 4 devices at k = 1."""
+  from conftest import TINY, assert_ok, fake_devices, run
+  from test_parallel import finish_two_processes, sample, start_two_processes
+
+  common = ["experiments/wgan_gp.py", "--dataset=ring8", "--num_steps=10", "--checkpoint_every=2"]
+  common += [*TINY]  # --log_every=2
+  one = str(tmp_path / "one")
+  assert_ok(run([*common, f"--workdir={one}"], env=fake_devices(4)))
+  two = str(tmp_path / "two")
+  processes = start_two_processes([*common, "--steps_per_call=2", f"--workdir={two}"])
+  (log, _), _ = finish_two_processes(processes)
+  assert "in 2 processes" in log and "2 steps in one call" in log
+  np.testing.assert_allclose(sample(two), sample(one), atol=1e-3)
