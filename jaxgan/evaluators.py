@@ -93,6 +93,25 @@ def run_all(evaluators: Sequence[Evaluator], state: StateDict) -> dict[str, Any]
   return results
 
 
+def in_chunks(function: Callable[..., Any], size: int, *arrays) -> np.ndarray:
+  """np.concatenate of function(start, *rows) over the arrays' rows [start, start + size),
+  start = 0, size, 2·size, ...: a network applied to many examples a few at a time, its
+  memory bounded by `size` (start lets each chunk fold its own key).
+
+  Args:
+    function: function(start, *rows) → the chunk's outputs.
+    size: rows per call.
+    *arrays: arrays of the same length.
+
+  Returns:
+    The outputs of every chunk, concatenated, as numpy.
+  """
+  starts = range(0, len(arrays[0]), size)
+  return np.concatenate(
+    [np.asarray(function(i, *(a[i : i + size] for a in arrays))) for i in starts]
+  )
+
+
 def plot_path(workdir: str, kind: str, step: int) -> str:
   """WORKDIR/plots/KIND_STEP.png, the path of a picture (kind: samples, translations, ...).
 
@@ -434,12 +453,13 @@ def translation(model: Model, settings: EvalSettings) -> Evaluator:
     )
 
   def translate(state, direction: str, images: np.ndarray, chunk: int = 256) -> np.ndarray:
-    out = []
-    for start in range(0, len(images), chunk):
-      key = jax.random.fold_in(settings.key, start)
-      part = images[start : start + chunk]
-      out.append(np.asarray(model.translators[direction](state, part, key)))
-    return np.concatenate(out)
+    return in_chunks(
+      lambda start, part: model.translators[direction](
+        state, part, jax.random.fold_in(settings.key, start)
+      ),
+      chunk,
+      images,
+    )
 
   def run(state):
     fake_b = translate(state, "a_to_b", a)

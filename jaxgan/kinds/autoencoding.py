@@ -160,10 +160,7 @@ def reconstruction(model: Model, settings: evaluators.EvalSettings) -> evaluator
   real_features = []  # computed at the first evaluation
 
   def apply(function, state, images, chunk=250):
-    outputs = []
-    for start in range(0, len(images), chunk):
-      outputs.append(np.asarray(function(state, images[start : start + chunk], settings.key)))
-    return np.concatenate(outputs)
+    return evaluators.in_chunks(lambda _, part: function(state, part, settings.key), chunk, images)
 
   def run(state) -> dict[str, Any]:
     reconstructed = apply(reconstruct, state, originals)

@@ -281,14 +281,10 @@ def painter(spec: SpadeSpec):
 
   def paint(state, maps: np.ndarray, key: Array) -> np.ndarray:
     variables = network_variables(state["generator"])
-    chunks = range(0, len(maps), PAINT_BATCH)
-    return np.concatenate(
-      [
-        np.asarray(
-          apply(variables, jnp.asarray(maps[i : i + PAINT_BATCH]), jax.random.fold_in(key, i))
-        )
-        for i in chunks
-      ]
+    return evaluators.in_chunks(
+      lambda start, part: apply(variables, jnp.asarray(part), jax.random.fold_in(key, start)),
+      PAINT_BATCH,
+      maps,
     )
 
   return paint

@@ -251,14 +251,11 @@ def illustrator(spec: TextToImageSpec):
     variables = network_variables(state["generator"])
     if mix is not None:
       return np.asarray(apply(variables, jnp.asarray(text), jnp.asarray(z), jnp.asarray(mix)))
-    chunks = range(0, len(text), PAINT_BATCH)
-    return np.concatenate(
-      [
-        np.asarray(
-          apply(variables, jnp.asarray(text[i : i + PAINT_BATCH]), z[i : i + PAINT_BATCH], None)
-        )
-        for i in chunks
-      ]
+    return evaluators.in_chunks(
+      lambda _, part, noise: apply(variables, jnp.asarray(part), jnp.asarray(noise), None),
+      PAINT_BATCH,
+      text,
+      z,
     )
 
   return illustrate
