@@ -114,7 +114,10 @@ def draw(
     )
   if caption is not None:
     if generator.prompt is None:
-      raise ConfigError("--caption is for text-to-image runs; this run's generator reads no text")
+      raise ConfigError(
+        "--caption is for text-conditioned generators (a view with a prompt); this run's "
+        "generator reads no text"
+      )
     if label is not None:
       raise ConfigError("give --caption or --label, not both")
     generator = generator.prompt(caption)

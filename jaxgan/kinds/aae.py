@@ -156,14 +156,11 @@ def init_state(spec: AAESpec, key: Array, example_batch: dict[str, Array]) -> AA
       category = init_player(
         spec.category_discriminator, c_key, classes, optimizer=spec.discriminator_optimizer
       )
+    autoencoder = spec.autoencoder_optimizer
     return AAEState(
       jnp.zeros([], jnp.int32),
-      init_player(
-        spec.encoder, e_key, jnp.zeros(shape, jnp.float32), optimizer=spec.autoencoder_optimizer
-      ),
-      init_player(
-        spec.decoder, g_key, decoder_input(spec, z, classes), optimizer=spec.autoencoder_optimizer
-      ),
+      init_player(spec.encoder, e_key, jnp.zeros(shape, jnp.float32), optimizer=autoencoder),
+      init_player(spec.decoder, g_key, decoder_input(spec, z, classes), optimizer=autoencoder),
       _init_code_discriminator(spec, d_key, z, labels),
       category,
     )
