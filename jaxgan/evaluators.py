@@ -563,8 +563,23 @@ def for_training(
   Returns:
     The evaluators that apply to the model's data.
   """
+  return build(names, model, training_settings(config, fid_features, mesh))
+
+
+def training_settings(config, fid_features: str = "auto", mesh: Mesh | None = None):
+  """The EvalSettings of a run being trained: the noise from the run's evaluation key
+  (jaxgan.trainer.run_keys(config.seed)), config.num_eval_samples samples.
+
+  Args:
+    config: the loop's settings (a jaxgan.config.LoopConfig).
+    fid_features: the feature network of "features".
+    mesh: the devices G runs on.
+
+  Returns:
+    The EvalSettings.
+  """
   key = run_keys(config.seed)[2]
-  return build(names, model, EvalSettings(key, config.num_eval_samples, fid_features, mesh))
+  return EvalSettings(key, config.num_eval_samples, fid_features, mesh)
 
 
 def default_names(model: Model) -> list[str]:

@@ -557,9 +557,7 @@ def make_trainer(
     *(["reconstruction"] if model.translators else []),
     *evaluators.default_names(from_noise),
   ]
-  settings = evaluators.EvalSettings(
-    trainer.run_keys(config.seed)[2], config.num_eval_samples, fid_features, mesh
-  )
+  settings = evaluators.training_settings(config, fid_features, mesh)
   what = {
     "unsupervised": "an adversarial autoencoder",
     "supervised": "a supervised AAE",

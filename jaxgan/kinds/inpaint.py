@@ -426,9 +426,7 @@ def make_trainer(spec: InpaintSpec, dataset, test, config, *, mesh=None) -> trai
     The Trainer.
   """
   stream = data.make_stream(dataset, config.batch_size, 1, config.seed, mesh)
-  settings = evaluators.EvalSettings(
-    trainer.run_keys(config.seed)[2], config.num_eval_samples, "none", mesh
-  )
+  settings = evaluators.training_settings(config, "none", mesh)
   return trainer.Trainer(
     init=functools.partial(init_state, spec),
     step=make_train_step(spec, mesh=mesh),

@@ -510,9 +510,7 @@ def make_trainer(spec: SpadeSpec, train, test, config, *, mesh=None) -> trainer.
   Returns:
     The Trainer.
   """
-  settings = evaluators.EvalSettings(
-    trainer.run_keys(config.seed)[2], config.num_eval_samples, mesh=mesh
-  )
+  settings = evaluators.training_settings(config, mesh=mesh)
   if isinstance(train, digit_scenes.Scenes):
     stream = digit_scenes.SceneStream(train, config.batch_size, config.seed, mesh)
     what = f"digit scenes ({train.image_size}×{train.image_size}, {spec.num_classes} classes)"

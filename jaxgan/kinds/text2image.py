@@ -264,9 +264,7 @@ def make_trainer(spec: TextToImageSpec, train, test, config, *, mesh=None) -> tr
   Returns:
     The Trainer.
   """
-  settings = evaluators.EvalSettings(
-    trainer.run_keys(config.seed)[2], config.num_eval_samples, mesh=mesh
-  )
+  settings = evaluators.training_settings(config, mesh=mesh)
   terms = []
   if spec.wrong_text_weight:
     terms.append(f"wrong-text weight {spec.wrong_text_weight}")
