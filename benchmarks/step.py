@@ -4,8 +4,10 @@
       [--num_devices=N]     # data parallel over N devices (fake CPU ones: JAX_NUM_CPU_DEVICES=N)
       [--conv=matmul|xla]   # the convolutions as matrix products (default) or XLA's/cuDNN's
   python benchmarks/step.py --workload=toy_wgan_gp --loop --steps=2000 [--steps_per_call=K]
+      [--data_on_device]
       # the whole training loop (jaxgan.loop: its data stream, metrics, logging) beside the
-      # bare step; toy workloads only, toy8 being the toy with 8-wide MLPs (a near-free step)
+      # bare step; toy8 is the toy with 8-wide MLPs (a near-free step); the image workloads
+      # read LOOP_IMAGES random 32×32×3 uint8 images through the real image stream
 
 Builds the workload's GAN with the public API, times whole training steps
 after warm-up (compilation excluded; the real data is made in advance, since
@@ -34,6 +36,7 @@ from absl import app, flags
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import jax  # noqa: E402
+import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from jaxgan import data, models, parallel, penalties  # noqa: E402
@@ -63,7 +66,10 @@ flags.DEFINE_enum(
   models.CONVOLUTION_IMPLEMENTATIONS,
   "How the image workloads' convolutions are computed (jaxgan.models.convolutions_by).",
 )
-flags.DEFINE_bool("loop", False, "Time the training loop (toy workloads) beside the bare step.")
+flags.DEFINE_bool("loop", False, "Time the training loop beside the bare step.")
+flags.DEFINE_bool(
+  "data_on_device", False, "--loop: the loop's --data_on_device (the data in device memory)."
+)
 flags.DEFINE_integer(
   "steps_per_call", 1, "--loop: the loop's --steps_per_call (0: chosen from the step's time)."
 )
@@ -238,15 +244,34 @@ def run_workload(
   }
 
 
-def run_loop(name: str, batch: int | None, steps: int, steps_per_call: int) -> dict:
-  """The training loop of a toy workload for `steps` steps (one log interval, no evaluation,
+LOOP_IMAGES = 4096  # the image workloads' loop reads this many random images (CIFAR-10's shape)
+
+
+def loop_dataset(name: str):
+  """The data the loop of a workload trains on: the toy's grid25, or random uint8 images of
+  the workload's shape served by the image stream as any image dataset is."""
+  if name.startswith("toy"):
+    return data.get_toy("grid25")
+  from jaxgan.data import images
+
+  rng = np.random.default_rng(0)
+  pixels = rng.integers(0, 256, (LOOP_IMAGES, 32, 32, 3), dtype=np.uint8)
+  source = images.ArraySource(pixels, np.zeros(LOOP_IMAGES, np.int32))
+  return images.ImageDataset("random32", source, 32, 3, 0)
+
+
+def run_loop(
+  name: str, batch: int | None, steps: int, steps_per_call: int, data_on_device: bool = False
+) -> dict:
+  """The training loop of a workload for `steps` steps (one log interval, no evaluation,
   checkpoint or plot inside it), beside its bare step.
 
   Args:
-    name: toy_wgan_gp or toy8.
+    name: the workload.
     batch: the batch size (default: the workload's).
     steps: steps timed (after the first, which compiles).
     steps_per_call: the loop's --steps_per_call.
+    data_on_device: the loop's --data_on_device.
 
   Returns:
     The JSON record: both rates and their ratio.
@@ -256,8 +281,6 @@ def run_loop(name: str, batch: int | None, steps: int, steps_per_call: int) -> d
   from jaxgan import config as config_lib
   from jaxgan import loop
 
-  if not name.startswith("toy"):
-    raise app.UsageError("--loop times the toy workloads (toy_wgan_gp, toy8)")
   bare = run_workload(name, batch, steps, 5, 0)
   spec, batch, _ = workload(name, batch, None)
   # one log line at the end of a run of whole calls; its first call (compiling) is not timed
@@ -274,8 +297,9 @@ def run_loop(name: str, batch: int | None, steps: int, steps_per_call: int) -> d
       plot_every=interval,
       num_eval_samples=100,
       steps_per_call=steps_per_call,
+      data_on_device=data_on_device,
     )
-    trainer = gan.make_trainer(spec, data.get_toy("grid25"), config)
+    trainer = gan.make_trainer(spec, loop_dataset(name), config)
     loop.run_training(trainer, config)
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
       record = next(json.loads(line) for line in f if "steps_per_s" in json.loads(line))
@@ -287,6 +311,7 @@ def run_loop(name: str, batch: int | None, steps: int, steps_per_call: int) -> d
     "batch": batch,
     "device": jax.devices()[0].platform,
     "steps_per_call": config.steps_per_call,
+    "data_on_device": data_on_device,
     "loop_steps_per_s": round(rate, 2),
     "bare_steps_per_s": bare["steps_per_s"],
     "loop_over_bare": round(rate / bare["steps_per_s"], 3),
@@ -296,7 +321,10 @@ def run_loop(name: str, batch: int | None, steps: int, steps_per_call: int) -> d
 def main(argv):
   del argv
   if FLAGS.loop:
-    print(json.dumps(run_loop(FLAGS.workload, FLAGS.batch, FLAGS.steps, FLAGS.steps_per_call)))
+    record = run_loop(
+      FLAGS.workload, FLAGS.batch, FLAGS.steps, FLAGS.steps_per_call, FLAGS.data_on_device
+    )
+    print(json.dumps(record))
     return
   result = run_workload(
     FLAGS.workload, FLAGS.batch, FLAGS.steps, FLAGS.warmup, FLAGS.num_devices, FLAGS.conv

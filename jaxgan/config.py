@@ -162,6 +162,15 @@ class LoopConfig(Config):
     "time (calls of 50 ms or more).",
   )
 
+  data_on_device: bool = option(
+    False,
+    "Hold the whole dataset in device memory, sharded over the devices, and gather each "
+    "step's batch inside the compiled step (no input pipeline, no transfers). For the toy "
+    "mixtures and image datasets up to 4 GiB; images are shuffled in another order than "
+    "the host pipeline's (a key per epoch), so results differ from a run without it by "
+    "seed noise.",
+  )
+
   def __post_init__(self):
     super().__post_init__()
     at_least(self, 1, "num_steps", "batch_size", "log_every", "checkpoint_every", "plot_every")
@@ -278,7 +287,6 @@ class GANConfig(RunConfig):
   ada_kimg: float = option(
     100.0, "ADA: thousands of images for p to go from 0 to 1 (the authors: 500, for long runs)."
   )
-
   def __post_init__(self):
     super().__post_init__()
     at_least(self, 1, "n_critic", "latent_dim", "width", "accumulate")

@@ -155,6 +155,22 @@ def repeated_step(trainer: Trainer, k: int):
   return repeated(k)
 
 
+def device_data_of(trainer: Trainer, config: LoopConfig):
+  """--data_on_device: the trainer's data in device memory (jaxgan.data.on_device.DeviceData),
+  placed now; None without the flag; a one-line ConfigError for data read on the host."""
+  if not config.data_on_device:
+    return None
+  on_device = getattr(trainer.batches, "on_device", None)
+  if on_device is None or not hasattr(trainer.step, "on_data"):
+    raise ConfigError(
+      f"--data_on_device: this run's data ({type(trainer.batches).__name__}) are read on the "
+      "host by its stream, which cannot hold them on the device: drop --data_on_device"
+    )
+  data = on_device()
+  log(f"data on the device: {data.description}")
+  return data
+
+
 AUTO_PROBES = 3  # single steps timed (after the compiling one) before k is chosen
 TARGET_CALL_S = 0.05  # --steps_per_call=0 makes a call last at least this long, if it can
 MAX_STEPS_PER_CALL = 256
@@ -200,9 +216,12 @@ LOG_ORDER = ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm
 
 def _format_metrics(means: dict[str, float], penalty_names) -> str:
   """The log line's metrics: losses, penalties, D's outputs, gradient norms, then the
-  loss's own state (e.g. BEGAN's k and M). The totals (loss + penalties) stay in the file."""
+  loss's own state (e.g. BEGAN's k and M). The totals (loss + penalties) and the metrics of
+  a part ("member3/d_loss", a population's) stay in the file."""
   names = [*LOG_ORDER[:2], *penalty_names, *LOG_ORDER[2:]]
-  others = sorted(k for k in means if k not in names and not k.endswith("_total_loss"))
+  others = sorted(
+    k for k in means if k not in names and not k.endswith("_total_loss") and "/" not in k
+  )
   return "  ".join(f"{k} {means[k]:.4g}" for k in [*names, *others] if k in means)
 
 
@@ -375,6 +394,7 @@ def run_training(
   auto = config.steps_per_call == 0  # k chosen from the step's time, after a few steps
   k = 1 if auto else config.steps_per_call
   repeated = repeated_step(trainer, k)
+  device_data = device_data_of(trainer, config)
   probe_times: list[float] = []
   ran_repeated = False
   # a stream that draws k batches in one call (block_at) is read by position
@@ -382,32 +402,34 @@ def run_training(
   step = start
   try:
     with StopSignals() as stop:
-      batches = stream.iterate(start) if block_at is None else None
+      batches = stream.iterate(start) if block_at is None and device_data is None else None
       while step < config.num_steps:
         called = time.perf_counter()
         # k steps a call from a multiple of k on; single steps up to it and after the last
-        if repeated is not None and step % k == 0 and step + k <= config.num_steps:
+        count = k if repeated and step % k == 0 and step + k <= config.num_steps else 1
+        if device_data is not None:  # the batches are gathered inside the program
+          steps_on_data = trainer.step.on_data(device_data.batch_of, count)
+          state, step_metrics = steps_on_data(state, device_data.arrays, step_key)
+        elif count > 1:
           if block_at is not None:
             block = block_at(step, k)
           else:
             block = _stack_batches([next(batches) for _ in range(k)])
           state, step_metrics = repeated(state, block, step_key)
-          count = k
         else:
           batch = next(batches) if block_at is None else stream.batch_at(step)
           state, step_metrics = step_fn(state, batch, step_key)
-          count = 1
-          if auto and step > start:  # the first call compiles: time the next ones
-            jax.block_until_ready(step_metrics)
-            probe_times.append(time.perf_counter() - called)
-            if len(probe_times) == AUTO_PROBES:
-              auto, k = False, choose_steps_per_call(min(probe_times), config)
-              repeated = repeated_step(trainer, k) if hasattr(trainer.step, "repeated") else None
-              log(
-                f"steps per call: {k if repeated else 1} (a step takes "
-                f"{1e3 * min(probe_times):.2f} ms; calls of about {TARGET_CALL_S * 1e3:.0f} ms "
-                "or more keep the dispatch's cost small)"
-              )
+        if count == 1 and auto and step > start:  # the first call compiles: time the next ones
+          jax.block_until_ready(step_metrics)
+          probe_times.append(time.perf_counter() - called)
+          if len(probe_times) == AUTO_PROBES:
+            auto, k = False, choose_steps_per_call(min(probe_times), config)
+            repeated = repeated_step(trainer, k) if hasattr(trainer.step, "repeated") else None
+            log(
+              f"steps per call: {k if repeated else 1} (a step takes "
+              f"{1e3 * min(probe_times):.2f} ms; calls of about {TARGET_CALL_S * 1e3:.0f} ms "
+              "or more keep the dispatch's cost small)"
+            )
         pending.append((count, step_metrics))
         first_call = step == start or (count > 1 and not ran_repeated)
         ran_repeated = ran_repeated or count > 1

@@ -331,7 +331,9 @@ def compile_step(
 
   Returns:
     The compiled step(state, batch, key) -> (state, metrics). Its attribute
-    `repeated(k)` is the same step k times in one compiled program (see repeat_step).
+    `repeated(k)` is the same step k times in one compiled program (see repeat_step), and
+    `on_data(batch_of, k)` the same with each batch gathered inside from data on the device
+    (see repeat_step_on_data).
   """
   traces = 0
   first_batch = None  # the shapes and dtypes of the batch of the first trace
@@ -375,6 +377,10 @@ def compile_step(
   compiled.repeated = functools.cache(
     lambda k: repeat_step(step_fn, k, mesh=mesh, batch_sharding=batch_sharding, donate=donate)
   )
+  compiled.pure = step_fn  # the uncompiled step (jaxgan.population vmaps it)
+  compiled.on_data = functools.cache(
+    lambda batch_of, k: repeat_step_on_data(step_fn, batch_of, k, mesh=mesh, donate=donate)
+  )
   return compiled
 
 
@@ -416,6 +422,43 @@ def repeat_step(step_fn, k: int, *, mesh: Mesh | None = None, batch_sharding=Non
     out_shardings=(everywhere, everywhere),
     donate_argnums=donate_argnums,
   )
+
+
+def repeat_step_on_data(step_fn, batch_of, k: int, *, mesh: Mesh | None = None, donate=True):
+  """step_fn(state, batch, key) k times in one compiled program, each step's batch gathered
+  inside it from data in device memory: steps(state, data, key) → (state, metrics), the
+  metrics stacked on a leading axis of k (unstacked for k = 1).
+
+  The batch of each step is batch_of(data, state.step), read from the state's own step counter,
+  so the program needs nothing from the host but the state it already holds (the loop's
+  --data_on_device; jaxgan.data.on_device).
+
+  Args:
+    step_fn: the pure step.
+    batch_of: the stream's pure batch_of(data, step) (it lays the batch out over the mesh).
+    k: steps per call (1: one step, no scan).
+    mesh: run data-parallel over its devices: state, key and metrics replicated.
+    donate: hand the old state's buffers to the new state.
+
+  Returns:
+    The compiled steps(state, data, key) -> (state, metrics).
+  """
+
+  def one_step(state, data, key):
+    return step_fn(state, batch_of(data, state.step), key)
+
+  def steps(state, data, key):
+    check_key(key)
+    if k == 1:
+      return one_step(state, data, key)
+    return jax.lax.scan(lambda state, _: one_step(state, data, key), state, length=k)
+
+  donate_argnums = (0,) if donate else ()
+  if mesh is None:
+    return jax.jit(steps, donate_argnums=donate_argnums)
+  everywhere = parallel.replicated(mesh)
+  # the data keep the sharding they were placed with
+  return jax.jit(steps, out_shardings=(everywhere, everywhere), donate_argnums=donate_argnums)
 
 
 def compile_spec_step(

@@ -16,6 +16,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxgan import parallel
 from jaxgan.data.images import ImageDataset, ImageStream, load_image_dataset
+from jaxgan.data.on_device import DeviceData
 from jaxgan.data.toy import TOY_DATASETS, Mixture, ToyDataset, sample_mixture, sample_swissroll
 from jaxgan.errors import ConfigError
 
@@ -104,6 +105,14 @@ class ToyStream:
       shape = (n_critic, batch_size)
       return {"x": dataset.sample(jax.random.fold_in(key, step), shape)}
 
+    def draw_in_program(key, step):
+      batch = make(key, step)
+      if sharding is None:
+        return batch
+      return {"x": jax.lax.with_sharding_constraint(batch["x"], sharding)}
+
+    self._draw_in_program = draw_in_program
+
     self._make = jax.jit(make, out_shardings=None if sharding is None else {"x": sharding})
 
     def make_block(key, first_step, k):
@@ -127,3 +136,8 @@ class ToyStream:
     """The batches of steps step, ..., step + k − 1 stacked on a leading axis, drawn in one
     call (the loop's --steps_per_call): the same numbers as k calls of batch_at."""
     return self._make_block(self.key, step, k)
+
+  def on_device(self):
+    """The draws inside the step's program (the loop's --data_on_device): the same numbers
+    as batch_at, with no call of their own."""
+    return DeviceData(self.key, self._draw_in_program, f"{self.dataset.name} drawn in the step")

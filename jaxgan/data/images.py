@@ -42,6 +42,7 @@ from absl import logging as absl_logging
 from PIL import Image
 
 from jaxgan import parallel
+from jaxgan.data import on_device
 from jaxgan.errors import ConfigError
 
 # TFDS datasets known to work, with their crop and natural size.
@@ -271,13 +272,17 @@ class ImageDataset:
   num_classes: int
   crop: int | None = None
 
-  def preprocess(self, images: np.ndarray) -> np.ndarray:
-    """uint8 images from the source → float32 [B, S, S, C] in [−1, 1]."""
+  def resized(self, images: np.ndarray) -> np.ndarray:
+    """uint8 images from the source → uint8 [B, S, S, C], center cropped and resized."""
     if self.crop:
       images = center_crop(images, self.crop)
     elif images.shape[1] != images.shape[2]:
       images = center_crop(images, min(images.shape[1:3]))
-    return to_model_range(resize(images, self.image_size))
+    return resize(images, self.image_size)
+
+  def preprocess(self, images: np.ndarray) -> np.ndarray:
+    """uint8 images from the source → float32 [B, S, S, C] in [−1, 1]."""
+    return to_model_range(self.resized(images))
 
   def examples(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     images, labels = self.source.read(indices)
@@ -459,6 +464,19 @@ class ImageStream(StepStream):
     images, labels = self.dataset.examples(indices.reshape(-1))
     rows = indices.shape[1]
     return {"x": images.reshape(n, rows, *images.shape[1:]), "label": labels.reshape(n, rows)}
+
+  def on_device(self):
+    """The whole dataset on the device(s), each step's batch gathered inside the step's
+    program (jaxgan.data.on_device; the loop's --data_on_device). Another order than this
+    stream's: see that module."""
+    if not isinstance(self.dataset, ImageDataset):
+      raise ConfigError(
+        f"--data_on_device serves image datasets; {type(self.dataset).__name__} is read on the "
+        "host: drop --data_on_device"
+      )
+    return on_device.image_device_data(
+      self.dataset, self.batch_size, self.n_critic, self.seed, self.mesh
+    )
 
 
 def prefetched(

@@ -1,0 +1,148 @@
+"""Data that lives on the device(s): the whole dataset in device memory, shuffled per epoch by a
+key and gathered inside the compiled training program (the loop's --data_on_device).
+
+A stream that can hold its data on the device gives the loop a `DeviceData`:
+
+    data = stream.on_device()               # arrays placed once, sharded over the mesh
+    batch = data.batch_of(data.arrays, step)  # pure: traced inside the step's program
+
+so a step reads its batch without the host: no per-step transfer, no input thread, and with
+--steps_per_call=k one program runs k steps with their k gathers. What is stored is what the
+host pipeline would serve before its last operation: the images already cropped and resized,
+as uint8 (a quarter of float32's memory), scaled to [−1, 1] inside the program with the host's
+formula, so a batch equals the host's batch of the same examples bit for bit.
+
+The order differs from the host stream's (jaxgan.data.images.example_indices draws numpy
+permutations): epoch e visits the examples in jax.random.permutation(fold_in(key, e), N), the
+positions [s·n·B, (s + 1)·n·B) of that endless sequence at step s, as the host stream does
+with its own permutations. A run with --data_on_device is as resumable as one without: the
+position comes from the state's step counter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan import parallel
+from jaxgan.errors import ConfigError
+
+MAX_DEVICE_BYTES = 4 << 30  # a dataset larger than this stays on the host pipeline
+READ_CHUNK = 4096  # examples read and resized per call of the source while loading
+
+
+class DeviceData(NamedTuple):
+  """A dataset in device memory and how a step's batch is gathered from it.
+
+  arrays: the stored data, a pytree of device arrays (sharded over the mesh's 'data' axis).
+  batch_of(arrays, step) -> the step's batch: pure, traceable with a traced step.
+  description: what is stored, for the log ("1,437 images 32×32×1 uint8, 1.5 MB").
+  """
+
+  arrays: Any
+  batch_of: Callable[[Any, jax.Array], Any]
+  description: str = ""
+
+
+def shuffled_indices(key: jax.Array, n: int, step: jax.Array, per_step: int) -> jax.Array:
+  """The dataset indices a step reads: positions [step·per_step, (step + 1)·per_step) of the
+  endless sequence whose epoch e is the permutation jax.random.permutation(fold_in(key, e), n).
+
+  Traceable (step may be traced); per_step ≤ n, so a step spans at most two epochs. The
+  position is split as step = q·n + r so that step·per_step never overflows int32.
+
+  Args:
+    key: the data's key.
+    n: the number of examples.
+    step: the step (an integer scalar, traced or not).
+    per_step: examples per step (n_critic · batch size).
+
+  Returns:
+    int32 indices [per_step].
+  """
+  if per_step > n:
+    raise ConfigError(
+      f"a step reads {per_step} examples but the dataset has {n}: --data_on_device needs a "
+      "step's examples to fit in one epoch; lower --batch_size or drop --data_on_device"
+    )
+  step = jnp.asarray(step, jnp.int32)
+  quotient, remainder = step // n, step % n
+  first_epoch = quotient * per_step + (remainder * per_step) // n
+  offsets = (remainder * per_step) % n + jnp.arange(per_step, dtype=jnp.int32)
+  wraps = offsets >= n
+  this_epoch = jax.random.permutation(jax.random.fold_in(key, first_epoch), n)
+  next_epoch = jax.random.permutation(jax.random.fold_in(key, first_epoch + 1), n)
+  return jnp.where(wraps, next_epoch[offsets % n], this_epoch[offsets % n])
+
+
+def place(mesh, host: np.ndarray) -> jax.Array:
+  """A host array on the device, or under a mesh split over its 'data' axis along axis 0
+  (padded with zero rows to a multiple of the device count; the padding is never read)."""
+  if mesh is None:
+    return jnp.asarray(host)
+  pad = -len(host) % mesh.size
+  if pad:
+    host = np.concatenate([host, np.zeros((pad, *host.shape[1:]), host.dtype)])
+  sharding = parallel.sharded_along(mesh, 0)
+  return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def read_resized(dataset) -> tuple[np.ndarray, np.ndarray]:
+  """Every example of an ImageDataset as the host pipeline serves it before scaling: uint8
+  [N, S, S, C] cropped and resized, labels int32 [N]; a one-line ConfigError when it would
+  not fit the device budget."""
+  n = len(dataset.source)
+  size = n * dataset.image_size**2 * dataset.channels
+  if size > MAX_DEVICE_BYTES:
+    raise ConfigError(
+      f"{dataset.name} would take {size / 2**30:.1f} GiB on the device (at most "
+      f"{MAX_DEVICE_BYTES / 2**30:.0f} GiB): drop --data_on_device; the host pipeline reads it "
+      "ahead of the step"
+    )
+  images, labels = [], []
+  for start in range(0, n, READ_CHUNK):
+    chunk_images, chunk_labels = dataset.source.read(np.arange(start, min(n, start + READ_CHUNK)))
+    images.append(dataset.resized(chunk_images))
+    labels.append(np.asarray(chunk_labels, np.int32))
+  return np.concatenate(images), np.concatenate(labels)
+
+
+def image_device_data(dataset, batch_size: int, n_critic: int, seed: int, mesh=None) -> DeviceData:
+  """An ImageDataset on the device: batches {"x": [n_critic, B, S, S, C] in [−1, 1], "label":
+  [n_critic, B]} gathered from it by step, split over the mesh like the host's batches.
+
+  Args:
+    dataset: the jaxgan.data.images.ImageDataset.
+    batch_size: examples per critic update (the global batch).
+    n_critic: critic updates per step.
+    seed: the run's seed (the data's key is drawn from it).
+    mesh: store the data, and serve the batches, split over its devices.
+
+  Returns:
+    The DeviceData.
+  """
+  images, labels = read_resized(dataset)
+  n, per_step = len(images), n_critic * batch_size
+  shuffled_indices(jax.random.key(0), n, 0, per_step)  # a one-line error now, not in a trace
+  key = jax.random.fold_in(jax.random.key(seed), 2)
+  arrays = {"images": place(mesh, images), "labels": place(mesh, labels), "key": key}
+  batch_sharding = None if mesh is None else parallel.step_batch_sharding(mesh)
+
+  def batch_of(arrays, step):
+    indices = shuffled_indices(arrays["key"], n, step, per_step)
+    x = arrays["images"][indices].astype(jnp.float32) * (2.0 / 255.0) - 1.0  # to_model_range
+    batch = {
+      "x": x.reshape(n_critic, batch_size, *images.shape[1:]),
+      "label": arrays["labels"][indices].reshape(n_critic, batch_size),
+    }
+    if batch_sharding is None:
+      return batch
+    return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, batch_sharding), batch)
+
+  shape = "×".join(map(str, images.shape[1:]))
+  description = f"{n:,} images {shape} uint8, {images.nbytes / 2**20:.1f} MiB"
+  return DeviceData(arrays, batch_of, description)

@@ -1,0 +1,109 @@
+"""--data_on_device: the dataset in device memory, shuffled per epoch by a key and gathered
+inside the compiled step (jaxgan.data.on_device, jaxgan.step.repeat_step_on_data)."""
+
+import jax
+import numpy as np
+import pytest
+from conftest import experiment_module, newest_checkpoint
+from test_steps_per_call import DIGITS, TOY, train, training_records
+
+from jaxgan import data, parallel
+from jaxgan.data import on_device
+from jaxgan.errors import ConfigError
+
+
+def test_each_epoch_visits_every_example_once_in_a_new_order():
+  key, n, per_step = jax.random.key(5), 10, 4
+  steps = jax.jit(jax.vmap(lambda s: on_device.shuffled_indices(key, n, s, per_step)))
+  sequence = np.asarray(steps(np.arange(15))).reshape(-1)  # 60 positions: 6 epochs
+  epochs = sequence.reshape(6, n)
+  for epoch in epochs:
+    assert sorted(epoch) == list(range(n))
+  assert len({tuple(e) for e in epochs}) == 6
+  # the same as the formula's permutations, epoch by epoch
+  for e, epoch in enumerate(epochs):
+    expected = jax.random.permutation(jax.random.fold_in(key, e), n)
+    np.testing.assert_array_equal(epoch, expected)
+
+
+def test_positions_do_not_overflow_at_large_steps():
+  key, n, per_step = jax.random.key(0), 1437, 640
+  step = 3_000_000  # step · per_step = 1.9e9, close to int32's limit; the next is past it
+  for s in (step, step + 1_000_000):
+    indices = np.asarray(on_device.shuffled_indices(key, n, s, per_step))
+    epoch, offset = divmod(s * per_step, n)  # Python's integers
+    permutations = [
+      jax.random.permutation(jax.random.fold_in(key, e), n) for e in (epoch, epoch + 1)
+    ]
+    expected = np.concatenate(permutations)[offset : offset + per_step]
+    np.testing.assert_array_equal(indices, expected)
+
+
+@pytest.mark.parametrize("num_devices", [None, 8])
+def test_device_batches_equal_the_host_preprocessing_of_their_examples(num_devices):
+  mesh = None if num_devices is None else parallel.make_mesh(num_devices)
+  dataset = data.get_dataset("digits", image_size=16)
+  device_data = data.make_stream(dataset, 8, 2, seed=1, mesh=mesh).on_device()
+  batch_of = jax.jit(device_data.batch_of)
+  for step in (0, 7, 300):  # 300 · 16 examples: past the first epochs
+    batch = batch_of(device_data.arrays, step)
+    indices = on_device.shuffled_indices(device_data.arrays["key"], len(dataset.source), step, 16)
+    images, labels = dataset.examples(np.asarray(indices))
+    np.testing.assert_array_equal(np.asarray(batch["x"]), images.reshape(2, 8, 16, 16, 1))
+    np.testing.assert_array_equal(np.asarray(batch["label"]), labels.reshape(2, 8))
+    if mesh is not None:
+      assert batch["x"].sharding.spec[1] == parallel.DATA_AXIS
+  if mesh is not None:
+    assert device_data.arrays["images"].sharding.spec[0] == parallel.DATA_AXIS
+
+
+def test_toy_draws_in_the_program_equal_the_host_driven_run_bit_for_bit(tmp_path):
+  # the toy's draws do not change, only where they happen: k = 1 and k = 4 equal a plain run
+  train("wgan_gp.py", tmp_path / "plain", num_steps=10, **TOY)
+  for k in (1, 4):
+    train(
+      "wgan_gp.py", tmp_path / f"k{k}", num_steps=10, steps_per_call=k, data_on_device=True, **TOY
+    )
+    jax.tree.map(
+      np.testing.assert_array_equal,
+      newest_checkpoint(tmp_path / f"k{k}")[1],
+      newest_checkpoint(tmp_path / "plain")[1],
+    )
+
+
+def test_digits_on_the_device_train_resume_exactly_and_equal_any_k(tmp_path):
+  settings = dict(DIGITS, data_on_device=True)
+  train("dcgan.py", tmp_path / "single", num_steps=8, **settings)
+  train(
+    "dcgan.py",
+    tmp_path / "resumed",
+    num_steps=3,
+    steps_per_call=2,
+    **dict(settings, checkpoint_every=2),
+  )
+  train("dcgan.py", tmp_path / "resumed", num_steps=8, steps_per_call=2, **settings)
+  (step_a, a), (step_b, b) = (
+    newest_checkpoint(tmp_path / "single"),
+    newest_checkpoint(tmp_path / "resumed"),
+  )
+  assert step_a == step_b == 8
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+  single = training_records(tmp_path / "single")
+  assert all(np.isfinite(r["d_loss"]) for r in single)
+
+
+def test_data_a_stream_cannot_hold_on_the_device_get_one_line():
+  with pytest.raises(ConfigError, match="needs a step's examples to fit in one epoch"):
+    on_device.shuffled_indices(jax.random.key(0), 10, 0, 11)
+
+  class HostOnly:
+    def batch_at(self, step):
+      return {}
+
+  from jaxgan import loop
+  from jaxgan.trainer import Trainer
+
+  trainer = Trainer(init=None, step=None, batches=HostOnly(), evaluators=(), describe=dict)
+  config = experiment_module("wgan_gp.py").Config(data_on_device=True, **TOY)
+  with pytest.raises(ConfigError, match="HostOnly.*drop --data_on_device"):
+    loop.device_data_of(trainer, config)
