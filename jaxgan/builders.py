@@ -12,13 +12,14 @@ a notebook and a test.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import optax
 
-from jaxgan import ada, augment, data, loop, models, optim, runtime
+from jaxgan import ada, augment, data, loop, models, optim, population, runtime
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import gan
 from jaxgan.kinds.gan_spec import GANSpec
@@ -248,6 +249,17 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
   return GANSpec(loss=loss, **shared, **fields)
 
 
+def gan_parts(make_spec: Callable, dataset) -> Callable:
+  """config → (init, pure step) of the GAN make_spec(config, dataset) makes: what a
+  population builds inside its program for each grid point (jaxgan.population)."""
+
+  def parts(config):
+    spec = make_spec(config, dataset)
+    return functools.partial(gan.init_state, spec), gan.make_train_step(spec).pure
+
+  return parts
+
+
 def run_experiment(
   experiment: str, config, make_spec: Callable, make_trainer: Callable = gan.make_trainer
 ) -> dict[str, Any]:
@@ -267,6 +279,13 @@ def run_experiment(
   runtime.use_compilation_cache(config.compilation_cache)
   dataset = load_dataset(config)
   mesh = runtime.start_devices(config)
+  if config.population > 1 or config.population_grid:
+    return population.run_population(
+      config,
+      lambda c: make_trainer(make_spec(c, dataset), dataset, c, fid_features=c.fid_features),
+      lambda c: runtime.run_config(experiment, c),
+      gan_parts(make_spec, dataset) if make_trainer is gan.make_trainer else None,
+    )
   spec = make_spec(config, dataset)
   run = make_trainer(spec, dataset, config, mesh=mesh, fid_features=config.fid_features)
   return loop.run_training(

@@ -287,10 +287,24 @@ class GANConfig(RunConfig):
   ada_kimg: float = option(
     100.0, "ADA: thousands of images for p to go from 0 to 1 (the authors: 500, for long runs)."
   )
+  population: int = option(
+    1,
+    "Train this many GANs side by side in one compiled program (jax.vmap; jaxgan.population): "
+    "seeds --seed, --seed + 1, ... unless --population_grid sets them. Each member is also a "
+    "run of its own in WORKDIR/memberI.",
+  )
+  population_grid: str = option(
+    "",
+    "The members' flags as a grid, KEY:V1,V2;KEY2:V1,V2 (its product, --population points): "
+    "numbers (learning rates, penalty weights, EMA decays) and seed; e.g. "
+    "g_lr:1e-4,2e-4;gp_weight:0.1,1.",
+  )
+
   def __post_init__(self):
     super().__post_init__()
     at_least(self, 1, "n_critic", "latent_dim", "width", "accumulate")
     at_least(self, 0, "ema_start", "standing_stats")
+    at_least(self, 1, "population")
     if self.batch_size % self.accumulate:
       raise ConfigError(
         f"--accumulate={self.accumulate} does not divide --batch_size={self.batch_size}: "
@@ -311,7 +325,9 @@ class GANConfig(RunConfig):
   @property
   def ema(self) -> float | None:
     """The EMA decay of G's weights, or None for no EMA (--ema_decay=0)."""
-    return self.ema_decay or None
+    if isinstance(self.ema_decay, float | int) and not self.ema_decay:
+      return None
+    return self.ema_decay  # a number, or a traced one (a population's grid, jaxgan.population)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,12 +3,14 @@
 - `save_toy_plot`: real and generated 2-D samples over the contours of D.
 - `save_loss_curves`: the losses and penalties of metrics.jsonl against step.
 - `save_truncation_sweep`: the truncation trade-off (BigGAN Fig. 17).
+- `save_population_curves`: a population's evaluation metrics, one line per member.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -144,6 +146,48 @@ def save_loss_curves(path: str, records: Sequence[dict[str, Any]], penalty_names
     ax.axis("off")
   fig.tight_layout()
   _save(fig, path)
+
+
+POPULATION_PANELS = 4  # metrics drawn by save_population_curves
+
+
+def save_population_curves(path: str, records: Sequence[dict[str, Any]], num_members: int) -> bool:
+  """A population's evaluation metrics against step: one panel per metric (the first
+  POPULATION_PANELS of member 0's), one thin line per member and the members' mean in black.
+
+  Args:
+    path: the PNG to write.
+    records: metrics.jsonl's records (evaluations hold "eval_memberI_NAME").
+    num_members: the population's size.
+
+  Returns:
+    Whether there was anything to draw (and the file was written).
+  """
+  prefix = "eval_member0_"
+  evals = [r for r in records if any(k.startswith(prefix) for k in r)]
+  names = [k[len(prefix) :] for k in evals[-1] if k.startswith(prefix)] if evals else []
+  names = [n for n in names if n != "num_modes"][:POPULATION_PANELS]
+  if not names:
+    return False
+  fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
+  steps = np.array([r["step"] for r in evals])
+  for ax, name in zip(axes.flat, names, strict=True):
+    curves = np.array(
+      [[r.get(f"eval_member{i}_{name}", np.nan) for r in evals] for i in range(num_members)],
+      dtype=np.float64,
+    )
+    for i, curve in enumerate(curves):
+      ax.plot(steps, curve, lw=0.9, alpha=0.6, label=f"member {i}" if num_members <= 8 else None)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+      warnings.simplefilter("ignore", RuntimeWarning)  # a step where no member has a value
+      ax.plot(steps, np.nanmean(curves, axis=0), "k-", lw=2.2, label="mean")
+    ax.set_title(f"{name} ({num_members} members)")
+    ax.set_xlabel("step")
+    ax.grid(alpha=0.3)
+  axes.flat[0].legend(fontsize=7)
+  fig.tight_layout()
+  _save(fig, path)
+  return True
 
 
 def _logged(names: Sequence[str], records: Sequence[dict[str, Any]]) -> list[str]:

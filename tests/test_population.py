@@ -1,0 +1,122 @@
+"""--population: N GANs in one compiled program (jaxgan.population). Members equal the separate
+runs of their flags, a grid's numbers are traced per member, a diverging member stops alone,
+and a member's directory is a run of its own."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+from conftest import experiment_module, newest_checkpoint
+from test_steps_per_call import TOY
+
+from jaxgan import population, runs
+from jaxgan.errors import ConfigError
+
+SETTINGS = dict(TOY, num_devices=1)
+
+
+def train(workdir, **settings):
+  module = experiment_module("wgan_gp.py")
+  module.main(module.Config(workdir=str(workdir), **dict(SETTINGS, **settings)))
+
+
+def assert_states_close(a, b):
+  """Equal up to the float rounding of batched against single matrix products."""
+
+  def close(x, y):
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype.kind == "f":
+      np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    else:
+      np.testing.assert_array_equal(x, y)
+
+  jax.tree.map(close, a, b)
+
+
+def test_members_equal_the_separate_runs_of_their_seeds(tmp_path):
+  train(tmp_path / "population", num_steps=8, population=2, seed=3)
+  for i, seed in enumerate((3, 4)):
+    train(tmp_path / f"seed{seed}", num_steps=8, seed=seed)
+    step, member = newest_checkpoint(tmp_path / "population" / f"member{i}")
+    assert step == 8
+    assert_states_close(member, newest_checkpoint(tmp_path / f"seed{seed}")[1])
+  # a member's directory is a run: its flags, its pictures, read back by jaxgan.sample's code
+  member_dir = tmp_path / "population" / "member1"
+  with open(member_dir / "config.json") as f:
+    assert json.load(f)["flags"]["seed"] == 4
+  assert (member_dir / "plots" / "samples_0000008.png").exists()
+  assert (tmp_path / "population" / "plots" / "population.png").exists()
+  samples = runs.sample_run(str(member_dir), 16, seed=0)
+  assert samples.shape == (16, 2) and np.all(np.isfinite(samples))
+  with open(tmp_path / "population" / "results.json") as f:
+    results = json.load(f)
+  assert {"member0_modes", "member1_modes", "modes", "modes_min", "modes_max"} <= set(results)
+  with pytest.raises(ConfigError, match="population of 2 runs.*member0"):
+    runs.restore(str(tmp_path / "population"))
+
+
+def test_a_grid_traces_its_numbers_and_members_equal_their_flags(tmp_path):
+  grid = "g_lr:1e-4,1e-3;gp_weight:0.1,1"
+  train(tmp_path / "grid", num_steps=4, population=4, population_grid=grid)
+  train(tmp_path / "single", num_steps=4, g_lr=1e-3, gp_weight=1.0)
+  assert_states_close(
+    newest_checkpoint(tmp_path / "grid" / "member3")[1], newest_checkpoint(tmp_path / "single")[1]
+  )
+  with open(tmp_path / "grid" / "config.json") as f:
+    assert json.load(f)["traced_flags"] == ["g_lr", "gp_weight"]
+
+
+def test_a_diverging_member_stops_and_the_others_train_on(tmp_path, capsys):
+  # member 1's critic learns at 1e30: its parameters overflow in its first steps
+  train(tmp_path / "run", num_steps=8, population=2, population_grid="d_lr:1e-4,1e30")
+  out = capsys.readouterr().out
+  assert "alive 1" in out and "1/2 alive" in out
+  train(tmp_path / "healthy", num_steps=8)
+  assert_states_close(
+    newest_checkpoint(tmp_path / "run" / "member0")[1], newest_checkpoint(tmp_path / "healthy")[1]
+  )
+  diverged = newest_checkpoint(tmp_path / "run" / "member1")[1]
+  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(diverged) if x.dtype.kind == "f")
+
+
+def test_k_steps_per_call_and_data_on_the_device_serve_a_population(tmp_path):
+  train(tmp_path / "plain", num_steps=8, population=2)
+  train(tmp_path / "fast", num_steps=8, population=2, steps_per_call=4, data_on_device=True)
+  jax.tree.map(
+    np.testing.assert_array_equal,
+    newest_checkpoint(tmp_path / "fast")[1],
+    newest_checkpoint(tmp_path / "plain")[1],
+  )
+
+
+@pytest.mark.parametrize(
+  "settings, message",
+  [
+    (dict(population=3, population_grid="g_lr:1e-4,2e-4"), "--population=3 but .* has 2 points"),
+    (dict(population=2, population_grid="lr:1e-4,2e-4"), "'lr' is not a flag"),
+    (dict(population=2, population_grid="g_lr:fast,slow"), "g_lr takes float values"),
+    (dict(population=2, population_grid="g_lr"), "is not KEY:VALUE"),
+    (dict(population=2, population_grid="dataset:ring8,grid25"), "dataset shapes the program"),
+    (dict(population=2, population_grid="n_critic:1,2"), "n_critic shapes the program"),
+    (dict(population=2, population_grid="ema_decay:0,0.99"), "states differ in structure"),
+    (dict(population=2, num_devices=2), "pass --num_devices=1"),
+  ],
+  ids=["size", "unknown", "type", "syntax", "string", "structural", "state", "devices"],
+)
+def test_bad_populations_get_one_line(tmp_path, settings, message):
+  with pytest.raises(ConfigError, match=message):
+    train(tmp_path / "run", num_steps=4, **settings)
+
+
+def test_the_grid_is_the_product_of_its_values():
+  config = experiment_module("wgan_gp.py").Config(**SETTINGS)
+  points = population.parse_grid("g_lr:1,2; seed:0,1,2", config)
+  assert points[:4] == [
+    {"g_lr": 1.0, "seed": 0},
+    {"g_lr": 1.0, "seed": 1},
+    {"g_lr": 1.0, "seed": 2},
+    {"g_lr": 2.0, "seed": 0},
+  ]
+  assert len(points) == 6 and os.sep not in str(points)
