@@ -5,6 +5,8 @@
       [--conv=matmul|xla]   # the convolutions as matrix products (default) or XLA's/cuDNN's
   python benchmarks/step.py --workload=toy_wgan_gp --loop --steps=2000 [--steps_per_call=K]
       [--data_on_device]
+  python benchmarks/step.py --workload=toy_wgan_gp --population=8
+      # N members' step in one program (jaxgan.population, jax.vmap) beside one member's
       # the whole training loop (jaxgan.loop: its data stream, metrics, logging) beside the
       # bare step; toy8 is the toy with 8-wide MLPs (a near-free step); the image workloads
       # read LOOP_IMAGES random 32×32×3 uint8 images through the real image stream
@@ -36,6 +38,7 @@ from absl import app, flags
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
@@ -72,6 +75,9 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_integer(
   "steps_per_call", 1, "--loop: the loop's --steps_per_call (0: chosen from the step's time)."
+)
+flags.DEFINE_integer(
+  "population", 0, "Time N members' step under jax.vmap (jaxgan.population) beside one's."
 )
 flags.mark_flag_as_required("workload")
 FLAGS = flags.FLAGS
@@ -318,8 +324,60 @@ def run_loop(
   }
 
 
+def run_population(name: str, batch: int | None, steps: int, warmup: int, members: int) -> dict:
+  """A population's step (jaxgan.population.population_step: `members` GANs of the workload
+  under jax.vmap, each on its own batch) timed beside one member's step.
+
+  Args:
+    name: the workload.
+    batch: each member's batch size (default: the workload's).
+    steps: population steps timed.
+    warmup: population steps before the timing.
+    members: the population's size.
+
+  Returns:
+    The JSON record: members·steps/s of the population against steps/s of one.
+  """
+  from jaxgan import population
+
+  single = run_workload(name, batch, max(steps, 20), warmup, 0)
+  spec, batch, batches = workload(name, batch, None)
+  keys = jax.random.split(jax.random.key(0), members)
+  stacked = [jax.tree.map(lambda x: jnp.stack([x] * members), b) for b in batches]
+  states = jax.jit(jax.vmap(lambda k: gan.init_state(spec, k, batches[0])))(keys)
+  state = population.PopulationState(states, jnp.ones(members, bool), jnp.zeros((), jnp.int32))
+  pure = gan.make_train_step(spec).pure
+  step = jax.jit(population.population_step(lambda v: pure, {}, keys), donate_argnums=0)
+  for i in range(warmup):
+    state, metrics = step(state, stacked[i % DATA_POOL], keys[0])
+  jax.block_until_ready((state, metrics))
+  start = time.perf_counter()
+  for i in range(steps):
+    state, metrics = step(state, stacked[i % DATA_POOL], keys[0])
+  jax.block_until_ready((state, metrics))
+  rate = steps / (time.perf_counter() - start)
+  return {
+    "workload": name,
+    "framework": "jaxgan",
+    "mode": "population",
+    "batch": batch,
+    "device": jax.devices()[0].platform,
+    "members": members,
+    "population_steps_per_s": round(rate, 3),
+    "member_steps_per_s": round(rate * members, 2),
+    "single_steps_per_s": single["steps_per_s"],
+    "population_over_sequential": round(rate * members / single["steps_per_s"], 3),
+  }
+
+
 def main(argv):
   del argv
+  if FLAGS.population:
+    record = run_population(
+      FLAGS.workload, FLAGS.batch, FLAGS.steps, FLAGS.warmup, FLAGS.population
+    )
+    print(json.dumps(record))
+    return
   if FLAGS.loop:
     record = run_loop(
       FLAGS.workload, FLAGS.batch, FLAGS.steps, FLAGS.steps_per_call, FLAGS.data_on_device

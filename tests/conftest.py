@@ -43,6 +43,36 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+# The files of the slowest tests (training runs, scripts; --durations on the 2-core CI host) are
+# collected first, slowest first, so that the two workers start on them and the quick numeric
+# tests fill in at the end: neither worker is left alone with a minute-long run while the other
+# idles. Within a file the order stays (its module fixtures are set up once).
+SLOW_FILES_FIRST = (
+  "test_translation_experiments.py",
+  "test_experiments.py",
+  "test_image_experiments.py",
+  "test_readme.py",
+  "test_spade.py",
+  "test_inpaint.py",
+  "test_vqgan.py",
+  "test_vqgan_transformer.py",
+  "test_srgan.py",
+  "test_toy_training.py",
+  "test_progan.py",
+  "test_parallel.py",
+  "test_population.py",
+  "test_data_on_device.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+  def rank(item):
+    name = os.path.basename(str(item.fspath))
+    return SLOW_FILES_FIRST.index(name) if name in SLOW_FILES_FIRST else len(SLOW_FILES_FIRST)
+
+  items.sort(key=rank)  # stable: the other files, and each file's tests, keep their order
+
+
 @pytest.fixture
 def rng():
   return np.random.default_rng(0)
