@@ -107,3 +107,13 @@ def test_data_a_stream_cannot_hold_on_the_device_get_one_line():
   config = experiment_module("wgan_gp.py").Config(data_on_device=True, **TOY)
   with pytest.raises(ConfigError, match="HostOnly.*drop --data_on_device"):
     loop.device_data_of(trainer, config)
+
+
+def test_data_on_the_device_split_over_eight_devices_trains_as_on_one(tmp_path):
+  settings = dict(DIGITS, data_on_device=True, steps_per_call=2, num_steps=4)
+  for name, n in (("one", 1), ("eight", 8)):
+    module = experiment_module("dcgan.py")
+    module.main(module.Config(workdir=str(tmp_path / name), **dict(settings, num_devices=n)))
+  one, eight = newest_checkpoint(tmp_path / "one")[1], newest_checkpoint(tmp_path / "eight")[1]
+  for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(eight), strict=True):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=5e-3)  # BatchNorm's sums
