@@ -13,9 +13,12 @@ as uint8 (a quarter of float32's memory), scaled to [−1, 1] inside the program
 formula, so a batch equals the host's batch of the same examples bit for bit.
 
 The order differs from the host stream's (jaxgan.data.images.example_indices draws numpy
-permutations): epoch e visits the examples in jax.random.permutation(fold_in(key, e), N), the
-positions [s·n·B, (s + 1)·n·B) of that endless sequence at step s, as the host stream does
-with its own permutations. A run with --data_on_device is as resumable as one without: the
+permutations): epoch e visits the examples in the order of a keyed Feistel permutation
+(feistel_permutation, keyed by fold_in(key, e)), computed for a batch's positions alone: a
+sorted permutation of the whole epoch every step (jax.random.permutation) cost the digits
+DCGAN a fifth of its speed on CPU, where XLA's sort is slow. Step s reads the positions
+[s·n·B, (s + 1)·n·B) of that endless sequence, as the host stream does with its own
+permutations. A run with --data_on_device is as resumable as one without: the
 position comes from the state's step counter.
 """
 
@@ -48,9 +51,56 @@ class DeviceData(NamedTuple):
   description: str = ""
 
 
+FEISTEL_ROUNDS = 4  # Luby–Rackoff: 3 rounds give a pseudo-random permutation, 4 a strong one
+
+
+def _mix32(x: jax.Array) -> jax.Array:
+  """MurmurHash3's 32-bit finalizer: every input bit flips each output bit with p ≈ ½."""
+  x = x ^ (x >> 16)
+  x = x * jnp.uint32(0x85EBCA6B)
+  x = x ^ (x >> 13)
+  x = x * jnp.uint32(0xC2B2AE35)
+  return x ^ (x >> 16)
+
+
+def feistel_permutation(round_keys: jax.Array, n: int, offsets: jax.Array) -> jax.Array:
+  """The images of `offsets` under a keyed pseudo-random permutation of range(n), computed
+  element by element: no sort, O(len(offsets)) work whatever n is.
+
+  A balanced Feistel network on 2h-bit integers (2^(2h) ≥ n; each round L, R ← R, L ⊕ F(R, k)
+  with F MurmurHash3's finalizer of R ⊕ k, masked to h bits) is a permutation of [0, 2^(2h));
+  cycle walking (Black & Rogaway 2002) applies it again to the values ≥ n until they fall in
+  range, which restricts it to a permutation of [0, n). grain shuffles its index the same way.
+
+  Args:
+    round_keys: uint32 [FEISTEL_ROUNDS], the permutation's key.
+    n: the size of the permuted range.
+    offsets: int32 positions in [0, n).
+
+  Returns:
+    int32 [len(offsets)]: the permuted positions.
+  """
+  half_bits = max(1, (max(n - 1, 1).bit_length() + 1) // 2)
+  mask = jnp.uint32((1 << half_bits) - 1)
+
+  def network(x):
+    left, right = x >> half_bits, x & mask
+    for r in range(FEISTEL_ROUNDS):
+      left, right = right, left ^ (_mix32(right ^ round_keys[r]) & mask)
+    return (left << half_bits) | right
+
+  def outside(x):
+    return jnp.any(x >= n)
+
+  x = network(offsets.astype(jnp.uint32))
+  x = jax.lax.while_loop(outside, lambda x: jnp.where(x >= n, network(x), x), x)
+  return x.astype(jnp.int32)
+
+
 def shuffled_indices(key: jax.Array, n: int, step: jax.Array, per_step: int) -> jax.Array:
   """The dataset indices a step reads: positions [step·per_step, (step + 1)·per_step) of the
-  endless sequence whose epoch e is the permutation jax.random.permutation(fold_in(key, e), n).
+  endless sequence whose epoch e visits the examples in the order of feistel_permutation keyed
+  by fold_in(key, e).
 
   Traceable (step may be traced); per_step ≤ n, so a step spans at most two epochs. The
   position is split as step = q·n + r so that step·per_step never overflows int32.
@@ -74,9 +124,22 @@ def shuffled_indices(key: jax.Array, n: int, step: jax.Array, per_step: int) -> 
   first_epoch = quotient * per_step + (remainder * per_step) // n
   offsets = (remainder * per_step) % n + jnp.arange(per_step, dtype=jnp.int32)
   wraps = offsets >= n
-  this_epoch = jax.random.permutation(jax.random.fold_in(key, first_epoch), n)
-  next_epoch = jax.random.permutation(jax.random.fold_in(key, first_epoch + 1), n)
-  return jnp.where(wraps, next_epoch[offsets % n], this_epoch[offsets % n])
+  epochs = jnp.where(wraps, first_epoch + 1, first_epoch)
+  return epoch_order(key, n, epochs, offsets % n)
+
+
+def epoch_order(key: jax.Array, n: int, epochs: jax.Array, offsets: jax.Array) -> jax.Array:
+  """The example at each (epoch, offset): offset's image under epoch's permutation (at most
+  two distinct epochs, as a step's batch spans)."""
+  round_keys = jax.vmap(lambda e: epoch_keys(key, e))(epochs[jnp.array([0, -1])])
+  first = feistel_permutation(round_keys[0], n, offsets)
+  second = feistel_permutation(round_keys[1], n, offsets)
+  return jnp.where(epochs == epochs[0], first, second)
+
+
+def epoch_keys(key: jax.Array, epoch: jax.Array) -> jax.Array:
+  """The round keys of one epoch's permutation: uint32 [FEISTEL_ROUNDS] from fold_in(key, e)."""
+  return jax.random.bits(jax.random.fold_in(key, epoch), (FEISTEL_ROUNDS,), jnp.uint32)
 
 
 def place(mesh, host: np.ndarray) -> jax.Array:
