@@ -250,6 +250,17 @@ def run_workload(
   }
 
 
+def record_header(name: str, mode: str, batch: int) -> dict:
+  """What every JSON record of --loop and --population opens with."""
+  return {
+    "workload": name,
+    "framework": "jaxgan",
+    "mode": mode,
+    "batch": batch,
+    "device": jax.devices()[0].platform,
+  }
+
+
 LOOP_IMAGES = 4096  # the image workloads' loop reads this many random images (CIFAR-10's shape)
 
 
@@ -311,11 +322,7 @@ def run_loop(
       record = next(json.loads(line) for line in f if "steps_per_s" in json.loads(line))
   rate = record["steps_per_s"]
   return {
-    "workload": name,
-    "framework": "jaxgan",
-    "mode": "loop",
-    "batch": batch,
-    "device": jax.devices()[0].platform,
+    **record_header(name, "loop", batch),
     "steps_per_call": config.steps_per_call,
     "data_on_device": data_on_device,
     "loop_steps_per_s": round(rate, 2),
@@ -357,11 +364,7 @@ def run_population(name: str, batch: int | None, steps: int, warmup: int, member
   jax.block_until_ready((state, metrics))
   rate = steps / (time.perf_counter() - start)
   return {
-    "workload": name,
-    "framework": "jaxgan",
-    "mode": "population",
-    "batch": batch,
-    "device": jax.devices()[0].platform,
+    **record_header(name, "population", batch),
     "members": members,
     "population_steps_per_s": round(rate, 3),
     "member_steps_per_s": round(rate * members, 2),

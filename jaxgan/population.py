@@ -388,7 +388,8 @@ def population_evaluator(members: Sequence[Trainer], configs) -> evaluators.Eval
       results.update(
         {name: values.mean(), f"{name}_min": values.min(), f"{name}_max": values.max()}
       )
-      parts.append(f"{name} {values.mean():.4g} ({values.min():.4g}–{values.max():.4g})")
+      if values.min() != values.max():  # a constant (the mixture's mode count) says nothing
+        parts.append(f"{name} {values.mean():.4g} ({values.min():.4g}–{values.max():.4g})")
     results["summary"] = "population: " + ", ".join(parts)
     return results
 

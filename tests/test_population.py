@@ -81,9 +81,11 @@ def test_a_diverging_member_stops_and_the_others_train_on(tmp_path, capsys):
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(diverged) if x.dtype.kind == "f")
 
 
-def test_k_steps_per_call_and_data_on_the_device_serve_a_population(tmp_path):
+def test_k_steps_per_call_data_on_the_device_and_resuming_serve_a_population(tmp_path):
   train(tmp_path / "plain", num_steps=8, population=2)
-  train(tmp_path / "fast", num_steps=8, population=2, steps_per_call=4, data_on_device=True)
+  fast = dict(population=2, steps_per_call=4, data_on_device=True)
+  train(tmp_path / "fast", num_steps=6, **fast)  # 4 in one call, then 5 and 6
+  train(tmp_path / "fast", num_steps=8, **fast)  # resumed at 6
   jax.tree.map(
     np.testing.assert_array_equal,
     newest_checkpoint(tmp_path / "fast")[1],
