@@ -301,7 +301,7 @@ def dry_run(trainer: Trainer, config: LoopConfig) -> dict[str, Any]:
   state = jax.eval_shape(trainer.init, init_key, batch)
   _, metrics = jax.eval_shape(trainer.step, state, batch, step_key)
   size = sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(state))
-  names = sorted(metrics)
+  names = sorted(name for name in metrics if "/" not in name)  # not each population member's
   log(
     f"dry run: {config.num_steps} steps {trainer.summary} would train a state of {size:,} "
     f"numbers; the step returns {', '.join(names)}"

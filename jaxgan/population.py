@@ -290,6 +290,21 @@ def _traced_part(parts_of: Callable, base, part: int):
   return build
 
 
+def check_same_structure(members: Sequence[Trainer], configs, names: Sequence[str]) -> None:
+  """A one-line ConfigError unless every member's state has the structure of the first's
+  (shapes traced with jax.eval_shape, nothing computed)."""
+  example = members[0].batches.batch_at(0)
+  shapes = [
+    jax.eval_shape(m.init, run_keys(c.seed)[0], example)
+    for m, c in zip(members, configs, strict=True)
+  ]
+  if any(jax.tree.structure(s) != jax.tree.structure(shapes[0]) for s in shapes):
+    raise ConfigError(
+      f"--population_grid: the members' states differ in structure ({', '.join(names)} "
+      "decides what the state holds, e.g. an EMA decay of 0): run one population per value"
+    )
+
+
 def make_population_trainer(
   trainer_of: Callable,
   configs: Sequence[Any],
@@ -333,15 +348,10 @@ def make_population_trainer(
     init_of = lambda values: members[0].init  # noqa: E731
     step_of = lambda values: members[0].step.pure  # noqa: E731
 
+  check_same_structure(members, configs, names)
+
   def init(key, batch):
     del key  # each member starts from its own seed
-    example = member_slice(batch, 0)
-    shapes = [jax.eval_shape(m.init, k, example) for m, k in zip(members, init_keys, strict=True)]
-    if any(jax.tree.structure(s) != jax.tree.structure(shapes[0]) for s in shapes):
-      raise ConfigError(
-        f"--population_grid: the members' states differ in structure ({', '.join(names)} "
-        "decides what the state holds, e.g. an EMA decay of 0): run one population per value"
-      )
     states = jax.jit(jax.vmap(lambda v, k, b: init_of(v)(k, b)))(hyperparameters, init_keys, batch)
     return PopulationState(states, jnp.ones(len(configs), bool), jnp.zeros((), jnp.int32))
 

@@ -112,6 +112,15 @@ def test_bad_populations_get_one_line(tmp_path, settings, message):
     train(tmp_path / "run", num_steps=4, **settings)
 
 
+def test_a_dry_run_traces_the_population_and_writes_nothing(tmp_path, capsys):
+  train(
+    tmp_path / "run", num_steps=4, population=3, population_grid="gp_weight:0.1,1,10", dry_run=True
+  )
+  out = capsys.readouterr().out
+  assert "as a population of 3" in out and "alive" in out and "member0/" not in out
+  assert not (tmp_path / "run").exists()
+
+
 def test_the_grid_is_the_product_of_its_values():
   config = experiment_module("wgan_gp.py").Config(**SETTINGS)
   points = population.parse_grid("g_lr:1,2; seed:0,1,2", config)
