@@ -153,7 +153,8 @@ POPULATION_PANELS = 4  # metrics drawn by save_population_curves
 
 def save_population_curves(path: str, records: Sequence[dict[str, Any]], num_members: int) -> bool:
   """A population's evaluation metrics against step: one panel per metric (the first
-  POPULATION_PANELS of member 0's), one thin line per member and the members' mean in black.
+  POPULATION_PANELS of member 0's that vary), one thin line per member and the members' mean
+  in black.
 
   Args:
     path: the PNG to write.
@@ -166,7 +167,12 @@ def save_population_curves(path: str, records: Sequence[dict[str, Any]], num_mem
   prefix = "eval_member0_"
   evals = [r for r in records if any(k.startswith(prefix) for k in r)]
   names = [k[len(prefix) :] for k in evals[-1] if k.startswith(prefix)] if evals else []
-  names = [n for n in names if n != "num_modes"][:POPULATION_PANELS]
+
+  def varies(name):  # a constant (the sample count, the mixture's mode count) says nothing
+    values = {r.get(f"eval_member{i}_{name}") for r in evals for i in range(num_members)}
+    return len(values) > 1
+
+  names = [n for n in names if varies(n)][:POPULATION_PANELS]
   if not names:
     return False
   fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
