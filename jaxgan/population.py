@@ -292,7 +292,13 @@ def _traced_part(parts_of: Callable, base, part: int):
 
 def check_same_structure(members: Sequence[Trainer], configs, names: Sequence[str]) -> None:
   """A one-line ConfigError unless every member's state has the structure of the first's
-  (shapes traced with jax.eval_shape, nothing computed)."""
+  (shapes traced with jax.eval_shape, nothing computed).
+
+  Args:
+    members: the members' Trainers.
+    configs: their configs (their seeds).
+    names: the flags the grid varies, for the message.
+  """
   example = members[0].batches.batch_at(0)
   shapes = [
     jax.eval_shape(m.init, run_keys(c.seed)[0], example)

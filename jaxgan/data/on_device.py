@@ -129,8 +129,17 @@ def shuffled_indices(key: jax.Array, n: int, step: jax.Array, per_step: int) -> 
 
 
 def epoch_order(key: jax.Array, n: int, epochs: jax.Array, offsets: jax.Array) -> jax.Array:
-  """The example at each (epoch, offset): offset's image under epoch's permutation (at most
-  two distinct epochs, as a step's batch spans)."""
+  """The example at each (epoch, offset): offset's image under epoch's permutation.
+
+  Args:
+    key: the data's key.
+    n: the number of examples.
+    epochs: int32 [B], at most two distinct values, the first one first (a step's batch).
+    offsets: int32 [B] in [0, n).
+
+  Returns:
+    int32 [B]: the examples' indices.
+  """
   round_keys = jax.vmap(lambda e: epoch_keys(key, e))(epochs[jnp.array([0, -1])])
   first = feistel_permutation(round_keys[0], n, offsets)
   second = feistel_permutation(round_keys[1], n, offsets)
