@@ -214,7 +214,8 @@ class PopulationStream:
     return jax.tree.map(lambda *leaves: jnp.stack(leaves, axis=1), *blocks)
 
   def on_device(self) -> DeviceData:
-    """The members' device data stacked, each member's batch gathered from its own part."""
+    """The members' device data stacked, each member's batch gathered from its own part (an
+    image dataset is held once per member: N times its size)."""
     members = [s.on_device() for s in self.streams]
     batch_of = members[0].batch_of  # the same function of the members' data
 
