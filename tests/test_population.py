@@ -47,7 +47,6 @@ def test_members_equal_the_separate_runs_of_their_seeds(tmp_path):
   with open(member_dir / "config.json") as f:
     assert json.load(f)["flags"]["seed"] == 4
   assert (member_dir / "plots" / "samples_0000008.png").exists()
-  assert (tmp_path / "population" / "plots" / "population.png").exists()
   samples = runs.sample_run(str(member_dir), 16, seed=0)
   assert samples.shape == (16, 2) and np.all(np.isfinite(samples))
   with open(tmp_path / "population" / "results.json") as f:
@@ -119,6 +118,28 @@ def test_a_dry_run_traces_the_population_and_writes_nothing(tmp_path, capsys):
   out = capsys.readouterr().out
   assert "as a population of 3" in out and "alive" in out and "member0/" not in out
   assert not (tmp_path / "run").exists()
+
+
+def test_the_population_plot_draws_the_metrics_that_vary(tmp_path):
+  from jaxgan import plots
+
+  records = [
+    {
+      "step": s,
+      "eval_member0_modes": 25,
+      "eval_member1_modes": 25,
+      "eval_member0_hq": h0,
+      "eval_member1_hq": h1,
+      "eval_member0_num_samples": 2500,
+      "eval_member1_num_samples": 2500,
+    }
+    for s, h0, h1 in ((1000, 0.2, 0.3), (2000, 0.8, 0.9))
+  ]
+  assert plots.save_population_curves(str(tmp_path / "population.png"), records, 2)
+  assert (tmp_path / "population.png").read_bytes()[:4] == b"\x89PNG"
+  constant = [{k: (v if k == "step" else 1.0) for k, v in r.items()} for r in records]
+  assert not plots.save_population_curves(str(tmp_path / "none.png"), constant, 2)
+  assert not (tmp_path / "none.png").exists()
 
 
 def test_the_grid_is_the_product_of_its_values():
