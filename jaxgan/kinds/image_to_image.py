@@ -22,6 +22,7 @@ from jax.sharding import Mesh
 from jaxgan import evaluators, loop, models, parallel, runtime, trainer
 from jaxgan.data import pairs
 from jaxgan.errors import ConfigError
+from jaxgan.kinds import translation_checks  # noqa: F401 - registers the "translation" evaluator
 from jaxgan.step import apply_model
 
 Array = jax.Array
