@@ -1,6 +1,6 @@
 """Evaluates a finished (or running) run: python -m jaxgan.evaluate.
 
-  python -m jaxgan.evaluate --workdir=runs/dcgan_digits [--num_samples=10000] [--step=S]
+  python -m jaxgan.evaluate --workdir=runs/IMAGE_RUN [--num_samples=10000] [--step=S]
       [--fid_features=auto|digits_classifier|inception:PATH|none] [--seed=0]
       [--evaluators=features,digits_judge]
 
@@ -17,11 +17,11 @@ many real images) from noise of --seed:
 Prints one summary line and writes WORKDIR/evaluation.json. Compare FIDs only at
 equal --num_samples: FID is biased upward for small samples.
 
-  python -m jaxgan.evaluate --workdir=runs/cgan_digits --truncation_sweep=0.25,0.5,1,1.5,2,0
+  python -m jaxgan.evaluate --workdir=runs/CONDITIONAL_RUN --truncation_sweep=0.25,0.5,1,1.5,2,0
 
 evaluates any run that draws from noise once per truncation threshold t (z from N(0, I)
-truncated to [−t, t]; 0: not truncated) on the same noise key, and draws the trade-off as BigGAN's
-Fig. 17 does: FID and IS against t, IS against FID, and precision, recall and (for a
+truncated to [−t, t]; 0: not truncated) on the same noise key, and draws the trade-off as Brock et
+al. 2019 (Fig. 17) do: FID and IS against t, IS against FID, and precision, recall and (for a
 class-conditional run on digits) the judge's class accuracy against t, in
 WORKDIR/truncation_sweep.png, with the numbers in WORKDIR/truncation_sweep.json.
 """

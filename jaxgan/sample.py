@@ -1,10 +1,11 @@
 """Samples from a trained run: python -m jaxgan.sample.
 
-  python -m jaxgan.sample --workdir=runs/wgan_gp_grid25 --num_samples=2500 --output=samples.npy
-  python -m jaxgan.sample --workdir=runs/wgan_gp_grid25 --num_samples=2500 --output=samples.png
-  python -m jaxgan.sample --workdir=runs/cgan_digits --num_samples=64 --label=7 --output=sevens.png
-  python -m jaxgan.sample --workdir=runs/text2image --caption="a bold three" --output=threes.png
-  python -m jaxgan.sample --workdir=runs/dcgan_digits --num_samples=64 --truncation=0.7 \
+  python -m jaxgan.sample --workdir=runs/TOY_RUN --num_samples=2500 --output=samples.npy
+  python -m jaxgan.sample --workdir=runs/TOY_RUN --num_samples=2500 --output=samples.png
+  python -m jaxgan.sample --workdir=runs/CONDITIONAL_RUN --num_samples=64 --label=7 \
+      --output=sevens.png
+  python -m jaxgan.sample --workdir=runs/TEXT_RUN --caption="a bold three" --output=threes.png
+  python -m jaxgan.sample --workdir=runs/IMAGE_RUN --num_samples=64 --truncation=0.7 \
       --output=grid.png
   python -m jaxgan.sample --workdir=runs/STYLE_RUN --psi=0.7 --output=psi.png
   python -m jaxgan.sample --workdir=runs/STYLE_RUN --mode=style_mixing --output=mix.png
