@@ -107,9 +107,7 @@ class ToyStream:
 
     def draw_in_program(key, step):
       batch = make(key, step)
-      if sharding is None:
-        return batch
-      return {"x": jax.lax.with_sharding_constraint(batch["x"], sharding)}
+      return batch if sharding is None else jax.lax.with_sharding_constraint(batch, sharding)
 
     self._draw_in_program = draw_in_program
 

@@ -211,9 +211,9 @@ def image_device_data(dataset, batch_size: int, n_critic: int, seed: int, mesh=N
       "x": x.reshape(n_critic, batch_size, *images.shape[1:]),
       "label": arrays["labels"][indices].reshape(n_critic, batch_size),
     }
-    if batch_sharding is None:
-      return batch
-    return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, batch_sharding), batch)
+    return (
+      batch if batch_sharding is None else jax.lax.with_sharding_constraint(batch, batch_sharding)
+    )
 
   shape = "×".join(map(str, images.shape[1:]))
   description = f"{n:,} images {shape} uint8, {images.nbytes / 2**20:.1f} MiB"
