@@ -5,6 +5,8 @@
       [--conv=matmul|xla]   # the convolutions as matrix products (default) or XLA's/cuDNN's
   python benchmarks/step.py --workload=toy_wgan_gp --loop --steps=2000 [--steps_per_call=K]
       [--data_on_device]
+  python benchmarks/step.py --workload=dcgan32 --compute_dtype=bfloat16
+      # G and D compute in bfloat16 (jaxgan.precision), parameters and losses in float32
   python benchmarks/step.py --workload=toy_wgan_gp --population=8
       # N members' step in one program (jaxgan.population, jax.vmap) beside one member's
       # the whole training loop (jaxgan.loop: its data stream, metrics, logging) beside the
@@ -28,6 +30,7 @@ executable runs every step.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -42,7 +45,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from jaxgan import data, models, parallel, penalties  # noqa: E402
+from jaxgan import data, models, parallel, penalties, precision  # noqa: E402
 from jaxgan.kinds import gan  # noqa: E402
 from jaxgan.loss_pairs import loss_pair  # noqa: E402
 from jaxgan.models import stylegan2  # noqa: E402
@@ -70,6 +73,12 @@ flags.DEFINE_enum(
   "How the image workloads' convolutions are computed (jaxgan.models.convolutions_by).",
 )
 flags.DEFINE_bool("loop", False, "Time the training loop beside the bare step.")
+flags.DEFINE_enum(
+  "compute_dtype",
+  "float32",
+  ("float32", "bfloat16"),
+  "The dtype G and D compute in (jaxgan.precision; parameters and losses stay float32).",
+)
 flags.DEFINE_bool(
   "data_on_device", False, "--loop: the loop's --data_on_device (the data in device memory)."
 )
@@ -189,6 +198,21 @@ def image_batches(spec: gan.GANSpec, batch: int, mesh=None) -> list:
 
 
 def workload(name: str, batch: int | None, mesh):
+  """(spec, batch size, pool of batches) of the workload called name, computing in
+  --compute_dtype."""
+  spec, batch, batches = float32_workload(name, batch, mesh)
+  return (
+    dataclasses.replace(
+      spec,
+      generator=precision.compute_in(spec.generator, FLAGS.compute_dtype),
+      discriminator=precision.compute_in(spec.discriminator, FLAGS.compute_dtype),
+    ),
+    batch,
+    batches,
+  )
+
+
+def float32_workload(name: str, batch: int | None, mesh):
   """(spec, batch size, pool of batches) of the workload called name."""
   if name in ("toy_wgan_gp", "toy8"):
     spec = toy_wgan_gp_spec(8 if name == "toy8" else 512)
@@ -242,6 +266,7 @@ def run_workload(
     "device": jax.devices()[0].platform,
     "num_devices": num_devices or 1,
     "conv": conv,
+    "compute_dtype": FLAGS.compute_dtype,
     "steps_per_s": round(steps / seconds, 4),
     "items_per_s": round(steps * batch / seconds, 2),
     "trace_s": round(traced - began, 2),
@@ -257,6 +282,7 @@ def record_header(name: str, mode: str, batch: int) -> dict:
     "framework": "jaxgan",
     "mode": mode,
     "batch": batch,
+    "compute_dtype": FLAGS.compute_dtype,
     "device": jax.devices()[0].platform,
   }
 

@@ -39,6 +39,7 @@ from jaxgan.data.toy import TOY_DATASETS
 from jaxgan.errors import ConfigError
 from jaxgan.features import FEATURES_HELP, check_features_flag
 from jaxgan.models.layers import INITS, NORMALIZATIONS
+from jaxgan.precision import COMPUTE_DTYPES
 
 
 def option(default: Any, help: str, *, choices: Sequence[str] | None = None) -> Any:
@@ -286,6 +287,14 @@ class GANConfig(RunConfig):
   ada_interval: int = option(4, "ADA: steps between adjustments of p.")
   ada_kimg: float = option(
     100.0, "ADA: thousands of images for p to go from 0 to 1 (the authors: 500, for long runs)."
+  )
+  compute_dtype: str = option(
+    "float32",
+    "The dtype G and D compute in: float32, or bfloat16 (jaxgan.precision: parameters, "
+    "optimizer state, losses, penalties and normalization statistics stay float32; matrix "
+    "products, convolutions and activations run in bfloat16, several times faster on TPUs "
+    "and recent GPUs, slower on most CPUs).",
+    choices=tuple(COMPUTE_DTYPES),
   )
   population: int = option(
     1,

@@ -3,14 +3,17 @@
 import json
 import os
 
+import pytest
 from conftest import assert_ok, run
 
 
-def test_wgan_gp_finds_the_ring8_modes(tmp_path):
+@pytest.mark.parametrize("compute_dtype", ["float32", "bfloat16"])
+def test_wgan_gp_finds_the_ring8_modes(tmp_path, compute_dtype):
   """1,500 steps of the wgan_gp recipe with smaller MLPs and a short EMA (about 20 s).
 
   Measured with seeds 0, 1, 2: 8/8 modes each, 43.4%, 48.4% and 61.1%
-  high-quality samples (the full recipe, README's table, trains 15,000 steps).
+  high-quality samples (the full recipe, README's table, trains 15,000 steps);
+  computing in bfloat16 (jaxgan.precision), seed 0: 8/8 modes, 42.5%.
   Run as a user runs it, with XLA's full optimization (the other tests
   compile many small programs at -O0).
   """
@@ -30,6 +33,7 @@ def test_wgan_gp_finds_the_ring8_modes(tmp_path):
       "--eval_every=1500",
       "--plot_every=1500",
       "--checkpoint_every=1500",
+      f"--compute_dtype={compute_dtype}",
     ],
     env=env,
   )

@@ -73,7 +73,10 @@ class SelfAttention(nn.Module):
     theta = theta.reshape(b, h * w, key_c)
     phi = phi.reshape(b, -1, key_c)
     g = g.reshape(b, -1, value_c)
-    beta = jax.nn.softmax(jnp.einsum("bqc,bkc->bqk", theta, phi), axis=-1)
+    logits = jnp.einsum("bqc,bkc->bqk", theta, phi)
+    # the softmax in float32 when the network computes in bfloat16 (jaxgan.precision)
+    beta = jax.nn.softmax(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)), axis=-1)
+    beta = beta.astype(g.dtype)
     attended = jnp.einsum("bqk,bkc->bqc", beta, g).reshape(b, h, w, value_c)
     return self._convs("o", c)(attended, train), beta
 

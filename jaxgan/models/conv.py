@@ -295,11 +295,15 @@ class SpectralNorm(nn.Module):
   the vector u kept across calls in the "spectral_norm" collection (so σ
   follows W as it trains); u and v are constants for the gradient, as in the
   paper's Algorithm 1. The kernel is read as the matrix [fan_in, fan_out].
+
+  Under bfloat16 compute (jaxgan.precision) σ is estimated in float32, like a
+  normalization's statistics, and W/σ returned in the kernel's dtype.
   """
 
   @nn.compact
   def __call__(self, kernel: Array, train: bool) -> Array:
     matrix = kernel.reshape(-1, kernel.shape[-1])
+    matrix = matrix.astype(jnp.promote_types(matrix.dtype, jnp.float32))
     u = self.variable(
       "spectral_norm",
       "u",
@@ -310,7 +314,7 @@ class SpectralNorm(nn.Module):
     sigma = v @ matrix @ new_u  # differentiable in W, u and v held fixed
     if train and not self.is_initializing():
       u.value = new_u
-    return kernel / sigma
+    return (kernel / sigma).astype(kernel.dtype)
 
 
 # ---------------------------------------------------------------------------

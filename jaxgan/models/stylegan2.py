@@ -149,13 +149,17 @@ class SynthesisLayer(nn.Module):
     strength = self.param("noise_strength", nn.initializers.zeros, ())
     res = self.resolution
     if self.has_rng("noise"):
-      noise = jax.random.normal(self.make_rng("noise"), (y.shape[0], res, res, 1))
+      noise = jax.random.normal(self.make_rng("noise"), (y.shape[0], res, res, 1), y.dtype)
     else:
-      noise = self.variable(
-        "noise_const",
-        "noise",
-        lambda: jax.random.normal(self.make_rng("params"), (res, res, 1)),
-      ).value[None]
+      noise = (
+        self.variable(
+          "noise_const",
+          "noise",
+          lambda: jax.random.normal(self.make_rng("params"), (res, res, 1)),
+        )
+        .value[None]
+        .astype(y.dtype)
+      )  # (kept in float32; y may be bfloat16: jaxgan.precision)
     y = y + noise * strength
     return lrelu(y + self.param("bias", nn.initializers.zeros, (self.features,)))
 
@@ -230,6 +234,7 @@ def truncate(ws: Array, w_avg: Array, psi: float | Array, cutoff: int | None = N
   """
   cutoff = ws.shape[1] if cutoff is None else cutoff
   layer = jnp.arange(ws.shape[1])[None, :, None]
+  w_avg = w_avg.astype(ws.dtype)  # (w̄ is kept in float32; ws may be bfloat16)
   return jnp.where(layer < cutoff, w_avg + psi * (ws - w_avg), ws)
 
 
@@ -383,7 +388,7 @@ class StyleGAN2Generator(nn.Module):
     cutoff_key, coin_key, z_key = jax.random.split(key, 3)
     cutoff = jax.random.randint(cutoff_key, (), 1, self.num_ws)
     cutoff = jnp.where(jax.random.uniform(coin_key) < self.style_mixing_prob, cutoff, self.num_ws)
-    second = self.mapping(jax.random.normal(z_key, z.shape), True, update_w_avg=False)
+    second = self.mapping(jax.random.normal(z_key, z.shape, z.dtype), True, update_w_avg=False)
     return mix_styles(ws, second, cutoff)
 
   def __call__(self, z: Array, train: bool = True) -> Array:
