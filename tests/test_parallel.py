@@ -315,21 +315,25 @@ def finish_two_processes(procs):
 
 
 def test_two_processes_agree_with_one(tmp_path):
-  """2 processes × 2 devices on 127.0.0.1 vs 1 process × 4 devices; the checkpoint is readable."""
+  """2 processes × 2 devices on 127.0.0.1 running 2 steps per call (--steps_per_call) vs 1
+  process × 4 devices stepping one at a time; the checkpoint is readable."""
   common = [
     "experiments/wgan_gp.py",
     "--dataset=ring8",
-    "--num_steps=10",
-    "--checkpoint_every=5",
-    *TINY,
+    "--num_steps=8",
+    "--checkpoint_every=4",
+    *TINY,  # --log_every=2
   ]
   one = str(tmp_path / "one")
   assert_ok(run([*common, f"--workdir={one}"], env=fake_devices(4)))
   two = str(tmp_path / "two")
-  outputs = finish_two_processes(start_two_processes([*common, f"--workdir={two}"]))
+  outputs = finish_two_processes(
+    start_two_processes([*common, "--steps_per_call=2", f"--workdir={two}"])
+  )
   assert "on 4 cpu device(s) in 2 processes" in outputs[0][0]
+  assert "2 steps in one call" in outputs[0][0]
   assert "training" not in outputs[1][0]  # only process 0 logs
-  assert sorted(os.listdir(os.path.join(two, "checkpoints"))) == ["10", "5"]
+  assert sorted(os.listdir(os.path.join(two, "checkpoints"))) == ["4", "8"]
   np.testing.assert_allclose(sample_with_the_cli(two), sample(one), atol=1e-3)
 
 

@@ -1,6 +1,7 @@
 """--steps_per_call: k training steps in one compiled program (jaxgan.step.repeat_step, the
 loop's calls) give the results of k = 1 bit for bit, resume exactly from any step, and keep
-logs and checkpoints on their steps."""
+logs and checkpoints on their steps. (Two processes at k = 2 against one at k = 1:
+test_parallel.test_two_processes_agree_with_one.)"""
 
 import json
 import os
@@ -147,19 +148,3 @@ def test_a_step_not_made_by_compile_step_cannot_be_repeated():
   assert loop.repeated_step(plain, 1) is None
   with pytest.raises(ConfigError, match="not made by jaxgan.step.compile_step"):
     loop.repeated_step(plain, 4)
-
-
-def test_two_processes_repeating_the_step_agree_with_one_single_stepping(tmp_path):
-  """2 processes × 2 devices on 127.0.0.1 at k = 2 against 1 process × 4 devices at k = 1."""
-  from conftest import TINY, assert_ok, fake_devices, run
-  from test_parallel import finish_two_processes, sample, start_two_processes
-
-  common = ["experiments/wgan_gp.py", "--dataset=ring8", "--num_steps=10", "--checkpoint_every=2"]
-  common += [*TINY]  # --log_every=2
-  one = str(tmp_path / "one")
-  assert_ok(run([*common, f"--workdir={one}"], env=fake_devices(4)))
-  two = str(tmp_path / "two")
-  processes = start_two_processes([*common, "--steps_per_call=2", f"--workdir={two}"])
-  (log, _), _ = finish_two_processes(processes)
-  assert "in 2 processes" in log and "2 steps in one call" in log
-  np.testing.assert_allclose(sample(two), sample(one), atol=1e-3)
