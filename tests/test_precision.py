@@ -2,6 +2,7 @@
 losses, penalties and normalization statistics stay float32; float32 changes nothing."""
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -296,3 +297,23 @@ def test_the_flag_wraps_the_experiment_networks_and_names_the_dtypes():
   assert isinstance(plain.generator, models.MLPGenerator)
   with pytest.raises(ConfigError, match="float32, bfloat16"):
     precision.compute_dtype("float16")
+
+
+def test_a_bfloat16_run_samples_in_bfloat16_from_its_workdir(tmp_path):
+  """The run's config records the dtype: jaxgan.sample's code remakes G computing in it."""
+  from conftest import experiment_module
+  from test_steps_per_call import TOY
+
+  from jaxgan import runs
+
+  module = experiment_module("wgan_gp.py")
+  settings = dict(TOY, num_steps=4, eval_every=4, plot_every=4, num_devices=1)
+  module.main(module.Config(workdir=str(tmp_path), compute_dtype="bfloat16", **settings))
+  description = runs.read_run_config(str(tmp_path))["generator"]
+  assert description["compute_dtype"] == "bfloat16"
+  generator = models.build(description)
+  assert isinstance(generator, precision.ComputeIn) and generator.dtype == jnp.bfloat16
+  assert json.loads(json.dumps(models.describe(generator))) == description
+  samples = runs.sample_run(str(tmp_path), 16, seed=0)
+  assert samples.shape == (16, 2) and samples.dtype == np.float32
+  assert np.all(np.isfinite(samples))

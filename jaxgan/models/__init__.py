@@ -15,7 +15,9 @@ import importlib
 from typing import Any
 
 import flax.linen as nn
+import jax.numpy as jnp
 
+from jaxgan import precision
 from jaxgan.models.began import BEGANDiscriminator, BEGANGenerator
 from jaxgan.models.conv import (
   CONVOLUTION_IMPLEMENTATIONS,
@@ -87,7 +89,10 @@ __all__ = [
 
 def describe(module: nn.Module) -> dict[str, Any]:
   """{"name": class name, "module": its jaxgan module, "config": its fields}: enough for
-  `build` to remake it."""
+  `build` to remake it; and "compute_dtype" for a network computing in bfloat16
+  (jaxgan.precision.ComputeIn)."""
+  if isinstance(module, precision.ComputeIn):
+    return {**describe(module.module), "compute_dtype": jnp.dtype(module.dtype).name}
   config = {
     f.name: getattr(module, f.name)
     for f in dataclasses.fields(module)
@@ -115,4 +120,5 @@ def build(description: dict[str, Any]) -> nn.Module:
     cls = globals().get(name)
   if cls is None or not (isinstance(cls, type) and issubclass(cls, nn.Module)):
     raise ValueError(f"unknown model {name!r} in the workdir's config")
-  return cls(**{k: _tuples(v) for k, v in description["config"].items()})
+  module = cls(**{k: _tuples(v) for k, v in description["config"].items()})
+  return precision.compute_in(module, description.get("compute_dtype", "float32"))
