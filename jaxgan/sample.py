@@ -17,7 +17,7 @@ num_samples samples from --seed. The EMA generator is used when the run kept
 one. --label=K asks a class-conditional generator for class K (default:
 classes in turn); --caption=TEXT asks a text-conditioned generator (one whose
 view has a prompt) for TEXT; --truncation=T draws the noise from a normal truncated to
-[−T, T] (BigGAN's truncation trick: less variety, higher fidelity).
+[−T, T] (the truncation trick of Brock et al. 2019: less variety, higher fidelity).
 
 Style-based generators (whose view has trainer.Styles) also take --psi=ψ,
 the truncation in W toward
