@@ -30,7 +30,6 @@ executable runs every step.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -45,7 +44,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from jaxgan import data, models, parallel, penalties, precision  # noqa: E402
+from jaxgan import data, models, parallel, penalties  # noqa: E402
 from jaxgan.kinds import gan  # noqa: E402
 from jaxgan.loss_pairs import loss_pair  # noqa: E402
 from jaxgan.models import stylegan2  # noqa: E402
@@ -201,15 +200,7 @@ def workload(name: str, batch: int | None, mesh):
   """(spec, batch size, pool of batches) of the workload called name, computing in
   --compute_dtype."""
   spec, batch, batches = float32_workload(name, batch, mesh)
-  return (
-    dataclasses.replace(
-      spec,
-      generator=precision.compute_in(spec.generator, FLAGS.compute_dtype),
-      discriminator=precision.compute_in(spec.discriminator, FLAGS.compute_dtype),
-    ),
-    batch,
-    batches,
-  )
+  return spec.computing_in(FLAGS.compute_dtype), batch, batches
 
 
 def float32_workload(name: str, batch: int | None, mesh):

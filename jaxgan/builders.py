@@ -12,7 +12,6 @@ a notebook and a test.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import jax
 import optax
 
-from jaxgan import ada, augment, data, loop, models, optim, population, precision, runtime
+from jaxgan import ada, augment, data, loop, models, optim, population, runtime
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import gan
 from jaxgan.kinds.gan_spec import GANSpec
@@ -247,12 +246,7 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
     shared["generator_optimizer"] = adam(config, "generator")
   if "discriminator_optimizer" not in fields:
     shared["discriminator_optimizer"] = adam(config, "discriminator")
-  spec = GANSpec(loss=loss, **shared, **fields)
-  return dataclasses.replace(
-    spec,
-    generator=precision.compute_in(spec.generator, config.compute_dtype),
-    discriminator=precision.compute_in(spec.discriminator, config.compute_dtype),
-  )
+  return GANSpec(loss=loss, **shared, **fields).computing_in(config.compute_dtype)
 
 
 def gan_parts(make_spec: Callable, dataset) -> Callable:

@@ -15,9 +15,9 @@ everything after the network are float32. The cast's gradient is the cast back: 
 parameters' gradients arrive in float32. bfloat16 keeps float32's exponent range,
 so, unlike float16, it needs no loss scaling.
 
-Inside the network, normalizations compute their statistics in float32
-(jaxgan.models.layers.BatchNorm upcasts; Flax's LayerNorm and InstanceNorm do so
-themselves) and their running averages stay float32; so do the other collections
+Inside the network, statistics are computed in float32 (at_least_float32: BatchNorm's
+moments, spectral normalization's σ, self-attention's softmax; Flax's LayerNorm and
+InstanceNorm upcast themselves) and running averages stay float32; so do the other collections
 (spectral normalization's vectors, StyleGAN's averages), which are not cast.
 
 float32 is the default and leaves a network untouched: compute_in(module,
@@ -46,6 +46,12 @@ def compute_dtype(name: str) -> Any:
       f"unknown --compute_dtype={name!r}: choose one of {', '.join(COMPUTE_DTYPES)}"
     )
   return COMPUTE_DTYPES[name]
+
+
+def at_least_float32(x: jax.Array) -> jax.Array:
+  """x in float32 if it is in a narrower float (bfloat16), else x itself: what a network's
+  statistics are taken in (BatchNorm's moments, spectral norm's σ, attention's softmax)."""
+  return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
 def cast_floats(tree, dtype) -> Any:

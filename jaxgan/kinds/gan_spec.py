@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import optim
+from jaxgan import optim, precision
 from jaxgan.augment import Augmentation
 from jaxgan.errors import ConfigError
 from jaxgan.latent import Latent, LatentSpace
@@ -149,6 +149,15 @@ class GANSpec:
     for reg in (*self.discriminator_regularizers, *self.generator_regularizers):
       if reg.every < 1:
         raise ConfigError(f"regularizer {reg.name}: every must be 1 or more, got {reg.every}")
+
+  def computing_in(self, compute_dtype: str) -> GANSpec:
+    """This spec with G and D computing in the dtype called compute_dtype (float32: the
+    networks themselves; bfloat16: jaxgan.precision.ComputeIn)."""
+    return dataclasses.replace(
+      self,
+      generator=precision.compute_in(self.generator, compute_dtype),
+      discriminator=precision.compute_in(self.discriminator, compute_dtype),
+    )
 
   @property
   def latent_space(self) -> LatentSpace:

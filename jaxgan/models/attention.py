@@ -23,6 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan import precision
 from jaxgan.models.conv import Conv, Init
 
 Array = jax.Array
@@ -75,7 +76,7 @@ class SelfAttention(nn.Module):
     g = g.reshape(b, -1, value_c)
     logits = jnp.einsum("bqc,bkc->bqk", theta, phi)
     # the softmax in float32 when the network computes in bfloat16 (jaxgan.precision)
-    beta = jax.nn.softmax(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)), axis=-1)
+    beta = jax.nn.softmax(precision.at_least_float32(logits), axis=-1)
     beta = beta.astype(g.dtype)
     attended = jnp.einsum("bqk,bkc->bqc", beta, g).reshape(b, h, w, value_c)
     return self._convs("o", c)(attended, train), beta

@@ -46,6 +46,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan import precision
+
 Array = jax.Array
 
 # ---------------------------------------------------------------------------
@@ -303,7 +305,7 @@ class SpectralNorm(nn.Module):
   @nn.compact
   def __call__(self, kernel: Array, train: bool) -> Array:
     matrix = kernel.reshape(-1, kernel.shape[-1])
-    matrix = matrix.astype(jnp.promote_types(matrix.dtype, jnp.float32))
+    matrix = precision.at_least_float32(matrix)
     u = self.variable(
       "spectral_norm",
       "u",

@@ -9,6 +9,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan import precision
+
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
   "none": lambda x: x,
   "relu": nn.relu,
@@ -97,7 +99,8 @@ class BatchNorm(nn.Module):
       bias = self.param("bias", nn.initializers.zeros, (features,))
     running_mean = self.variable("batch_stats", "mean", jnp.zeros, (features,), jnp.float32)
     running_var = self.variable("batch_stats", "var", jnp.ones, (features,), jnp.float32)
-    x, compute_dtype = _at_least_float32(x)
+    compute_dtype = x.dtype  # bfloat16 under jaxgan.precision: the moments in float32
+    x = precision.at_least_float32(x)
     if not train:
       mean, var = running_mean.value, running_var.value
       y = (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
@@ -122,12 +125,6 @@ class BatchNorm(nn.Module):
       running_mean.value = m * running_mean.value + (1.0 - m) * batch_mean
       running_var.value = m * running_var.value + (1.0 - m) * batch_var
     return (y * scale + bias).astype(compute_dtype)
-
-
-def _at_least_float32(x: jax.Array) -> tuple[jax.Array, jnp.dtype]:
-  """(x in float32 if it is in a narrower float, x's dtype): statistics of bfloat16
-  activations are taken in float32 and the result cast back (jaxgan.precision)."""
-  return x.astype(jnp.promote_types(x.dtype, jnp.float32)), x.dtype
 
 
 def normalize(h: jax.Array, kind: str, train: bool, batchnorm_groups: int = 1) -> jax.Array:
