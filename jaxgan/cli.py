@@ -14,15 +14,15 @@ the config:
     if __name__ == "__main__":
       cli.run(main, Config)
 
-`run` defines one flag per field of the config class (type, default, help and
-choices from the field), parses the command line (--flagfile recipes
-included), builds the frozen config, and calls main(config). Bad input is one
-line on stderr and exit status 2: unknown or malformed flags, a missing
-flagfile, a ConfigError raised anywhere below. A diverged run (NonFiniteError)
-exits with status 3, a full disk (DiskFullError) with 4, each with one line;
-a run stopped by SIGTERM or Ctrl-C writes a checkpoint and exits with 128 +
-the signal number. Only this module reads FLAGS for the experiments; the tools
-(python -m jaxgan.sample, ...) read theirs in their own main.
+`run` defines one flag per field of the config class (type, default, help and choices
+from the field), parses the command line (--flagfile recipes included, a shipped recipe
+also by its name: jaxgan.recipes), builds the frozen config, and calls main(config). Bad
+input is one line on stderr and exit status 2: unknown or malformed flags, a missing
+flagfile, a ConfigError raised anywhere below. A diverged run (NonFiniteError) exits
+with status 3, a full disk (DiskFullError) with 4, each with one line; a run stopped by
+SIGTERM or Ctrl-C writes a checkpoint and exits with 128 + the signal number. Only this
+module reads FLAGS for the experiments; the tools (python -m jaxgan.sample, ...) read
+theirs in their own main.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from collections.abc import Callable
 from absl import app, flags
 
 from jaxgan import config as config_lib
+from jaxgan import recipes
 from jaxgan.errors import ConfigError, DiskFullError, NonFiniteError
 from jaxgan.preemption import Preempted
 
@@ -79,7 +80,7 @@ def config_from_flags(config_class: type, flag_values: flags.FlagValues = FLAGS)
 
 def _parse_flags_or_exit(argv: list[str]) -> list[str]:
   try:
-    return FLAGS(argv)
+    return FLAGS(recipes.resolve_flagfiles(argv))
   except flags.Error as e:
     print(f"error: {e} (see --helpshort)", file=sys.stderr)
     sys.exit(EXIT_BAD_INPUT)

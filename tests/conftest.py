@@ -107,6 +107,12 @@ def run(args, *, env=None, background=False):
   return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
 
 
+def experiment_scripts():
+  """The experiment scripts of experiments/ (file names), sorted."""
+  folder = os.path.join(ROOT, "experiments")
+  return sorted(f for f in os.listdir(folder) if f.endswith(".py") and f != "__init__.py")
+
+
 def experiment_module(script):
   """experiments/`script` imported as a module (its flags are made only by cli.run)."""
   name = f"experiment_{script.removesuffix('.py')}"

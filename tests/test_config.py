@@ -2,12 +2,10 @@
 classes; an experiment's make_spec runs from a notebook, with no flag parsing."""
 
 import dataclasses
-import glob
-import os
 
 import pytest
 from absl import flags
-from conftest import ROOT, experiment_module
+from conftest import experiment_module, experiment_scripts
 
 from jaxgan import cli, data
 from jaxgan.config import GANConfig, ImageGANConfig, LoopConfig, TranslationConfig
@@ -15,7 +13,7 @@ from jaxgan.data import pairs
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import cyclegan, gan, pix2pix
 
-SCRIPTS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "experiments", "*.py")))
+SCRIPTS = experiment_scripts()
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
