@@ -15,17 +15,21 @@ from collections.abc import Sequence
 from typing import Any
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def _subplots(nrows: int = 1, ncols: int = 1, *, figsize, squeeze: bool = True):
+  """A new Figure and its axes, like pyplot's subplots but outside pyplot: the figure is saved
+  by its own Agg canvas, so no backend is chosen or changed (a notebook's inline plots stay)."""
+  fig = Figure(figsize=figsize)
+  return fig, fig.subplots(nrows, ncols, squeeze=squeeze)
 
 
 def _save(fig, path: str) -> None:
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = path + ".tmp.png"
   fig.savefig(tmp, dpi=110, bbox_inches="tight")
-  plt.close(fig)
   os.replace(tmp, path)  # readers never see a half-written file
 
 
@@ -50,7 +54,7 @@ def save_toy_plot(
     critic: D's values on a grid, or None for no contours.
     title: the title.
   """
-  fig, ax = plt.subplots(figsize=(6.2, 5.4))
+  fig, ax = _subplots(figsize=(6.2, 5.4))
   if critic is not None:
     xs, ys, values = critic
     filled = ax.contourf(xs, ys, values, levels=30, cmap="RdBu_r", alpha=0.75)
@@ -85,9 +89,9 @@ def save_code_scatter(
     extent: the plot shows [−extent, extent]².
     title: the title.
   """
-  fig, ax = plt.subplots(figsize=(6.4, 5.4))
+  fig, ax = _subplots(figsize=(6.4, 5.4))
   ax.scatter(prior[:, 0], prior[:, 1], s=3, c="0.8", linewidths=0, label="prior")
-  cmap = plt.get_cmap("tab10")
+  cmap = matplotlib.colormaps["tab10"]
   for k in np.unique(labels):
     members = codes[labels == k]
     ax.scatter(
@@ -133,7 +137,7 @@ def save_loss_curves(path: str, records: Sequence[dict[str, Any]], penalty_names
   panels = [(title, _logged(names, train_records)) for title, names in panels]
   panels = [(title, names) for title, names in panels if names]
   rows = math.ceil((len(panels) + bool(eval_records)) / 2)
-  fig, axes = plt.subplots(rows, 2, figsize=(11, 3.4 * rows), squeeze=False)
+  fig, axes = _subplots(rows, 2, figsize=(11, 3.4 * rows), squeeze=False)
   steps = np.array([r["step"] for r in train_records])
   for ax, (title, names) in zip(axes.flat, panels, strict=False):
     for name in names:
@@ -175,7 +179,7 @@ def save_population_curves(path: str, records: Sequence[dict[str, Any]], num_mem
   names = [n for n in names if varies(n)][:POPULATION_PANELS]
   if not names:
     return False
-  fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
+  fig, axes = _subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
   steps = np.array([r["step"] for r in evals])
   for ax, name in zip(axes.flat, names, strict=True):
     curves = np.array(
@@ -289,7 +293,7 @@ def save_image_grid(
   rows, cols = grid.shape[:2]
   canvas = tile_images(np.asarray(grid, np.float32))
   cell = 0.55 if grid.shape[2] <= 16 else 0.8
-  fig, ax = plt.subplots(figsize=(max(cols * cell + 1.2, 4), rows * cell + 0.6))
+  fig, ax = _subplots(figsize=(max(cols * cell + 1.2, 4), rows * cell + 0.6))
   if canvas.shape[-1] == 1:
     ax.imshow(canvas[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
   else:
@@ -340,7 +344,7 @@ def save_trajectories(
   xs = np.linspace(-extent, extent, 17)
   grid = np.stack(np.meshgrid(xs, xs), axis=-1).reshape(-1, 2)
   arrows = np.asarray(field(grid))
-  fig, ax = plt.subplots(figsize=(6, 6))
+  fig, ax = _subplots(figsize=(6, 6))
   ax.quiver(grid[:, 0], grid[:, 1], arrows[:, 0], arrows[:, 1], color="0.75", angles="xy")
   for name, trajectory in paths.items():
     ax.plot(
@@ -372,7 +376,7 @@ def save_eigenvalues(
     title: the title.
     unit_circle: draw the unit circle (discrete updates), else the imaginary axis.
   """
-  fig, ax = plt.subplots(figsize=(6, 6))
+  fig, ax = _subplots(figsize=(6, 6))
   if unit_circle:
     t = np.linspace(0, 2 * np.pi, 400)
     ax.plot(np.cos(t), np.sin(t), color="0.6", lw=1, label="unit circle")
@@ -403,7 +407,7 @@ def save_gaussian_fit_1d(path: str, fits: dict[str, Any], mean: float, std: floa
     mean: the data's mean.
     std: the data's standard deviation.
   """
-  fig, axes = plt.subplots(1, len(fits), figsize=(5.5 * len(fits), 3.8), squeeze=False)
+  fig, axes = _subplots(1, len(fits), figsize=(5.5 * len(fits), 3.8), squeeze=False)
   x = np.linspace(mean - 4 * std - 1, mean + 4 * std + 1, 400)
   for ax, (name, fit) in zip(axes[0], fits.items(), strict=True):
     w, c = fit.discriminator
@@ -436,7 +440,7 @@ def save_gaussian_fit_2d(path: str, fits: dict[str, Any], mean, cov) -> None:
     mean: the data's mean [2].
     cov: the data's covariance [2, 2].
   """
-  fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
+  fig, (left, right) = _subplots(1, 2, figsize=(12, 5))
   data = _ellipse(mean, cov)
   left.plot(data[:, 0], data[:, 1], "k--", lw=2, label="data")
   for name, fit in fits.items():
@@ -475,7 +479,7 @@ def save_truncation_sweep(path: str, rows: Sequence[dict[str, Any]], title: str 
   def column(name):
     return [r.get(name, np.nan) for r in order]
 
-  fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
+  fig, axes = _subplots(1, 3, figsize=(16, 4.4))
   fig.subplots_adjust(wspace=0.45)
   ax = axes[0]
   ax.plot(ts, column("fid"), "o-", color="C0", label="FID")
@@ -529,7 +533,7 @@ def save_attention_maps(
     title: the figure's title.
   """
   n, q = images.shape[0], len(queries[0][0])
-  fig, axes = plt.subplots(n, 1 + q, figsize=(2.2 * (1 + q), 2.2 * n), squeeze=False)
+  fig, axes = _subplots(n, 1 + q, figsize=(2.2 * (1 + q), 2.2 * n), squeeze=False)
   colors = ("red", "lime", "cyan", "yellow", "magenta", "orange")
   for i in range(n):
     picture = np.clip((images[i] + 1) / 2, 0, 1)
