@@ -33,9 +33,12 @@ def _mean(x: Array) -> Array:
 def minimax_discriminator_loss(
   real_logits: Array, fake_logits: Array, *, label_smoothing: float = 0.0
 ) -> Array:
-  """Discriminator loss of the minimax GAN, with optional one-sided smoothing.
+  r"""Discriminator loss of the minimax GAN, with optional one-sided smoothing.
 
-    L_D = −E_x[t·log D(x) + (1 − t)·log(1 − D(x))] − E_z[log(1 − D(G(z)))]
+  .. math::
+
+     L_D = -\mathbb{E}_x\big[t\log D(x) + (1 - t)\log(1 - D(x))\big]
+     - \mathbb{E}_z\big[\log(1 - D(G(z)))\big],\qquad t = 1 - \text{label\_smoothing}
 
   with the real target t = 1 − label_smoothing. label_smoothing = 0 gives the
   textbook −E[log D(x)] − E[log(1 − D(G(z)))]. Only the real target is
@@ -59,7 +62,11 @@ def minimax_discriminator_loss(
 
 
 def minimax_generator_loss(fake_logits: Array) -> Array:
-  """The saturating generator loss of the minimax game: E_z[log(1 − D(G(z)))].
+  r"""The saturating generator loss of the minimax game: E_z[log(1 − D(G(z)))].
+
+  .. math::
+
+     L_G = \mathbb{E}_z\big[\log(1 - D(G(z)))\big]
 
   The generator minimizes it. Its gradient vanishes when D confidently rejects
   the fakes, i.e. early in training (Goodfellow et al. 2014, §3), which is why
@@ -69,7 +76,12 @@ def minimax_generator_loss(fake_logits: Array) -> Array:
 
 
 def non_saturating_generator_loss(fake_logits: Array) -> Array:
-  """The non-saturating generator loss: −E_z[log D(G(z))] (Goodfellow et al. 2014)."""
+  r"""The non-saturating generator loss: −E_z[log D(G(z))] (Goodfellow et al. 2014).
+
+  .. math::
+
+     L_G = -\mathbb{E}_z\big[\log D(G(z))\big]
+  """
   return _mean(jax.nn.softplus(-fake_logits))
 
 
@@ -79,7 +91,11 @@ def non_saturating_generator_loss(fake_logits: Array) -> Array:
 
 
 def wasserstein_discriminator_loss(real_scores: Array, fake_scores: Array) -> Array:
-  """Critic loss of WGAN: E_z[D(G(z))] − E_x[D(x)].
+  r"""Critic loss of WGAN: E_z[D(G(z))] − E_x[D(x)].
+
+  .. math::
+
+     L_D = \mathbb{E}_z[D(G(z))] - \mathbb{E}_x[D(x)]
 
   Minimizing it maximizes E[D(x)] − E[D(G(z))], the Kantorovich–Rubinstein
   estimate of the Wasserstein-1 distance when D is 1-Lipschitz (Arjovsky et al.
@@ -89,12 +105,21 @@ def wasserstein_discriminator_loss(real_scores: Array, fake_scores: Array) -> Ar
 
 
 def wasserstein_generator_loss(fake_scores: Array) -> Array:
-  """Generator loss of WGAN: −E_z[D(G(z))]."""
+  r"""Generator loss of WGAN: −E_z[D(G(z))] (Arjovsky et al. 2017).
+
+  .. math::
+
+     L_G = -\mathbb{E}_z[D(G(z))]
+  """
   return -_mean(fake_scores)
 
 
 def hinge_discriminator_loss(real_scores: Array, fake_scores: Array) -> Array:
-  """Hinge loss for D: E_x[max(0, 1 − D(x))] + E_z[max(0, 1 + D(G(z)))].
+  r"""Hinge loss for D: E_x[max(0, 1 − D(x))] + E_z[max(0, 1 + D(G(z)))].
+
+  .. math::
+
+     L_D = \mathbb{E}_x\big[\max(0, 1 - D(x))\big] + \mathbb{E}_z\big[\max(0, 1 + D(G(z)))\big]
 
   Lim & Ye 2017, "Geometric GAN"; used with spectral normalization by Miyato et
   al. 2018 (SNGAN) and by BigGAN.
@@ -103,7 +128,12 @@ def hinge_discriminator_loss(real_scores: Array, fake_scores: Array) -> Array:
 
 
 def hinge_generator_loss(fake_scores: Array) -> Array:
-  """Hinge loss for G: −E_z[D(G(z))] (Lim & Ye 2017; Miyato et al. 2018)."""
+  r"""Hinge loss for G: −E_z[D(G(z))] (Lim & Ye 2017; Miyato et al. 2018).
+
+  .. math::
+
+     L_G = -\mathbb{E}_z[D(G(z))]
+  """
   return -_mean(fake_scores)
 
 
@@ -119,7 +149,12 @@ def least_squares_discriminator_loss(
   real_target: float = 1.0,
   fake_target: float = 0.0,
 ) -> Array:
-  """LSGAN loss for D: ½E_x[(D(x) − b)²] + ½E_z[(D(G(z)) − a)²].
+  r"""LSGAN loss for D: ½E_x[(D(x) − b)²] + ½E_z[(D(G(z)) − a)²].
+
+  .. math::
+
+     L_D = \tfrac12\mathbb{E}_x\big[(D(x) - b)^2\big]
+     + \tfrac12\mathbb{E}_z\big[(D(G(z)) - a)^2\big]
 
   Mao et al. 2017, "Least Squares Generative Adversarial Networks", eq. 2, with
   the 0-1 coding a = 0 (fake_target), b = 1 (real_target) by default.
@@ -139,7 +174,12 @@ def least_squares_discriminator_loss(
 
 
 def least_squares_generator_loss(fake_scores: Array, *, target: float = 1.0) -> Array:
-  """LSGAN loss for G: ½E_z[(D(G(z)) − c)²], c = 1 by default (Mao et al. 2017)."""
+  r"""LSGAN loss for G: ½E_z[(D(G(z)) − c)²], c = 1 by default (Mao et al. 2017).
+
+  .. math::
+
+     L_G = \tfrac12\mathbb{E}_z\big[(D(G(z)) - c)^2\big]
+  """
   return 0.5 * _mean((fake_scores - target) ** 2)
 
 
@@ -149,7 +189,11 @@ def least_squares_generator_loss(fake_scores: Array, *, target: float = 1.0) -> 
 
 
 def relativistic_discriminator_loss(real_logits: Array, fake_logits: Array) -> Array:
-  """RSGAN loss for D: −E_(x,z)[log σ(C(x) − C(G(z)))].
+  r"""RSGAN loss for D: −E_(x,z)[log σ(C(x) − C(G(z)))] (Jolicoeur-Martineau 2018).
+
+  .. math::
+
+     L_D = -\mathbb{E}_{(x,z)}\big[\log\sigma\big(C(x) - C(G(z))\big)\big]
 
   Real and fake examples are paired element by element, so both batches must
   have the same shape.
@@ -158,14 +202,23 @@ def relativistic_discriminator_loss(real_logits: Array, fake_logits: Array) -> A
 
 
 def relativistic_generator_loss(real_logits: Array, fake_logits: Array) -> Array:
-  """RSGAN loss for G: −E_(x,z)[log σ(C(G(z)) − C(x))]."""
+  r"""RSGAN loss for G: −E_(x,z)[log σ(C(G(z)) − C(x))] (Jolicoeur-Martineau 2018).
+
+  .. math::
+
+     L_G = -\mathbb{E}_{(x,z)}\big[\log\sigma\big(C(G(z)) - C(x)\big)\big]
+  """
   return _mean(jax.nn.softplus(-(fake_logits - real_logits)))
 
 
 def relativistic_average_discriminator_loss(real_logits: Array, fake_logits: Array) -> Array:
-  """RaSGAN loss for D.
+  r"""RaSGAN loss for D (Jolicoeur-Martineau 2018, "The relativistic discriminator").
 
-  L_D = −E_x[log σ(C(x) − E_z C(G(z)))] − E_z[log(1 − σ(C(G(z)) − E_x C(x)))]
+  .. math::
+
+     L_D = -\mathbb{E}_x\Big[\log\sigma\big(C(x) - \mathbb{E}_z C(G(z))\big)\Big]
+     - \mathbb{E}_z\Big[\log\Big(1 - \sigma\big(C(G(z)) - \mathbb{E}_x C(x)\big)\Big)\Big]
+
   """
   real_rel = real_logits - _mean(fake_logits)
   fake_rel = fake_logits - _mean(real_logits)
@@ -173,9 +226,13 @@ def relativistic_average_discriminator_loss(real_logits: Array, fake_logits: Arr
 
 
 def relativistic_average_generator_loss(real_logits: Array, fake_logits: Array) -> Array:
-  """RaSGAN loss for G: the D loss with the roles of real and fake swapped.
+  r"""RaSGAN loss for G: the D loss with real and fake swapped (Jolicoeur-Martineau 2018).
 
-  L_G = −E_z[log σ(C(G(z)) − E_x C(x))] − E_x[log(1 − σ(C(x) − E_z C(G(z))))]
+  .. math::
+
+     L_G = -\mathbb{E}_z\Big[\log\sigma\big(C(G(z)) - \mathbb{E}_x C(x)\big)\Big]
+     - \mathbb{E}_x\Big[\log\Big(1 - \sigma\big(C(x) - \mathbb{E}_z C(G(z))\big)\Big)\Big]
+
   """
   return relativistic_average_discriminator_loss(fake_logits, real_logits)
 
@@ -187,7 +244,11 @@ def relativistic_average_generator_loss(real_logits: Array, fake_logits: Array) 
 
 
 def began_reconstruction_loss(inputs: Array, reconstructions: Array, *, eta: float = 1.0) -> Array:
-  """Per-example autoencoder loss L(v) = mean over pixels of |v − D(v)|^η; shape [B].
+  r"""Per-example autoencoder loss L(v) of BEGAN (Berthelot et al. 2017, §3.1); shape [B].
+
+  .. math::
+
+     \mathcal{L}(v) = \operatorname{mean}_{\text{pixels}}\,|v - D(v)|^{\eta}
 
   This is what a BEGAN discriminator "outputs"; the BEGAN losses below take it.
 
@@ -204,7 +265,11 @@ def began_reconstruction_loss(inputs: Array, reconstructions: Array, *, eta: flo
 
 
 def began_discriminator_loss(real_recon: Array, fake_recon: Array, k: Array) -> Array:
-  """BEGAN loss for D: L(x) − k_t·L(G(z)), with L the reconstruction loss.
+  r"""BEGAN loss for D: L(x) − k_t·L(G(z)), L the reconstruction loss (Berthelot et al. 2017).
+
+  .. math::
+
+     L_D = \mathcal{L}(x) - k_t\,\mathcal{L}(G(z))
 
   Args:
     real_recon: L(x) per example [B].
@@ -218,16 +283,26 @@ def began_discriminator_loss(real_recon: Array, fake_recon: Array, k: Array) -> 
 
 
 def began_generator_loss(fake_recon: Array) -> Array:
-  """BEGAN loss for G: L(G(z))."""
+  r"""BEGAN loss for G: L(G(z)) (Berthelot et al. 2017, §3.3).
+
+  .. math::
+
+     L_G = \mathcal{L}(G(z))
+  """
   return _mean(fake_recon)
 
 
 def began_k_update(
   k: Array, real_recon: Array, fake_recon: Array, *, gamma: float = 0.5, lambda_k: float = 1e-3
 ) -> Array:
-  """Proportional control of the equilibrium: k ← clip(k + λ_k(γL(x) − L(G(z))), 0, 1).
+  r"""Proportional control of the equilibrium: k ← clip(k + λ_k(γL(x) − L(G(z))), 0, 1).
 
-  γ = E[L(G(z))]/E[L(x)] is the diversity ratio (BEGAN §3.3, eq. 4).
+  .. math::
+
+     k_{t+1} = \operatorname{clip}\big(k_t + \lambda_k(\gamma\,\mathcal{L}(x) -
+     \mathcal{L}(G(z))),\ 0,\ 1\big)
+
+  γ = E[L(G(z))]/E[L(x)] is the diversity ratio (Berthelot et al. 2017, BEGAN §3.3, eq. 4).
 
   Args:
     k: k_t.
@@ -243,7 +318,11 @@ def began_k_update(
 
 
 def began_convergence(real_recon: Array, fake_recon: Array, *, gamma: float = 0.5) -> Array:
-  """BEGAN's global convergence measure M = L(x) + |γL(x) − L(G(z))| (§3.4.1).
+  r"""BEGAN's global convergence measure M (Berthelot et al. 2017, §3.4.1).
+
+  .. math::
+
+     \mathcal{M} = \mathcal{L}(x) + \big|\gamma\,\mathcal{L}(x) - \mathcal{L}(G(z))\big|
 
   Args:
     real_recon: L(x) [B].
@@ -263,7 +342,11 @@ def began_convergence(real_recon: Array, fake_recon: Array, *, gamma: float = 0.
 
 
 def feature_matching_loss(real_features: Array, fake_features: Array) -> Array:
-  """Feature matching for G: ‖E_x f(x) − E_z f(G(z))‖²₂.
+  r"""Feature matching for G: ‖E_x f(x) − E_z f(G(z))‖²₂.
+
+  .. math::
+
+     L_G = \big\|\mathbb{E}_x f(x) - \mathbb{E}_z f(G(z))\big\|_2^2
 
   f is an intermediate layer of D (Salimans et al. 2016, "Improved Techniques
   for Training GANs", §3.1). Features have shape [B, ...]; the expectation is
@@ -274,12 +357,21 @@ def feature_matching_loss(real_features: Array, fake_features: Array) -> Array:
 
 
 def l1_reconstruction_loss(predictions: Array, targets: Array) -> Array:
-  """Mean absolute error E[|y − G(x)|], pix2pix's L1 term (Isola et al. 2017, eq. 3)."""
+  r"""Mean absolute error between y and G(x), pix2pix's L1 term (Isola et al. 2017, eq. 3).
+
+  .. math::
+
+     L_{L1} = \mathbb{E}_{x,y}\big[\|y - G(x)\|_1\big]
+  """
   return _mean(jnp.abs(predictions - targets))
 
 
 def cycle_consistency_loss(real_a: Array, cycled_a: Array, real_b: Array, cycled_b: Array) -> Array:
-  """CycleGAN's cycle loss: E_x‖F(G(x)) − x‖₁ + E_y‖G(F(y)) − y‖₁.
+  r"""CycleGAN's cycle loss: E_x‖F(G(x)) − x‖₁ + E_y‖G(F(y)) − y‖₁.
+
+  .. math::
+
+     L_{cyc} = \mathbb{E}_x\|F(G(x)) - x\|_1 + \mathbb{E}_y\|G(F(y)) - y\|_1
 
   Zhu et al. 2017, "Unpaired Image-to-Image Translation using Cycle-Consistent
   Adversarial Networks", eq. 2, with the norm taken as a per-element mean as in
@@ -303,7 +395,11 @@ def cycle_consistency_loss(real_a: Array, cycled_a: Array, real_b: Array, cycled
 
 
 def auxiliary_classifier_loss(class_logits: Array, labels: Array) -> Array:
-  """ACGAN's class term −E[log P(C = c | X)]: cross-entropy on integer labels.
+  r"""ACGAN's class term −E[log P(C = c | X)]: cross-entropy on integer labels.
+
+  .. math::
+
+     L_C = -\mathbb{E}\big[\log P(C = c \mid X)\big]
 
   Odena et al. 2017, "Conditional Image Synthesis with Auxiliary Classifier
   GANs", eq. 2 (L_C). D minimizes it on real and fake examples, G on fakes.
@@ -313,7 +409,11 @@ def auxiliary_classifier_loss(class_logits: Array, labels: Array) -> Array:
 
 
 def infogan_categorical_loss(code_logits: Array, codes: Array) -> Array:
-  """InfoGAN's term for a categorical code: −E[log Q(c | G(z, c))].
+  r"""InfoGAN's term for a categorical code: −E[log Q(c | G(z, c))].
+
+  .. math::
+
+     -\mathbb{E}\big[\log Q(c \mid G(z, c))\big]
 
   Chen et al. 2016, "InfoGAN", eq. 5: the variational lower bound on the
   mutual information is L_I = E[log Q(c|x)] + H(c); H(c) = log K is constant
@@ -324,9 +424,12 @@ def infogan_categorical_loss(code_logits: Array, codes: Array) -> Array:
 
 
 def infogan_continuous_loss(mean: Array, codes: Array, log_std: Array | float = 0.0) -> Array:
-  """InfoGAN's term for continuous codes under a factored Gaussian Q.
+  r"""InfoGAN's term for continuous codes under a factored Gaussian Q (Chen et al. 2016).
 
-    −E[log Q(c | x)] = E[Σ_i ½((c_i − μ_i)/σ_i)² + log σ_i + ½ log 2π]
+  .. math::
+
+     -\mathbb{E}\big[\log Q(c \mid x)\big] = \mathbb{E}\Big[\sum_i \tfrac12\Big(\frac{c_i -
+     \mu_i}{\sigma_i}\Big)^2 + \log\sigma_i + \tfrac12\log 2\pi\Big]
 
   mean, codes (and log_std when learned): [B, n_codes]. With log_std = 0
   (σ fixed at 1, as in the authors' code) this is ½‖c − μ‖² + const.

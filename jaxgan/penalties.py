@@ -27,12 +27,21 @@ def _per_example_shape(x: Array) -> tuple[int, ...]:
 
 
 def input_gradients(d_fn: ScoreFn, x: Array) -> Array:
-  """∇_x D(x) for every example of x: shape of x."""
+  r"""∇_x D(x) for every example of x: shape of x.
+
+  .. math::
+
+     \nabla_x D(x)
+  """
   return jax.grad(lambda inputs: jnp.sum(d_fn(inputs)))(x)
 
 
 def per_example_norm(x: Array) -> Array:
-  """‖x_i‖₂ over all non-batch axes, shape [B], with a finite gradient at 0.
+  r"""‖x_i‖₂ over all non-batch axes, shape [B], with a finite gradient at 0.
+
+  .. math::
+
+     \|x_i\|_2 = \Big(\sum_{j} x_{ij}^2\Big)^{1/2}
 
   √s has an infinite derivative at s = 0 (a dead-ReLU critic can have a zero
   input gradient); the double `where` keeps the gradient at 0 equal to 0.
@@ -58,7 +67,12 @@ def gradient_penalty(
   target: float = 1.0,
   one_sided: bool = False,
 ) -> Array:
-  """WGAN-GP's penalty E[(‖∇D(x̂)‖₂ − target)²] (Gulrajani et al. 2017, eq. 3).
+  r"""WGAN-GP's penalty E[(‖∇D(x̂)‖₂ − target)²] (Gulrajani et al. 2017, eq. 3).
+
+  .. math::
+
+     \hat x = \alpha x + (1 - \alpha)\tilde x,\quad \alpha \sim U(0, 1);
+     \qquad \mathbb{E}\big[(\|\nabla D(\hat x)\|_2 - \text{target})^2\big]
 
   x̂ = αx + (1 − α)x̃ with α ~ U(0, 1) drawn once per example. one_sided=True
   penalizes only norms above the target, E[max(0, ‖∇D(x̂)‖₂ − target)²]
@@ -95,13 +109,15 @@ def dragan_penalty(
   target: float = 1.0,
   one_sided: bool = False,
 ) -> Array:
-  """DRAGAN's penalty around the real data.
+  r"""DRAGAN's penalty around the real data.
+
+  .. math::
+
+     x_p = x + c\,\operatorname{std}(x)\,u,\quad u \sim U[0, 1);
+     \qquad \hat x = x + \alpha(x_p - x),\quad \alpha \sim U(0, 1);
+     \qquad \mathbb{E}\big[(\|\nabla D(\hat x)\|_2 - \text{target})^2\big]
 
   Kodali et al. 2017, "On Convergence and Stability of GANs":
-
-    x_p = x + c·std(x)·u,  u ~ U[0, 1) per element,  c = perturbation_scale
-    x̂  = x + α(x_p − x),  α ~ U(0, 1) per example
-    penalty = E[(‖∇D(x̂)‖₂ − target)²]
 
   as in the authors' reference implementation, std(x) taken over the batch.
 
@@ -126,7 +142,11 @@ def dragan_penalty(
 
 
 def r1_penalty(d_fn: ScoreFn, real: Array) -> Array:
-  """R1 = E_x‖∇D(x)‖²₂ on real data.
+  r"""R1 = E_x‖∇D(x)‖²₂ on real data.
+
+  .. math::
+
+     R_1 = \mathbb{E}_x\|\nabla D(x)\|_2^2
 
   Mescheder et al. 2018, "Which Training Methods for GANs do actually
   Converge?", eq. 9. The paper's regularizer is (γ/2)·R1; the weight γ/2 is the caller's.
@@ -135,12 +155,21 @@ def r1_penalty(d_fn: ScoreFn, real: Array) -> Array:
 
 
 def r2_penalty(d_fn: ScoreFn, fake: Array) -> Array:
-  """R2 = E_z‖∇D(G(z))‖²₂ on generated data (Mescheder et al. 2018, eq. 10)."""
+  r"""R2 = E_z‖∇D(G(z))‖²₂ on generated data (Mescheder et al. 2018, eq. 10).
+
+  .. math::
+
+     R_2 = \mathbb{E}_z\|\nabla D(G(z))\|_2^2
+  """
   return r1_penalty(d_fn, fake)
 
 
 def path_lengths(synthesis: Callable[[Array], Array], ws: Array, key: Array) -> Array:
-  """‖J_wᵀ y‖₂ per example: StyleGAN2's path lengths (Karras et al. 2020, eq. 4).
+  r"""‖J_wᵀ y‖₂ per example: StyleGAN2's path lengths (Karras et al. 2020, eq. 4).
+
+  .. math::
+
+     \|J_w^\top y\|_2,\qquad y \sim \mathcal{N}(0, I)/\sqrt{HW}
 
   J_w is the Jacobian of the images g(w) with respect to the styles and y an image of
   N(0, 1) pixels / √(H·W) (the authors' scaling, which makes the lengths independent of the
@@ -163,9 +192,14 @@ def path_lengths(synthesis: Callable[[Array], Array], ws: Array, key: Array) -> 
 
 
 def path_length_penalty(lengths: Array, mean: Array, decay: float = 0.01) -> tuple[Array, Array]:
-  """StyleGAN2's path length regularization E[(‖J_wᵀ y‖ − a)²], with a the running mean of
-  the lengths: a ← a + decay·(mean length − a), the new a used in the penalty (as the
-  authors, gradient through the batch's mean included).
+  r"""StyleGAN2's path length regularization E[(‖J_wᵀ y‖ − a)²] (Karras et al. 2020, eq. 4),
+  with a the running mean of the lengths: a ← a + decay·(mean length − a), the new a used in
+  the penalty (as the authors, gradient through the batch's mean included).
+
+  .. math::
+
+     a \leftarrow a + \text{decay}\cdot\big(\overline{\|J_w^\top y\|_2} - a\big);
+     \qquad \mathbb{E}\big[(\|J_w^\top y\|_2 - a)^2\big]
 
   Args:
     lengths: [B] path_lengths.
@@ -180,7 +214,11 @@ def path_length_penalty(lengths: Array, mean: Array, decay: float = 0.01) -> tup
 
 
 def orthogonal_regularization(params: Any, exclude: Sequence[str] = ()) -> Array:
-  """BigGAN's orthogonal regularization Σ_W ‖WᵀW ⊙ (1 − I)‖²_F (Brock et al. 2019, eq. 3).
+  r"""BigGAN's orthogonal regularization Σ_W ‖WᵀW ⊙ (1 − I)‖²_F (Brock et al. 2019, eq. 3).
+
+  .. math::
+
+     R = \sum_W \big\|W^\top W \odot (\mathbf{1} - I)\big\|_F^2
 
   Summed over every weight with two or more axes, each reshaped to a matrix
   [fan_in, fan_out] (a Flax Dense or Conv kernel), so WᵀW compares output
@@ -209,7 +247,11 @@ def orthogonal_regularization(params: Any, exclude: Sequence[str] = ()) -> Array
 
 
 def historical_averaging_penalty(params: Any, params_average: Any) -> Array:
-  """Historical averaging ‖θ − (1/t)Σ_i θ_i‖² (Salimans et al. 2016, §3.3).
+  r"""Historical averaging ‖θ − (1/t)Σ_i θ_i‖² (Salimans et al. 2016, §3.3).
+
+  .. math::
+
+     \Big\|\theta - \frac{1}{t}\sum_{i=1}^{t}\theta_i\Big\|^2
 
   params_average is the running mean of the player's past parameters; see
   `jaxgan.optim.historical_averaging` for the optax transformation that keeps
