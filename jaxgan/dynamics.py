@@ -23,7 +23,7 @@ ravel_pytree turns any pytree into one), so the Jacobian of a field or of an
 update is one jax.jacfwd away.
 
     game = dynamics.zero_sum(lambda theta, phi: theta @ phi)      # min_x max_y xy
-    J = dynamics.jacobian(game, theta, phi)                        # [[0, -1], [1, 0]]
+    J = dynamics.jacobian(game, dynamics.join(theta, phi))         # [[0, -1], [1, 0]]
     step = dynamics.simultaneous_step(game, h=0.1)
     rho = dynamics.spectral_radius(step, dynamics.join(theta, phi))  # sqrt(1 + h²) > 1
 """
@@ -132,7 +132,7 @@ def optimistic_step(game: Game, h: float) -> Step:
 
 
 def spectral_radius(step: Step, w: Array) -> float:
-  """max |λ| over the eigenvalues λ of ∂F/∂w at w: below 1 the update converges locally."""
+  """The largest modulus of the eigenvalues of ∂F/∂w at w: below 1, F converges locally."""
   return float(np.max(np.abs(eigenvalues(jax.jacfwd(step)(w)))))
 
 

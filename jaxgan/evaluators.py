@@ -92,12 +92,12 @@ def run_all(evaluators: Sequence[Evaluator], state: StateDict) -> dict[str, Any]
 
 
 def in_chunks(function: Callable[..., Any], size: int, *arrays) -> np.ndarray:
-  """np.concatenate of function(start, *rows) over the arrays' rows [start, start + size),
+  """np.concatenate of `function(start, *rows)` over the arrays' rows [start, start + size),
   start = 0, size, 2·size, ...: a network applied to many examples a few at a time, its
   memory bounded by `size` (start lets each chunk fold its own key).
 
   Args:
-    function: function(start, *rows) → the chunk's outputs.
+    function: `function(start, *rows)` → the chunk's outputs.
     size: rows per call.
     *arrays: arrays of the same length.
 

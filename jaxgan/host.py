@@ -26,8 +26,8 @@ skipped unless JAX_PLATFORMS=cpu: a GPU step's buffers live on the device, and
 one arena for every thread of a many-core CUDA process is contention (the one GPU
 run with it applied stalled; BENCHMARKS.md). Set JAXGAN_TUNE_MALLOC=0 to keep glibc's
 defaults, JAXGAN_TUNE_MALLOC=1 to apply them with a plugin installed; the
-variables glibc reads itself (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_,
-MALLOC_TRIM_THRESHOLD_, GLIBC_TUNABLES) are never overridden.
+variables glibc reads itself (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`,
+`MALLOC_TRIM_THRESHOLD_`, `GLIBC_TUNABLES`) are never overridden.
 """
 
 from __future__ import annotations

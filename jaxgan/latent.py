@@ -67,7 +67,7 @@ class LatentSpace(NamedTuple):
   ) -> Latent:
     """G's input for a batch of the given shape (e.g. (B,) or (n_critic, B)).
 
-    noise ~ N(0, I) [*shape, latent_dim] (truncated to [−t, t] with
+    noise ~ N(0, I) `[*shape, latent_dim]` (truncated to [−t, t] with
     truncation t, BigGAN's truncation trick, Brock et al. 2019 §3.1);
     InfoGAN codes: categorical uniform over their classes, continuous
     U(−1, 1) (Chen et al. 2016, §6).

@@ -69,7 +69,7 @@ class Perceptual:
 
 @dataclasses.dataclass(frozen=True)
 class ContentLoss:
-  """distance(x, y) → [B]: a per-example mean of (φ(x) − φ(y))² ("mse") or |φ(x) − φ(y)| ("l1")
+  """distance(x, y) → [B]: a per-example mean of (φ(x) − φ(y))² ("mse") or `abs(φ(x) − φ(y))` ("l1")
   over one feature map φ(images in [−1, 1]) → [B, H, W, C]."""
 
   name: str

@@ -5,7 +5,7 @@
 
 A `--flagfile` that names an existing file is read as it is (absl's own behaviour). One that
 does not, but whose name (without a folder and `.flags`) is a shipped recipe, is read from the
-package: so the README's commands work from any directory and from an installed wheel.
+package: so the documented commands work from any directory and from an installed wheel.
 """
 
 from __future__ import annotations

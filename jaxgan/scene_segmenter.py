@@ -135,7 +135,7 @@ def scores(predicted: np.ndarray, maps: np.ndarray, num_classes: int = digit_sce
 
   Returns:
     {"pixel_accuracy": the share of pixels given their map's class, "mean_iou": the mean over
-    the classes present (in the map or the prediction) of |P ∩ T| / |P ∪ T|}.
+    the classes present (in the map or the prediction) of `len(P ∩ T) / len(P ∪ T)`}.
   """
   from sklearn.metrics import confusion_matrix
 

@@ -72,7 +72,7 @@ def split_variables(variables) -> tuple[Any, dict]:
 
 
 def init_player(module: nn.Module, key: Array, *inputs, optimizer) -> PlayerState:
-  """A fresh player for module(*inputs, train=False).
+  """A fresh player for `module(*inputs, train=False)`.
 
   Args:
     module: the player's network.
@@ -104,7 +104,7 @@ def apply_model(
   rngs: dict[str, Array] | None = None,
   **keyword_inputs,
 ):
-  """module(inputs[, labels], train=training, **keyword_inputs) → (outputs, new model_state).
+  """`module(inputs[, labels], train=training, **keyword_inputs)` → (outputs, new model_state).
 
   Args:
     module: a Flax module taking `train=`.

@@ -51,17 +51,18 @@ class Stream(Protocol):
 class Trainer(NamedTuple):
   """Everything the loop needs to train one kind of model.
 
-  init(key, example_batch) -> state: fresh state (a pytree with a `step` counter),
-    one compiled program.
-  step(state, batch, key) -> (state, metrics): compiled, pure, the state donated;
-    metrics hold "finite" (jaxgan.step.all_finite).
-  batches: the resumable Stream of the step's batches.
-  evaluators: jaxgan.evaluators.Evaluator values, run every eval_every steps on the
-    state as a state dict, and drawing their pictures every plot_every steps.
-  describe() -> dict: JSON for config.json: "kind" and what `Kind.restore` needs to
-    rebuild the networks.
-  log_terms: metric names shown right after the losses in the log line (penalties).
-  summary: what the first log line says is trained ("on grid25, batch 128, n_critic 5").
+  Attributes:
+    init: `(key, example_batch) -> state`: fresh state (a pytree with a `step` counter),
+      one compiled program.
+    step: `(state, batch, key) -> (state, metrics)`: compiled, pure, the state donated;
+      metrics hold "finite" (jaxgan.step.all_finite).
+    batches: the resumable Stream of the step's batches.
+    evaluators: jaxgan.evaluators.Evaluator values, run every eval_every steps on the
+      state as a state dict, and drawing their pictures every plot_every steps.
+    describe: `() -> dict`: JSON for config.json: "kind" and what `Kind.restore` needs to
+      rebuild the networks.
+    log_terms: metric names shown right after the losses in the log line (penalties).
+    summary: what the first log line says is trained ("on grid25, batch 128, n_critic 5").
   """
 
   init: Callable[[Array, Any], Any]

@@ -49,7 +49,7 @@ def sample_mixture(mixture: Mixture, key: jax.Array, shape: tuple[int, ...]) -> 
     shape: the batch shape.
 
   Returns:
-    Points [*shape, 2].
+    Points `[*shape, 2]`.
   """
   mode_key, noise_key = jax.random.split(key)
   means = jnp.asarray(mixture.means)
@@ -63,7 +63,7 @@ SWISSROLL_SCALE = 7.5
 
 
 def sample_swissroll(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-  """Points [*shape, 2] on the swiss roll t·(cos t, sin t), t ~ U(1.5π, 4.5π), plus noise."""
+  """Points `[*shape, 2]` on the swiss roll t·(cos t, sin t), t ~ U(1.5π, 4.5π), plus noise."""
   t_key, noise_key = jax.random.split(key)
   t = 1.5 * math.pi * (1.0 + 2.0 * jax.random.uniform(t_key, shape, jnp.float32))
   points = jnp.stack([t * jnp.cos(t), t * jnp.sin(t)], axis=-1)

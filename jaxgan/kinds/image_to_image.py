@@ -5,7 +5,7 @@ A batch is {"a": [B, H, W, C], "b": [B, H, W, C]}: images of domain A and of
 domain B, in [−1, 1], paired (pix2pix) or not (CycleGAN), from a
 jaxgan.data.pairs.TranslationStream. A kind builds its Trainer with
 `make_trainer` and its Model (what `python -m jaxgan.translate` and the
-"translation" evaluator use) from `translator_view`s.
+"translation" evaluator use) from `translator_view` values.
 """
 
 from __future__ import annotations

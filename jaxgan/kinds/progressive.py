@@ -163,10 +163,11 @@ def blend_reals(x: Array, alpha: Array) -> Array:
 class ProgressiveSpec:
   """A growing GAN: a GANSpec at the data's size and the schedule of its growth.
 
-  gan: the GAN; its generator and discriminator have a `resolution` field and read α from
-    the "progress" collection (jaxgan.models.progan).
-  schedule: make_schedule's levels.
-  reset_optimizers: reset both optimizers' states when a fade-in or a stabilization starts.
+  Attributes:
+    gan: the GAN; its generator and discriminator have a `resolution` field and read α from
+      the "progress" collection (jaxgan.models.progan).
+    schedule: make_schedule's levels.
+    reset_optimizers: reset both optimizers' states when a fade-in or a stabilization starts.
   """
 
   gan: GANSpec

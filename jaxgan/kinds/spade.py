@@ -117,7 +117,7 @@ def hinge_generator_loss(fake: list[Array]) -> Array:
 
 
 def feature_matching_loss(real: list[list[Array]], fake: list[list[Array]]) -> Array:
-  """1/K Σ_k Σ_l mean |fake_k^(l) − real_k^(l)| over each scale's layers but the last (the
+  """1/K Σ_k Σ_l mean `abs(fake_k^(l) − real_k^(l))` over each scale's layers but the last (the
   logits); the real features held constant (pix2pixHD's discriminator feature matching)."""
   total = 0.0
   for real_layers, fake_layers in zip(real, fake, strict=True):
@@ -409,7 +409,7 @@ def scenes_evaluator(model: trainer.Model, settings: evaluators.EvalSettings):
   """The Evaluator "scenes" of a SPADE run (registered: jaxgan.evaluate runs it). On the
   held-out digit scenes (see the module docstring): judge accuracy on the painted digits (and
   on the real scenes, the ceiling), the segmenter's pixel accuracy and mean IoU on generated
-  and real canvases, and the diversity of the noise: the mean |difference| of two draws for
+  and real canvases, and the diversity of the noise: the mean absolute difference of two draws for
   the same maps, beside two real scenes of each map (every digit swapped for another of its
   class). On a folder's held-out maps, the picture only: the papers score real data with
   their segmenters (DRN on Cityscapes, UperNet on ADE20K), which cannot ship. Both draw

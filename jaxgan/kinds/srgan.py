@@ -138,7 +138,7 @@ def pixel_distance(kind: str, x: Array, y: Array) -> Array:
     y: their targets.
 
   Returns:
-    The batch mean of (x − y)² ("mse") or |x − y| ("l1").
+    The batch mean of (x − y)² ("mse") or `abs(x − y)` ("l1").
   """
   difference = x - y
   return jnp.mean(difference**2) if kind == "mse" else jnp.mean(jnp.abs(difference))
@@ -301,7 +301,7 @@ def detail_ratio(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
     border: pixels cropped on each side.
 
   Returns:
-    mean |∇Y_sr| / mean |∇Y_hr|.
+    The mean gradient magnitude of Y_sr over that of Y_hr.
   """
   y_sr, y_hr = (luma(x)[border:-border, border:-border] for x in (sr, hr))
   return float(np.mean(filters.sobel(y_sr)) / np.mean(filters.sobel(y_hr)))

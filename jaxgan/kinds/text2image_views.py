@@ -180,7 +180,7 @@ def captions_evaluator(model: trainer.Model, settings: evaluators.EvalSettings):
   On digit captions, every held-out caption (the generator's bank) gets an image, scored by
   the judge's accuracy for the class the caption names (and on the digits the captions
   describe, the ceiling); Pearson's r of each attribute asked for against measured (and on the
-  real digits); and the noise's diversity, the mean |difference| of two draws for the same
+  real digits); and the noise's diversity, the mean absolute difference of two draws for the same
   captions beside two real digits of each caption's class. On a folder, the picture only (a
   caption's image has no judge here; the papers show samples). Both draw captions_STEP.png.
 

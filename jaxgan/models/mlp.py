@@ -18,7 +18,7 @@ from jaxgan.models import layers
 
 
 class MLPGenerator(nn.Module):
-  """z [B, latent] → x [B, *output_shape]: Dense → norm → activation per hidden layer.
+  """z `[B, latent]` → x `[B, *output_shape]`: Dense → norm → activation per hidden layer.
 
   normalization is "none", "batch" (batch statistics in training, running
   averages at sampling; statistics over the global batch under a mesh, or per

@@ -78,6 +78,7 @@ def upfirdn2d(
   3. convolve with the separable filter f ⊗ f, normalized to sum 1 and scaled by gain
      (gain = up² keeps the mean of an up-sampled image);
   4. keep every down-th pixel.
+
   The output has ((H·up + top + bottom − len(f) + 1) / down, rounded up) rows.
 
   Args:
