@@ -1,4 +1,4 @@
-"""The toy table of README and BENCHMARKS.md: each experiment's defaults, several seeds.
+"""The toy table of BENCHMARKS.md and the experiments guide: each experiment's defaults, many seeds.
 
   python benchmarks/toy_table.py [--experiments=gan,wgan,wgan_gp] [--datasets=ring8,grid25]
       [--seeds=5] [--first_seed=0] [--out=benchmarks/toy_table.jsonl]

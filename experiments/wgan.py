@@ -8,7 +8,7 @@ Critic loss E[D(G(z))] − E[D(x)]; after every critic update its weights are
 clipped to [−c, c]; n_critic = 5 critic updates per generator update; RMSProp
 with learning rate 5e-5 for both players (the paper's Algorithm 1: c = 0.01).
 Clipping limits the critic's capacity, so WGAN finds modes but places fewer
-samples on them than WGAN-GP: compare the two in README's table.
+samples on them than WGAN-GP: compare the two in the toy table (docs/guides/experiments.md).
 """
 
 import dataclasses

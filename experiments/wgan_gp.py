@@ -10,7 +10,7 @@ both players. The defaults are the authors' toy recipe (gan_toy.py: λ = 0.1,
 Adam 1e-4, β = (0.5, 0.9), n_critic 5, ReLU MLPs, z ∈ R²) with four changes
 that make it converge on a CPU in minutes: batch 128 instead of 256, a
 256-wide critic beside a 512-wide generator, PyTorch's initialization, and
-the models scaled to the data (see README, "Toy recipes"). G's weights are
+the models scaled to the data (docs/guides/experiments.md, "Toy recipes"). G's weights are
 averaged (EMA, decay 0.999) and the average is evaluated.
 """
 

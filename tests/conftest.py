@@ -48,10 +48,11 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 # tests fill in at the end: neither worker is left alone with a minute-long run while the other
 # idles. Within a file the order stays (its module fixtures are set up once).
 SLOW_FILES_FIRST = (
+  "test_docs_build.py",
   "test_translation_experiments.py",
   "test_experiments.py",
   "test_image_experiments.py",
-  "test_readme.py",
+  "test_guide_examples.py",
   "test_spade.py",
   "test_inpaint.py",
   "test_vqgan.py",

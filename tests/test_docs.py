@@ -49,6 +49,7 @@ def test_every_recipe_the_docs_name_exists():
     *glob.glob(os.path.join(ROOT, "experiments", "configs", "*.flags")),
     *glob.glob(os.path.join(ROOT, "benchmarks", "*.py")),
     *glob.glob(os.path.join(ROOT, "*.md")),
+    *glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=True),
   ]
   missing = set()
   for path in sources:
@@ -56,3 +57,42 @@ def test_every_recipe_the_docs_name_exists():
       if not os.path.exists(os.path.join(ROOT, "experiments", "configs", name)):
         missing.add(f"{relative(path)}: {name}")
   assert not missing, sorted(missing)
+
+
+def module_name(path):
+  name = relative(path).removesuffix(".py").replace(os.sep, ".")
+  return name.removesuffix(".__init__")
+
+
+def test_every_module_is_in_the_api_reference():
+  """docs/api/*.rst documents every module of jaxgan (a new one is added to its group)."""
+  documented = set()
+  for page in glob.glob(os.path.join(ROOT, "docs", "api", "*.rst")):
+    for line in open(page):
+      if line.startswith(".. automodule:: "):
+        documented.add(line.split()[-1])
+  missing = {module_name(path) for path in MODULES} - documented - {"jaxgan"}
+  assert not missing, sorted(missing)
+
+
+# Helpers that compute what the penalties take; they implement no paper's term.
+PENALTY_HELPERS = {"input_gradients", "per_example_norm"}
+
+
+@pytest.mark.parametrize("module", ["losses", "penalties"])
+def test_every_loss_and_penalty_has_its_formula_and_paper(module):
+  """Each public function's docstring holds its formula as LaTeX (`.. math::`, rendered in the
+  reference) and names its paper by year."""
+  import re
+
+  tree = ast.parse(open(os.path.join(ROOT, "jaxgan", f"{module}.py")).read())
+  problems = []
+  for node in tree.body:
+    if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+      continue
+    docstring = ast.get_docstring(node) or ""
+    if ".. math::" not in docstring:
+      problems.append(f"{node.name}: no .. math:: formula")
+    if node.name not in PENALTY_HELPERS and not re.search(r"\b(19|20)\d\d\b", docstring):
+      problems.append(f"{node.name}: no paper (author and year)")
+  assert not problems, problems
