@@ -33,6 +33,16 @@ def test_every_epoch_is_a_permutation_and_positions_are_a_function_of_the_seed()
   assert not np.array_equal(images.example_indices(4, n, 0, n), sequence[:n])
 
 
+def test_an_epoch_order_is_drawn_once_and_kept_read_only():
+  # numpy's permutation of (seed, epoch), as drawn before the order was kept (runs reproduce).
+  expected = np.random.default_rng([3, 1]).permutation(50)
+  first = images.epoch_permutation(3, 1, 50)
+  np.testing.assert_array_equal(first, expected)
+  assert images.epoch_permutation(3, 1, 50) is first  # drawn once per epoch, not per batch
+  with pytest.raises(ValueError):
+    first[0] = 0  # a caller cannot change the order the others read
+
+
 def test_stream_batches_by_step():
   dataset = images.load_image_dataset("digits", 8)
   stream = images.ImageStream(dataset, batch_size=16, n_critic=3, seed=0)

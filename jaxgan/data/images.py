@@ -344,8 +344,12 @@ def _tfds_num_classes(name: str, data_dir: str | None) -> int:
 # ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8)
 def epoch_permutation(seed: int, epoch: int, n: int, stream: int = 0) -> np.ndarray:
   """The order of the examples in one epoch: a permutation drawn from (seed, epoch).
+
+  Drawn once per epoch and kept (read-only): drawing it costs O(n), about 50 ms for
+  ImageNet's 1.28M images, which every step's batch would otherwise pay.
 
   Args:
     seed: the run's seed.
@@ -358,7 +362,9 @@ def epoch_permutation(seed: int, epoch: int, n: int, stream: int = 0) -> np.ndar
     The permutation of range(n).
   """
   entropy = [seed, epoch] if stream == 0 else [seed, epoch, stream]
-  return np.random.default_rng(entropy).permutation(n)
+  permutation = np.random.default_rng(entropy).permutation(n)
+  permutation.setflags(write=False)
+  return permutation
 
 
 def example_indices(seed: int, n: int, start: int, count: int, stream: int = 0) -> np.ndarray:
