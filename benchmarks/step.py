@@ -20,12 +20,14 @@ shared/bench/compare.py reads:
 
   {"workload": "toy_wgan_gp", "framework": "jaxgan", "batch": 256,
    "device": "cpu", "conv": "matmul", "steps_per_s": 12.3, "items_per_s": 3148.8,
-   "trace_s": 0.4, "compile_s": 1.6, "first_step_s": 2.1}
+   "trace_s": 0.4, "compile_s": 1.6, "first_step_s": 2.1,
+   "host": {"matmul_gflops": 182.6, "matmul_gflops_1thread": 94.6, "python_mops": 27.8}}
 
 trace_s is tracing and lowering the step to XLA, compile_s is XLA compiling it
 (on a GPU that includes autotuning), first_step_s all of that plus one step.
 The step is compiled ahead of time (`jit(...).lower(...).compile()`) and that
-executable runs every step.
+executable runs every step. host is benchmarks/host_probe.py's measure of how fast the host
+was when the figure was taken (these hosts drift by far more than ±10% within a day).
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ from jaxgan import data, models, parallel, penalties  # noqa: E402
 from jaxgan.kinds import gan  # noqa: E402
 from jaxgan.loss_pairs import loss_pair  # noqa: E402
 from jaxgan.models import stylegan2  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import host_probe  # noqa: E402  (benchmarks/host_probe.py, beside this script)
 
 WORKLOADS = (
   "toy_wgan_gp",
@@ -263,6 +268,7 @@ def run_workload(
     "trace_s": round(traced - began, 2),
     "compile_s": round(compiled - traced, 2),
     "first_step_s": round(first_step, 2),
+    "host": host_probe.probe(),  # how fast the host was (benchmarks/host_probe.py)
   }
 
 
@@ -275,6 +281,7 @@ def record_header(name: str, mode: str, batch: int) -> dict:
     "batch": batch,
     "compute_dtype": FLAGS.compute_dtype,
     "device": jax.devices()[0].platform,
+    "host": host_probe.probe(),  # how fast the host was (benchmarks/host_probe.py)
   }
 
 

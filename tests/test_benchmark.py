@@ -30,6 +30,8 @@ def test_step_benchmark_prints_compare_json():
   assert result["workload"] == "toy_wgan_gp" and result["framework"] == "jaxgan"
   assert result["batch"] == 16 and result["device"] == "cpu"
   assert result["steps_per_s"] > 0
+  host = result["host"]  # the host's speed beside the figure
+  assert host["matmul_gflops"] > 0 and host["matmul_gflops_1thread"] > 0 and host["python_mops"] > 0
   assert result["conv"] == "matmul" and result["trace_s"] > 0 and result["compile_s"] > 0
   # The first step holds tracing and compilation, and one step.
   assert result["first_step_s"] >= result["trace_s"] + result["compile_s"] - 0.02  # rounding
