@@ -268,7 +268,6 @@ def run_workload(
     "trace_s": round(traced - began, 2),
     "compile_s": round(compiled - traced, 2),
     "first_step_s": round(first_step, 2),
-    "host": host_probe.probe(),  # how fast the host was (benchmarks/host_probe.py)
   }
 
 
@@ -281,7 +280,6 @@ def record_header(name: str, mode: str, batch: int) -> dict:
     "batch": batch,
     "compute_dtype": FLAGS.compute_dtype,
     "device": jax.devices()[0].platform,
-    "host": host_probe.probe(),  # how fast the host was (benchmarks/host_probe.py)
   }
 
 
@@ -397,24 +395,30 @@ def run_population(name: str, batch: int | None, steps: int, warmup: int, member
   }
 
 
+def print_record(record: dict) -> None:
+  """The JSON line compare.py reads, with how fast the host was when it was taken
+  (benchmarks/host_probe.py), probed once per line after the timing."""
+  print(json.dumps({**record, "host": host_probe.probe()}))
+
+
 def main(argv):
   del argv
   if FLAGS.population:
     record = run_population(
       FLAGS.workload, FLAGS.batch, FLAGS.steps, FLAGS.warmup, FLAGS.population
     )
-    print(json.dumps(record))
+    print_record(record)
     return
   if FLAGS.loop:
     record = run_loop(
       FLAGS.workload, FLAGS.batch, FLAGS.steps, FLAGS.steps_per_call, FLAGS.data_on_device
     )
-    print(json.dumps(record))
+    print_record(record)
     return
-  result = run_workload(
+  record = run_workload(
     FLAGS.workload, FLAGS.batch, FLAGS.steps, FLAGS.warmup, FLAGS.num_devices, FLAGS.conv
   )
-  print(json.dumps(result))
+  print_record(record)
 
 
 if __name__ == "__main__":
