@@ -10,7 +10,8 @@ from conftest import assert_ok, one_line_error, run
 from jaxgan import judges
 
 # One worker trains the cgan run and runs every test that reads it (pytest-xdist, loadgroup).
-pytestmark = pytest.mark.xdist_group("cgan_run")
+# The cgan run trains for minutes: learning claims, `python -m pytest -m learning`.
+pytestmark = [pytest.mark.xdist_group("cgan_run"), pytest.mark.learning]
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,16 @@
 """pix2pix and CycleGAN trained on the digits demos at a smaller budget than their recipes,
-judged on the held-out split by independent classifiers."""
+judged on the held-out split by independent classifiers (learning claims, not in the suite;
+`python -m pytest -m learning` runs them, as .ci/run does). Their scripts run end to end in the
+suite by test_experiments' recipe runs."""
 
 import json
 import os
 
 import numpy as np
+import pytest
 from conftest import assert_ok, one_line_error, run
+
+pytestmark = pytest.mark.learning  # minutes of training: `python -m pytest -m learning`
 
 FULL_OPTIMIZATION = {**os.environ, "XLA_FLAGS": ""}  # these train for a while
 
