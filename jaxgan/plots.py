@@ -155,7 +155,12 @@ def save_loss_curves(path: str, records: Sequence[dict[str, Any]], penalty_names
 POPULATION_PANELS = 4  # metrics drawn by save_population_curves
 
 
-def save_population_curves(path: str, records: Sequence[dict[str, Any]], num_members: int) -> bool:
+def save_population_curves(
+  path: str,
+  records: Sequence[dict[str, Any]],
+  num_members: int,
+  labels: Sequence[str] | None = None,
+) -> bool:
   """A population's evaluation metrics against step: one panel per metric (the first
   POPULATION_PANELS of member 0's that vary), one thin line per member and the members' mean
   in black.
@@ -164,6 +169,8 @@ def save_population_curves(path: str, records: Sequence[dict[str, Any]], num_mem
     path: the PNG to write.
     records: metrics.jsonl's records (evaluations hold "eval_memberI_NAME").
     num_members: the population's size.
+    labels: each member's name in the legend (default "member I"); a legend is drawn for up
+      to 8 members.
 
   Returns:
     Whether there was anything to draw (and the file was written).
@@ -187,7 +194,8 @@ def save_population_curves(path: str, records: Sequence[dict[str, Any]], num_mem
       dtype=np.float64,
     )
     for i, curve in enumerate(curves):
-      ax.plot(steps, curve, lw=0.9, alpha=0.6, label=f"member {i}" if num_members <= 8 else None)
+      label = (labels[i] if labels else f"member {i}") if num_members <= 8 else None
+      ax.plot(steps, curve, lw=0.9, alpha=0.6, label=label)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
       warnings.simplefilter("ignore", RuntimeWarning)  # a step where no member has a value
       ax.plot(steps, np.nanmean(curves, axis=0), "k-", lw=2.2, label="mean")

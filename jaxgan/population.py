@@ -419,11 +419,32 @@ def population_evaluator(members: Sequence[Trainer], configs) -> evaluators.Eval
     if parallel.is_primary():
       records = _read_jsonl(os.path.join(workdir, "metrics.jsonl"))
       path = os.path.join(workdir, "plots", "population.png")
-      if plots.save_population_curves(path, records, len(members)):
+      if plots.save_population_curves(path, records, len(members), member_labels(configs)):
         paths.append(path)
     return paths
 
   return evaluators.Evaluator("population", run, draw)
+
+
+def member_labels(configs: Sequence[Any]) -> list[str]:
+  """Each member's name in the population's plots: the flags that differ between the members
+  ("d_lr 0.0002, seed 1"), or "member I" when none does."""
+  names = [
+    field.name
+    for field in dataclasses.fields(configs[0])
+    if field.name != "workdir" and len({repr(getattr(c, field.name)) for c in configs}) > 1
+  ]
+  if not names:
+    return [f"member {i}" for i in range(len(configs))]
+  return [
+    ", ".join(
+      f"{name} {getattr(c, name):g}"
+      if isinstance(getattr(c, name), float)
+      else f"{name} {getattr(c, name)}"
+      for name in names
+    )
+    for c in configs
+  ]
 
 
 def _is_number(value: Any) -> bool:

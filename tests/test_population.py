@@ -2,6 +2,7 @@
 runs of their flags, a grid's numbers are traced per member, a diverging member stops alone,
 and a member's directory is a run of its own."""
 
+import dataclasses
 import json
 import os
 
@@ -140,6 +141,25 @@ def test_the_population_plot_draws_the_metrics_that_vary(tmp_path):
   constant = [{k: (v if k == "step" else 1.0) for k, v in r.items()} for r in records]
   assert not plots.save_population_curves(str(tmp_path / "none.png"), constant, 2)
   assert not (tmp_path / "none.png").exists()
+
+
+def test_members_are_named_in_the_plots_by_the_flags_that_differ():
+  @dataclasses.dataclass(frozen=True)
+  class Flags:
+    workdir: str
+    seed: int
+    d_lr: float
+    n_critic: int = 5
+
+  grid = [Flags(f"run/member{i}", i % 2, lr) for i, lr in enumerate((1e-4, 1e-4, 2e-4, 2e-4))]
+  assert population.member_labels(grid) == [
+    "seed 0, d_lr 0.0001",
+    "seed 1, d_lr 0.0001",
+    "seed 0, d_lr 0.0002",
+    "seed 1, d_lr 0.0002",
+  ]
+  same = [Flags(f"run/member{i}", 0, 1e-4) for i in range(2)]
+  assert population.member_labels(same) == ["member 0", "member 1"]
 
 
 def test_the_grid_is_the_product_of_its_values():
