@@ -17,6 +17,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def _subplots(nrows: int = 1, ncols: int = 1, *, figsize, squeeze: bool = True):
@@ -201,6 +202,7 @@ def save_population_curves(
       ax.plot(steps, np.nanmean(curves, axis=0), "k-", lw=2.2, label="mean")
     ax.set_title(f"{name} ({num_members} members)")
     ax.set_xlabel("step")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))  # 5-digit steps stay apart
     ax.grid(alpha=0.3)
   axes.flat[0].legend(fontsize=7)
   fig.tight_layout()
