@@ -149,17 +149,24 @@ def member_configs(config) -> list[Any]:
   return members
 
 
+def differing_flags(configs: Sequence[Any]) -> list[str]:
+  """The flags whose values differ between the members (their workdirs aside), in the
+  config's field order."""
+  names = []
+  for field in dataclasses.fields(configs[0]):
+    values = [getattr(c, field.name) for c in configs]
+    if field.name != "workdir" and any(v != values[0] for v in values):
+      names.append(field.name)
+  return names
+
+
 def traced_keys(configs: Sequence[Any]) -> list[str]:
   """The flags that differ between the members, other than the seed: the numbers traced in
   the population's program. A one-line ConfigError for a flag that is not a float (an integer
   such as n_critic or a width sets shapes; a string or a switch, the program's structure)."""
   keys = []
-  for field in dataclasses.fields(configs[0]):
-    name = field.name
-    if name in MEMBER_LEVEL or name == "workdir":
-      continue
-    values = [getattr(c, name) for c in configs]
-    if all(v == values[0] for v in values):
+  for name in differing_flags(configs):
+    if name in MEMBER_LEVEL:
       continue
     if config_lib.field_types(type(configs[0])).get(name) is not float:
       raise ConfigError(
@@ -390,6 +397,7 @@ def population_evaluator(members: Sequence[Trainer], configs) -> evaluators.Eval
   metric, NAME / NAME_min / NAME_max over the members, a summary line of the means and ranges;
   draws each member's pictures into WORKDIR/memberI/plots and the metrics' curves into
   WORKDIR/plots/population.png."""
+  labels = member_labels(configs)  # the plots' legend, the same at every evaluation
 
   def run(state: dict[str, Any]) -> dict[str, Any]:
     per_member = [
@@ -419,7 +427,7 @@ def population_evaluator(members: Sequence[Trainer], configs) -> evaluators.Eval
     if parallel.is_primary():
       records = _read_jsonl(os.path.join(workdir, "metrics.jsonl"))
       path = os.path.join(workdir, "plots", "population.png")
-      if plots.save_population_curves(path, records, len(members), member_labels(configs)):
+      if plots.save_population_curves(path, records, len(members), labels):
         paths.append(path)
     return paths
 
@@ -429,22 +437,14 @@ def population_evaluator(members: Sequence[Trainer], configs) -> evaluators.Eval
 def member_labels(configs: Sequence[Any]) -> list[str]:
   """Each member's name in the population's plots: the flags that differ between the members
   ("d_lr 0.0002, seed 1"), or "member I" when none does."""
-  names = [
-    field.name
-    for field in dataclasses.fields(configs[0])
-    if field.name != "workdir" and len({repr(getattr(c, field.name)) for c in configs}) > 1
-  ]
+  names = differing_flags(configs)
   if not names:
     return [f"member {i}" for i in range(len(configs))]
-  return [
-    ", ".join(
-      f"{name} {getattr(c, name):g}"
-      if isinstance(getattr(c, name), float)
-      else f"{name} {getattr(c, name)}"
-      for name in names
-    )
-    for c in configs
-  ]
+
+  def shown(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+  return [", ".join(f"{name} {shown(getattr(c, name))}" for name in names) for c in configs]
 
 
 def _is_number(value: Any) -> bool:

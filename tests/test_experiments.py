@@ -343,8 +343,8 @@ def test_recipe_runs_end_to_end(flagfile, tmp_path):
   workdir = tmp_path / "run"
   args = [f"--flagfile={flagfile}", f"--workdir={workdir}", "--log_every=1"]
   if is_offline(flags):
-    # 3 steps and a smaller evaluation: the judge on 300 samples, no FID (test_features and the
-    # trained cgan run check the feature metrics)
+    # 3 steps and a smaller evaluation: the judge on 300 samples, no FID (test_features checks
+    # the feature metrics, and the trained cgan run under `-m learning`)
     short = ["--num_steps=3", "--num_eval_samples=300", "--fid_features=none"]
     defined = defined_flag_names(script)  # the translation scripts evaluate on their test split
     short = [flag for flag in short if flag[2:].split("=")[0] in defined]
