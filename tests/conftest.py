@@ -3,6 +3,7 @@
 import atexit
 import dataclasses
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -106,6 +107,23 @@ def run(args, *, env=None, background=False):
       command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
     )
   return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+
+def run_forked(commands, *, env=None):
+  """[CompletedProcess] of `python ARGS` for each ARGS in `commands`, run from the repository
+  root as forks of one interpreter that imported jaxgan once (tests/forked_runs.py): for the
+  many short commands that stop on bad input, each still its own process and exit status."""
+  with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+    json.dump([list(args) for args in commands], f)
+  try:
+    proc = run([os.path.join("tests", "forked_runs.py"), f.name], env=env)
+  finally:
+    os.remove(f.name)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return [
+    subprocess.CompletedProcess(r["args"], r["returncode"], r["stdout"], r["stderr"])
+    for r in json.loads(proc.stdout)
+  ]
 
 
 def experiment_scripts():

@@ -1,0 +1,83 @@
+"""Runs many short commands, each `python SCRIPT ARGS` or `python -m MODULE ARGS`, as forks of
+one interpreter that imported jaxgan and its libraries once.
+
+    python tests/forked_runs.py COMMANDS.json   # [[arg, ...], ...] -> JSON on stdout
+
+Each child is the command's own process: it runs the script as __main__ with its sys.argv, its
+stdout and stderr go to files of its own, and its exit status is its own (sys.exit, os._exit,
+a signal). Only the 1–2 s of imports a fresh interpreter pays are shared; the parent never
+starts JAX's backend, so each child starts its own as a fresh process would. The tests' bad
+input cases, dozens of commands that stop before training, run through it
+(conftest.run_forked); a command that trains runs in an interpreter of its own (conftest.run).
+"""
+
+import json
+import os
+import runpy
+import signal
+import sys
+import tempfile
+import traceback
+
+import jaxgan.builders  # noqa: F401 (the imports every child shares)
+import jaxgan.cli  # noqa: F401
+
+TIMEOUT_S = 120  # a child still running then was not stopped by its bad input: SIGALRM ends it
+
+
+def run_child(args: list[str]) -> int:
+  """Runs `python ARGS` in this (forked) process; its exit status."""
+  signal.alarm(TIMEOUT_S)
+  try:
+    if args[0] == "-m":
+      sys.argv = [args[1], *args[2:]]
+      sys.path[0] = os.getcwd()
+      runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+    else:
+      sys.argv = list(args)
+      sys.path[0] = os.path.dirname(os.path.abspath(args[0]))
+      runpy.run_path(args[0], run_name="__main__")
+    return 0
+  except SystemExit as e:
+    if e.code is None or isinstance(e.code, int):
+      return e.code or 0
+    print(e.code, file=sys.stderr)
+    return 1
+  except BaseException:  # noqa: BLE001 (an uncaught exception, as the interpreter reports it)
+    traceback.print_exc()
+    return 1
+
+
+def run_forked(args: list[str]) -> dict:
+  """{returncode, stdout, stderr} of `python ARGS` run in a fork of this process."""
+  with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+      os.dup2(out.fileno(), 1)
+      os.dup2(err.fileno(), 2)
+      code = run_child(args)
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    out.seek(0)
+    err.seek(0)
+    return {
+      "args": args,
+      "returncode": os.waitstatus_to_exitcode(status),
+      "stdout": out.read().decode(errors="replace"),
+      "stderr": err.read().decode(errors="replace"),
+    }
+
+
+def main(path: str) -> None:
+  with open(path) as f:
+    commands = json.load(f)
+  results = [run_forked(args) for args in commands]
+  json.dump(results, sys.stdout)
+
+
+if __name__ == "__main__":
+  main(sys.argv[1])
