@@ -2,13 +2,18 @@
 
   python benchmarks/toy_table.py [--experiments=gan,wgan,wgan_gp] [--datasets=ring8,grid25]
       [--seeds=5] [--first_seed=0] [--out=benchmarks/toy_table.jsonl]
-      [--extra_flags="--num_steps=2000"]
+      [--extra_flags="--num_steps=2000"] [--population]
 
 Runs `python experiments/EXPERIMENT.py --dataset=D --seed=S` as a user would,
 one run at a time, and appends one JSON line per run (final mode coverage
 and wall time, from the run's results.json) to --out, so an interrupted
 table keeps what it has and a rerun skips the runs already there. Prints the
 markdown table (means over seeds, min–max in brackets) at the end.
+
+With --population the seeds of an experiment and dataset train as one population in one
+command (`--population=SEEDS --seed=FIRST_SEED --data_on_device`, jaxgan.population), and
+each member's result is a row as a separate run's would be; the command's wall time is
+divided among its members (the table's column stays a run's share of the machine).
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ flags.DEFINE_integer("seeds", 5, "Seeds 0..N-1 per experiment and dataset.")
 flags.DEFINE_integer("first_seed", 0, "Start at this seed (to share the runs among workers).")
 flags.DEFINE_string("out", os.path.join(ROOT, "benchmarks", "toy_table.jsonl"), "JSON lines.")
 flags.DEFINE_string("extra_flags", "", "More flags for every run.")
+flags.DEFINE_bool(
+  "population", False, "Train the seeds of each experiment and dataset as one population."
+)
 FLAGS = flags.FLAGS
 
 
@@ -74,6 +82,45 @@ def run_one(experiment: str, dataset: str, seed: int) -> dict:
   }
 
 
+def run_population(experiment: str, dataset: str, seeds: range) -> list[dict]:
+  """The rows of seeds `seeds` trained as one population (one command)."""
+  with tempfile.TemporaryDirectory() as workdir:
+    cmd = [
+      sys.executable,
+      os.path.join(ROOT, "experiments", f"{experiment}.py"),
+      f"--dataset={dataset}",
+      f"--seed={seeds[0]}",
+      f"--population={len(seeds)}",
+      "--data_on_device",
+      f"--workdir={workdir}",
+      *shlex.split(FLAGS.extra_flags),
+    ]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    with open(os.path.join(workdir, "results.json")) as f:
+      results = json.load(f)
+  rows = []
+  for i, seed in enumerate(seeds):
+    prefix = f"member{i}_"
+    member = {k.removeprefix(prefix): v for k, v in results.items() if k.startswith(prefix)}
+    rows.append(
+      {
+        "experiment": experiment,
+        "dataset": dataset,
+        "seed": seed,
+        "extra_flags": FLAGS.extra_flags,
+        "population": len(seeds),
+        "command_wall_s": round(seconds, 1),
+        "wall_s": round(seconds / len(seeds), 1),
+        "machine": machine(),
+        "step": results["step"],
+        **member,
+      }
+    )
+  return rows
+
+
 def read_rows(path: str) -> list[dict]:
   if not os.path.exists(path):
     return []
@@ -109,10 +156,13 @@ def main(argv):
   done = {(r["experiment"], r["dataset"], r["seed"], r.get("extra_flags", "")) for r in rows}
   for experiment in FLAGS.experiments:
     for dataset in FLAGS.datasets:
-      for seed in range(FLAGS.first_seed, FLAGS.seeds):
-        if (experiment, dataset, seed, FLAGS.extra_flags) in done:
-          continue
-        row = run_one(experiment, dataset, seed)
+      seeds = range(FLAGS.first_seed, FLAGS.seeds)
+      todo = [s for s in seeds if (experiment, dataset, s, FLAGS.extra_flags) not in done]
+      if FLAGS.population and todo:
+        new_rows = run_population(experiment, dataset, range(todo[0], todo[-1] + 1))
+      else:
+        new_rows = (run_one(experiment, dataset, seed) for seed in todo)
+      for row in new_rows:
         print(json.dumps(row), flush=True)
         with open(FLAGS.out, "a") as f:
           f.write(json.dumps(row) + "\n")
