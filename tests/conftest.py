@@ -97,8 +97,48 @@ def np_sigmoid(x):
 TINY = ["--batch_size=16", "--g_hidden=16,16", "--d_hidden=16,16", "--log_every=2"]
 
 
+class _ForkServer:
+  """tests/forked_runs.py, started on first use, once per test process: it runs each command
+  as a fork of an interpreter that imported jaxgan once (a child is its own process, exit
+  status and output; the 1–2 s of imports are paid once, not by each of the suite's hundred
+  commands)."""
+
+  def __init__(self):
+    self.proc = None
+
+  def run(self, args):
+    if self.proc is None or self.proc.poll() is not None:
+      env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+      self.proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "tests", "forked_runs.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+      )
+      atexit.register(self.proc.kill)
+    self.proc.stdin.write(json.dumps(list(map(str, args))) + "\n")
+    self.proc.stdin.flush()
+    line = self.proc.stdout.readline()
+    assert line, f"tests/forked_runs.py stopped (status {self.proc.wait()})"
+    result = json.loads(line)
+    return subprocess.CompletedProcess(
+      [sys.executable, *args], result["returncode"], result["stdout"], result["stderr"]
+    )
+
+
+_FORK_SERVER = _ForkServer()
+
+
 def run(args, *, env=None, background=False):
-  """python ARGS from the repository root; background=True returns the Popen."""
+  """python ARGS from the repository root; background=True returns the Popen.
+
+  In the tests' own environment (env=None) and waited for, the command runs in the fork
+  server (_ForkServer); with another environment, or in the background (signals, several
+  processes at once), in an interpreter of its own."""
+  if env is None and not background:
+    return _FORK_SERVER.run(args)
   env = dict(os.environ if env is None else env)
   env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
   command = [sys.executable, *args]
@@ -107,23 +147,6 @@ def run(args, *, env=None, background=False):
       command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
     )
   return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-
-
-def run_forked(commands, *, env=None):
-  """[CompletedProcess] of `python ARGS` for each ARGS in `commands`, run from the repository
-  root as forks of one interpreter that imported jaxgan once (tests/forked_runs.py): for the
-  many short commands that stop on bad input, each still its own process and exit status."""
-  with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-    json.dump([list(args) for args in commands], f)
-  try:
-    proc = run([os.path.join("tests", "forked_runs.py"), f.name], env=env)
-  finally:
-    os.remove(f.name)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  return [
-    subprocess.CompletedProcess(r["args"], r["returncode"], r["stdout"], r["stderr"])
-    for r in json.loads(proc.stdout)
-  ]
 
 
 def experiment_scripts():

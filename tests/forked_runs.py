@@ -1,14 +1,14 @@
-"""Runs many short commands, each `python SCRIPT ARGS` or `python -m MODULE ARGS`, as forks of
-one interpreter that imported jaxgan and its libraries once.
+"""A server that runs the tests' commands, each `python SCRIPT ARGS` or `python -m MODULE ARGS`,
+as forks of one interpreter that imported jaxgan and its libraries once (conftest.run).
 
-    python tests/forked_runs.py COMMANDS.json   # [[arg, ...], ...] -> JSON on stdout
+    python tests/forked_runs.py    # reads one JSON list of args per line from stdin,
+                                   # writes one JSON {returncode, stdout, stderr} per line
 
-Each child is the command's own process: it runs the script as __main__ with its sys.argv, its
-stdout and stderr go to files of its own, and its exit status is its own (sys.exit, os._exit,
-a signal). Only the 1–2 s of imports a fresh interpreter pays are shared; the parent never
-starts JAX's backend, so each child starts its own as a fresh process would. The tests' bad
-input cases, dozens of commands that stop before training, run through it
-(conftest.run_forked); a command that trains runs in an interpreter of its own (conftest.run).
+Each child is the command's own process: it runs the script as __main__ with its sys.argv,
+its stdout and stderr go to files of its own, and its exit status is its own (sys.exit,
+os._exit, a signal). Only the 1–2 s of imports a fresh interpreter pays are shared (the suite
+starts a hundred commands): the server never starts JAX's backend, so each child starts its
+own, as a fresh process would, from the environment the server was started with.
 """
 
 import json
@@ -22,7 +22,7 @@ import traceback
 import jaxgan.builders  # noqa: F401 (the imports every child shares)
 import jaxgan.cli  # noqa: F401
 
-TIMEOUT_S = 120  # a child still running then was not stopped by its bad input: SIGALRM ends it
+TIMEOUT_S = 300  # conftest.run's limit: SIGALRM ends a child still running then
 
 
 def run_child(args: list[str]) -> int:
@@ -65,19 +65,18 @@ def run_forked(args: list[str]) -> dict:
     out.seek(0)
     err.seek(0)
     return {
-      "args": args,
       "returncode": os.waitstatus_to_exitcode(status),
       "stdout": out.read().decode(errors="replace"),
       "stderr": err.read().decode(errors="replace"),
     }
 
 
-def main(path: str) -> None:
-  with open(path) as f:
-    commands = json.load(f)
-  results = [run_forked(args) for args in commands]
-  json.dump(results, sys.stdout)
+def main() -> None:
+  for line in sys.stdin:
+    result = run_forked(json.loads(line))
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
-  main(sys.argv[1])
+  main()

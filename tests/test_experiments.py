@@ -24,7 +24,6 @@ from conftest import (
   newest_checkpoint,
   one_line_error,
   run,
-  run_forked,
   wait_for_first_metrics,
 )
 from PIL import Image
@@ -403,64 +402,52 @@ def side_by_side_folder(root):
   return root
 
 
-BAD_INPUT = [
-  ("wgan_gp", ["--dataset=grid52"], ["unknown dataset 'grid52'", "ring8, grid25, swissroll"]),
-  ("sngan", ["--model=resnet", "--image_size=16"], ["--model=resnet", "--image_size=32"]),
-  ("cgan", ["--dataset=ring8", "--model=mlp"], ["cgan needs a labeled dataset"]),
-  ("dcgan", ["--dataset=ring8"], ["--model=dcgan is for images", "needs mlp"]),
-  ("dcgan", ["--image_size=24"], ["--image_size=24 for --model=dcgan", "4·2^n"]),
-  ("acgan", ["--model=mlp"], ["--model=mlp has no aux_classes", "--model=dcgan"]),
-  ("dcgan", ["--dataset=cifar10", "--data_dir=/nonexistent"], ["not prepared", "tfds build"]),
-  ("gan", ["--loss=wasserstien"], ["--loss=wasserstien", "non_saturating|minimax"]),
-  ("wgan_gp", ["--batch_size=0"], ["--batch_size must be at least 1"]),
-  ("wgan", ["--n_critic=0"], ["--n_critic must be at least 1"]),
-  ("wgan_gp", ["--flagfile=/no/such/recipe.flags"], ["/no/such/recipe.flags"]),
-  ("wgan_gp", ["--workdir=/proc/jaxgan_run"], ["cannot write to workdir", "--workdir="]),
-  ("wgan_gp", ["--num_step=10"], ["Unknown command line flag 'num_step'"]),
-  ("wgan_gp", ["--g_hidden=512,x"], ["--g_hidden must be comma-separated integers"]),
-  ("dcgan", ["--fid_features=inceptoin"], ["--fid_features='inceptoin' is unknown"]),
-  ("dcgan", ["--fid_features=inception:/no/w.npz"], ["no file /no/w.npz", "BUILD.md"]),
-  ("wgan_gp", ["--num_devices=2"], ["--num_devices=2", "pass a number from 1 to 1"]),
-  ("pix2pix", ["--dataset=digits_edges_unpaired"], ["learns from pairs", "cyclegan.py"]),
-  ("pix2pix", ["--image_size=24"], ["--image_size=24", "power-of-two"]),
-  ("pix2pix", ["--dataset=folder"], ["--data_dir=PATH"]),
-  ("cyclegan", ["--dataset=horses"], ["unknown translation dataset 'horses'", "cycle_gan/"]),
-  ("cyclegan", ["--dataset=cycle_gan/horse2zebra", "--data_dir=/no"], ["not prepared"]),
-  ("cyclegan", ["--load_size=8"], ["--load_size=8 is smaller than --image_size=16"]),
-  ("stylegan2", ["--image_size=12"], ["--image_size=12", "power-of-two", "at least 4"]),
-  ("stylegan2", ["--image_size=2"], ["--image_size=2", "power-of-two"]),
-  ("stylegan2", ["--augment=flip"], ["unknown augmentation 'flip'", "ada"]),
-  ("stylegan2", ["--augment=ada,color"], ["--augment=ada", "on its own"]),
-  ("stylegan2", ["--dataset=ring8"], ["StyleGAN2 makes images", "--dataset=digits"]),
-  ("stylegan2", ["--batch_size=33"], ["--batch_size=33", "--pl_batch_shrink=2"]),
-  ("progan", ["--image_size=12"], ["--image_size=12", "power-of-two"]),
-  ("progan", ["--batch_sizes=32,30"], ["batch size 30", "--mbstd_group=4"]),
-  ("progan", ["--dataset=ring8"], ["Progressive GAN makes images", "--dataset=digits"]),
-  ("biggan", ["--g_attention=32"], ["no block at 32×32", "--g_attention"]),
-  ("sagan", ["--d_attention=16"], ["no block at 16×16", "8, 4"]),
-  ("biggan", ["--latent_dim=100"], ["divisible by 3, not 100", "--latent_dim"]),
-  ("biggan", ["--accumulate=3"], ["--accumulate=3 does not divide --batch_size=64"]),
-  ("biggan", ["--dataset=faces100"], ["biggan needs a labeled dataset", "--unconditional"]),
-  ("sagan", ["--dataset=ring8"], ["SAGAN makes images", "--dataset=digits"]),
-  ("biggan", ["--image_size=24"], ["--image_size=24", "16, 32, 64, 128, 256-pixel images"]),
-]
-
-
-@pytest.fixture(scope="module")
-def bad_input_runs():
-  """Each BAD_INPUT command's process, run as forks of one interpreter (conftest.run_forked)."""
-  commands = [
-    [os.path.join("experiments", f"{script}.py"), *flags] for script, flags, _ in BAD_INPUT
-  ]
-  return run_forked(commands)
-
-
-@pytest.mark.xdist_group("bad_input")
 @pytest.mark.parametrize(
-  "case", range(len(BAD_INPUT)), ids=lambda i: BAD_INPUT[i][0] + "".join(BAD_INPUT[i][1])
+  "script, flags, fragments",
+  [
+    ("wgan_gp", ["--dataset=grid52"], ["unknown dataset 'grid52'", "ring8, grid25, swissroll"]),
+    ("sngan", ["--model=resnet", "--image_size=16"], ["--model=resnet", "--image_size=32"]),
+    ("cgan", ["--dataset=ring8", "--model=mlp"], ["cgan needs a labeled dataset"]),
+    ("dcgan", ["--dataset=ring8"], ["--model=dcgan is for images", "needs mlp"]),
+    ("dcgan", ["--image_size=24"], ["--image_size=24 for --model=dcgan", "4·2^n"]),
+    ("acgan", ["--model=mlp"], ["--model=mlp has no aux_classes", "--model=dcgan"]),
+    ("dcgan", ["--dataset=cifar10", "--data_dir=/nonexistent"], ["not prepared", "tfds build"]),
+    ("gan", ["--loss=wasserstien"], ["--loss=wasserstien", "non_saturating|minimax"]),
+    ("wgan_gp", ["--batch_size=0"], ["--batch_size must be at least 1"]),
+    ("wgan", ["--n_critic=0"], ["--n_critic must be at least 1"]),
+    ("wgan_gp", ["--flagfile=/no/such/recipe.flags"], ["/no/such/recipe.flags"]),
+    ("wgan_gp", ["--workdir=/proc/jaxgan_run"], ["cannot write to workdir", "--workdir="]),
+    ("wgan_gp", ["--num_step=10"], ["Unknown command line flag 'num_step'"]),
+    ("wgan_gp", ["--g_hidden=512,x"], ["--g_hidden must be comma-separated integers"]),
+    ("dcgan", ["--fid_features=inceptoin"], ["--fid_features='inceptoin' is unknown"]),
+    ("dcgan", ["--fid_features=inception:/no/w.npz"], ["no file /no/w.npz", "BUILD.md"]),
+    ("wgan_gp", ["--num_devices=2"], ["--num_devices=2", "pass a number from 1 to 1"]),
+    ("pix2pix", ["--dataset=digits_edges_unpaired"], ["learns from pairs", "cyclegan.py"]),
+    ("pix2pix", ["--image_size=24"], ["--image_size=24", "power-of-two"]),
+    ("pix2pix", ["--dataset=folder"], ["--data_dir=PATH"]),
+    ("cyclegan", ["--dataset=horses"], ["unknown translation dataset 'horses'", "cycle_gan/"]),
+    ("cyclegan", ["--dataset=cycle_gan/horse2zebra", "--data_dir=/no"], ["not prepared"]),
+    ("cyclegan", ["--load_size=8"], ["--load_size=8 is smaller than --image_size=16"]),
+    ("stylegan2", ["--image_size=12"], ["--image_size=12", "power-of-two", "at least 4"]),
+    ("stylegan2", ["--image_size=2"], ["--image_size=2", "power-of-two"]),
+    ("stylegan2", ["--augment=flip"], ["unknown augmentation 'flip'", "ada"]),
+    ("stylegan2", ["--augment=ada,color"], ["--augment=ada", "on its own"]),
+    ("stylegan2", ["--dataset=ring8"], ["StyleGAN2 makes images", "--dataset=digits"]),
+    ("stylegan2", ["--batch_size=33"], ["--batch_size=33", "--pl_batch_shrink=2"]),
+    ("progan", ["--image_size=12"], ["--image_size=12", "power-of-two"]),
+    ("progan", ["--batch_sizes=32,30"], ["batch size 30", "--mbstd_group=4"]),
+    ("progan", ["--dataset=ring8"], ["Progressive GAN makes images", "--dataset=digits"]),
+    ("biggan", ["--g_attention=32"], ["no block at 32×32", "--g_attention"]),
+    ("sagan", ["--d_attention=16"], ["no block at 16×16", "8, 4"]),
+    ("biggan", ["--latent_dim=100"], ["divisible by 3, not 100", "--latent_dim"]),
+    ("biggan", ["--accumulate=3"], ["--accumulate=3 does not divide --batch_size=64"]),
+    ("biggan", ["--dataset=faces100"], ["biggan needs a labeled dataset", "--unconditional"]),
+    ("sagan", ["--dataset=ring8"], ["SAGAN makes images", "--dataset=digits"]),
+    ("biggan", ["--image_size=24"], ["--image_size=24", "16, 32, 64, 128, 256-pixel images"]),
+  ],
 )
-def test_bad_input_gets_one_line(bad_input_runs, case):
-  one_line_error(bad_input_runs[case], *BAD_INPUT[case][2])
+def test_bad_input_gets_one_line(script, flags, fragments):
+  one_line_error(experiment(script, *flags), *fragments)
 
 
 def copy_run(workdir, tmp_path, name):
@@ -552,23 +539,23 @@ def test_sigterm_checkpoints_and_the_rerun_resumes(tmp_path):
 
 
 def test_sample_bad_input(tmp_path):
-  no_run, txt = run_forked(
-    [
-      ["-m", "jaxgan.sample", f"--workdir={tmp_path}", "--output=x.npy"],
-      ["-m", "jaxgan.sample", f"--workdir={tmp_path}", "--output=x.txt"],
-    ]
+  one_line_error(
+    run(["-m", "jaxgan.sample", f"--workdir={tmp_path}", "--output=x.npy"]), "config.json not found"
   )
-  one_line_error(no_run, "config.json not found")
-  one_line_error(txt, "--output must end in .npy or .png")
+  one_line_error(
+    run(["-m", "jaxgan.sample", f"--workdir={tmp_path}", "--output=x.txt"]),
+    "--output must end in .npy or .png",
+  )
 
 
 @ON_THE_TRAINED_RUN
 def test_style_options_need_a_style_based_run(trained):
   workdir, _ = trained
-  options = ("--psi=0.5", "--mode=style_mixing")
-  commands = [["-m", "jaxgan.sample", f"--workdir={workdir}", o, "--output=x.png"] for o in options]
-  for proc in run_forked(commands):
-    one_line_error(proc, "for style-based generators")
+  for option in ("--psi=0.5", "--mode=style_mixing"):
+    one_line_error(
+      run(["-m", "jaxgan.sample", f"--workdir={workdir}", option, "--output=x.png"]),
+      "for style-based generators",
+    )
 
 
 @ON_THE_TRAINED_RUN

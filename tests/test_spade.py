@@ -3,14 +3,13 @@ losses and the pooling against numpy; scenes, maps and the segmenter; a few trai
 the translator end to end."""
 
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import run as run_script
 from PIL import Image
 
 from jaxgan import judges, scene_segmenter
@@ -261,15 +260,9 @@ def test_experiment_trains_paints_and_translates_a_users_map(tmp_path):
     "--log_every=1",
     f"--workdir={workdir}",
   ]
-  run = subprocess.run(
-    [sys.executable, os.path.join(ROOT, "experiments", "spade.py"), *flags],
-    capture_output=True,
-    text=True,
-    cwd=ROOT,
-    timeout=600,
-  )
-  assert run.returncode == 0, run.stderr[-2000:]
-  assert "held-out scenes: judge" in run.stdout
+  proc = run_script([os.path.join("experiments", "spade.py"), *flags])
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "held-out scenes: judge" in proc.stdout
   assert os.path.exists(os.path.join(workdir, "plots", "scenes_0000002.png"))
 
   label_map = np.zeros((48, 48), np.uint8)
@@ -289,13 +282,8 @@ def test_experiment_trains_paints_and_translates_a_users_map(tmp_path):
   label_map[0, 0] = 12
   Image.fromarray(label_map).save(tmp_path / "bad.png")
   bad_out = tmp_path / "bad_out.png"
-  translate = [sys.executable, "-m", "jaxgan.translate", f"--workdir={workdir}"]
-  bad = subprocess.run(
-    [*translate, f"--output={bad_out}", f"--input={tmp_path / 'bad.png'}"],
-    capture_output=True,
-    text=True,
-    cwd=ROOT,
-  )
+  translate = ["-m", "jaxgan.translate", f"--workdir={workdir}"]
+  bad = run_script([*translate, f"--output={bad_out}", f"--input={tmp_path / 'bad.png'}"])
   assert bad.returncode == 2 and "class 12" in bad.stderr.strip().splitlines()[-1]
   assert not bad_out.exists()
 
@@ -305,13 +293,8 @@ def test_bad_flags_get_one_line():
     ("--generator=unet", "unknown --generator"),
     ("--image_size=32", "must be 48"),
   ):
-    run = subprocess.run(
-      [sys.executable, os.path.join(ROOT, "experiments", "spade.py"), flag],
-      capture_output=True,
-      text=True,
-      cwd=ROOT,
-    )
-    assert run.returncode == 2 and fragment in run.stderr.strip().splitlines()[-1]
+    proc = run_script([os.path.join("experiments", "spade.py"), flag])
+    assert proc.returncode == 2 and fragment in proc.stderr.strip().splitlines()[-1]
 
 
 def _write_pair(image_path, label_path, classes, size=20):

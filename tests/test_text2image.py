@@ -4,15 +4,13 @@ captions, their vocabulary and bad captions; a few training steps and sampling f
 caption end to end."""
 
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import caption_embedding_folder
+from conftest import caption_embedding_folder, run
 
 from jaxgan.data import digit_captions
 from jaxgan.errors import ConfigError
@@ -173,15 +171,9 @@ def test_experiment_trains_and_draws_a_typed_caption(tmp_path):
     "--log_every=1",
     f"--workdir={workdir}",
   ]
-  run = subprocess.run(
-    [sys.executable, os.path.join(ROOT, "experiments", "text2image.py"), *flags],
-    capture_output=True,
-    text=True,
-    cwd=ROOT,
-    timeout=600,
-  )
-  assert run.returncode == 0, run.stderr[-2000:]
-  assert "held-out captions: judge" in run.stdout
+  proc = run([os.path.join("experiments", "text2image.py"), *flags])
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "held-out captions: judge" in proc.stdout
   for picture in ("captions", "interpolations"):
     assert os.path.exists(os.path.join(workdir, "plots", f"{picture}_0000002.png"))
 
@@ -204,8 +196,8 @@ def test_experiment_trains_and_draws_a_typed_caption(tmp_path):
   assert 0 <= results["judge_accuracy"] <= 1 and results["real_judge_accuracy"] > 0.9
 
   out = tmp_path / "bad.png"
-  sample = [sys.executable, "-m", "jaxgan.sample", f"--workdir={workdir}", f"--output={out}"]
-  bad = subprocess.run([*sample, "--caption="], capture_output=True, text=True, cwd=ROOT)
+  sample = ["-m", "jaxgan.sample", f"--workdir={workdir}", f"--output={out}"]
+  bad = run([*sample, "--caption="])
   assert bad.returncode == 2 and "empty" in bad.stderr.strip().splitlines()[-1]
   assert not out.exists()
 

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import fake_torchvision_vgg, one_line_error, run_forked
+from conftest import fake_torchvision_vgg, one_line_error, run
 
 from jaxgan import models, perceptual
 from jaxgan.errors import ConfigError
@@ -177,12 +177,13 @@ def test_reconstruction_metrics_against_numpy():
   np.testing.assert_allclose(stats["perplexity"], np.exp(-np.sum(p * np.log(p))))
 
 
-def test_bad_vqgan_flags_fail_in_one_line():
-  cases = [
+@pytest.mark.parametrize(
+  "flags, fragment",
+  [
     (["--num_codes=1"], "--num_codes must be at least 2"),
     (["--perceptual=vgg"], "--perceptual='vgg' is unknown"),
     (["--image_size=10", "--channel_multipliers=1,2,2"], "does not halve 2 times"),
-  ]
-  procs = run_forked([["experiments/vqgan.py", *flags] for flags, _ in cases])
-  for proc, (_, fragment) in zip(procs, cases, strict=True):
-    one_line_error(proc, fragment)
+  ],
+)
+def test_bad_vqgan_flags_fail_in_one_line(flags, fragment):
+  one_line_error(run(["experiments/vqgan.py", *flags]), fragment)
