@@ -105,9 +105,14 @@ class _ForkServer:
 
   def __init__(self):
     self.proc = None
+    self.environ = None  # the environment the server (and so each child) has
 
   def run(self, args):
+    if self.proc is not None and self.environ != os.environ:  # a test changed it: start anew
+      self.proc.kill()
+      self.proc = None
     if self.proc is None or self.proc.poll() is not None:
+      self.environ = dict(os.environ)
       env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
       self.proc = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "tests", "forked_runs.py")],
