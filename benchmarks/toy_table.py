@@ -56,13 +56,14 @@ def machine() -> str:
   return f"{model} ({usable} of {os.cpu_count()} cores)"
 
 
-def run_one(experiment: str, dataset: str, seed: int) -> dict:
+def train(experiment: str, dataset: str, *flags: str) -> tuple[float, dict]:
+  """(wall seconds, results.json) of `python experiments/EXPERIMENT.py --dataset=D FLAGS`."""
   with tempfile.TemporaryDirectory() as workdir:
     cmd = [
       sys.executable,
       os.path.join(ROOT, "experiments", f"{experiment}.py"),
       f"--dataset={dataset}",
-      f"--seed={seed}",
+      *flags,
       f"--workdir={workdir}",
       *shlex.split(FLAGS.extra_flags),
     ]
@@ -70,7 +71,11 @@ def run_one(experiment: str, dataset: str, seed: int) -> dict:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
     with open(os.path.join(workdir, "results.json")) as f:
-      results = json.load(f)
+      return seconds, json.load(f)
+
+
+def run_one(experiment: str, dataset: str, seed: int) -> dict:
+  seconds, results = train(experiment, dataset, f"--seed={seed}")
   return {
     "experiment": experiment,
     "dataset": dataset,
@@ -84,22 +89,9 @@ def run_one(experiment: str, dataset: str, seed: int) -> dict:
 
 def run_population(experiment: str, dataset: str, seeds: range) -> list[dict]:
   """The rows of seeds `seeds` trained as one population (one command)."""
-  with tempfile.TemporaryDirectory() as workdir:
-    cmd = [
-      sys.executable,
-      os.path.join(ROOT, "experiments", f"{experiment}.py"),
-      f"--dataset={dataset}",
-      f"--seed={seeds[0]}",
-      f"--population={len(seeds)}",
-      "--data_on_device",
-      f"--workdir={workdir}",
-      *shlex.split(FLAGS.extra_flags),
-    ]
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    seconds = time.perf_counter() - start
-    with open(os.path.join(workdir, "results.json")) as f:
-      results = json.load(f)
+  seconds, results = train(
+    experiment, dataset, f"--seed={seeds[0]}", f"--population={len(seeds)}", "--data_on_device"
+  )
   rows = []
   for i, seed in enumerate(seeds):
     prefix = f"member{i}_"
