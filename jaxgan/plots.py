@@ -184,7 +184,7 @@ def save_population_curves(
     values = {r.get(f"eval_member{i}_{name}") for r in evals for i in range(num_members)}
     return len(values) > 1
 
-  names = [n for n in names if varies(n)][:POPULATION_PANELS]
+  names = [n for n in names if n != "alive" and varies(n)][:POPULATION_PANELS]
   if not names:
     return False
   fig, axes = _subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)

@@ -26,8 +26,10 @@ What a population run leaves in its workdir, beside what every run leaves:
   memberI/         each member as a run of its own: config.json (its flags), plots/ (its
                    pictures) and, at the end, checkpoints/ (its slice of the population's state),
                    so jaxgan.sample and jaxgan.evaluate read a member as any run
-  results.json     every member's final evaluation ("memberI_NAME") and the population's
-                   summary: the mean, min and max of each metric ("NAME", "NAME_min", "NAME_max")
+  results.json     every member's final evaluation ("memberI_NAME"; "memberI_alive" is 0 for a
+                   member stopped at a non-finite loss, evaluated at its last finite state) and
+                   the population's summary: the mean, min and max of each metric ("NAME",
+                   "NAME_min", "NAME_max") and "alive", the members still training
   plots/population.png  each evaluation metric over the steps, one line per member
 """
 
@@ -405,9 +407,12 @@ def population_evaluator(members: Sequence[Trainer], configs) -> evaluators.Eval
       for i, m in enumerate(members)
     ]
     results: dict[str, Any] = {}
+    alive = np.asarray(state["alive"])
     for i, member in enumerate(per_member):
       results.update({f"member{i}_{k}": v for k, v in member.items() if _is_number(v)})
-    parts = [f"{int(np.sum(state['alive']))}/{len(members)} alive"]
+      results[f"member{i}_alive"] = int(alive[i])  # 0: stopped at a non-finite loss
+    results["alive"] = int(np.sum(alive))
+    parts = [f"{int(np.sum(alive))}/{len(members)} alive"]
     for name in [k for k, v in per_member[0].items() if _is_number(v) and k != "num_samples"]:
       values = np.array([float(m[name]) for m in per_member])
       results.update(

@@ -79,6 +79,9 @@ def test_a_diverging_member_stops_and_the_others_train_on(tmp_path, capsys):
   )
   diverged = newest_checkpoint(tmp_path / "run" / "member1")[1]
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(diverged) if x.dtype.kind == "f")
+  with open(tmp_path / "run" / "results.json") as f:
+    results = json.load(f)
+  assert (results["member0_alive"], results["member1_alive"], results["alive"]) == (1, 0, 1)
 
 
 def test_k_steps_per_call_data_on_the_device_and_resuming_serve_a_population(tmp_path):
