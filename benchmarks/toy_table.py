@@ -74,17 +74,23 @@ def train(experiment: str, dataset: str, *flags: str) -> tuple[float, dict]:
       return seconds, json.load(f)
 
 
-def run_one(experiment: str, dataset: str, seed: int) -> dict:
-  seconds, results = train(experiment, dataset, f"--seed={seed}")
+def table_row(experiment: str, dataset: str, seed: int, wall_s: float, results: dict, **more):
+  """One JSON line of the table: a run's settings, wall time, machine and final evaluation."""
   return {
     "experiment": experiment,
     "dataset": dataset,
     "seed": seed,
     "extra_flags": FLAGS.extra_flags,
-    "wall_s": round(seconds, 1),
+    **more,
+    "wall_s": round(wall_s, 1),
     "machine": machine(),
     **results,
   }
+
+
+def run_one(experiment: str, dataset: str, seed: int) -> dict:
+  seconds, results = train(experiment, dataset, f"--seed={seed}")
+  return table_row(experiment, dataset, seed, seconds, results)
 
 
 def run_population(experiment: str, dataset: str, seeds: range) -> list[dict]:
@@ -96,20 +102,9 @@ def run_population(experiment: str, dataset: str, seeds: range) -> list[dict]:
   for i, seed in enumerate(seeds):
     prefix = f"member{i}_"
     member = {k.removeprefix(prefix): v for k, v in results.items() if k.startswith(prefix)}
-    rows.append(
-      {
-        "experiment": experiment,
-        "dataset": dataset,
-        "seed": seed,
-        "extra_flags": FLAGS.extra_flags,
-        "population": len(seeds),
-        "command_wall_s": round(seconds, 1),
-        "wall_s": round(seconds / len(seeds), 1),
-        "machine": machine(),
-        "step": results["step"],
-        **member,
-      }
-    )
+    more = {"population": len(seeds), "command_wall_s": round(seconds, 1)}
+    member = {"step": results["step"], **member}
+    rows.append(table_row(experiment, dataset, seed, seconds / len(seeds), member, **more))
   return rows
 
 
@@ -150,8 +145,9 @@ def main(argv):
     for dataset in FLAGS.datasets:
       seeds = range(FLAGS.first_seed, FLAGS.seeds)
       todo = [s for s in seeds if (experiment, dataset, s, FLAGS.extra_flags) not in done]
-      if FLAGS.population and todo:
-        new_rows = run_population(experiment, dataset, range(todo[0], todo[-1] + 1))
+      if FLAGS.population and todo:  # members are seeds in a row: keep only the rows not there
+        members = run_population(experiment, dataset, range(todo[0], todo[-1] + 1))
+        new_rows = [row for row in members if row["seed"] in todo]
       else:
         new_rows = (run_one(experiment, dataset, seed) for seed in todo)
       for row in new_rows:

@@ -412,7 +412,7 @@ def population_evaluator(members: Sequence[Trainer], configs) -> evaluators.Eval
       results.update({f"member{i}_{k}": v for k, v in member.items() if _is_number(v)})
       results[f"member{i}_alive"] = int(alive[i])  # 0: stopped at a non-finite loss
     results["alive"] = int(np.sum(alive))
-    parts = [f"{int(np.sum(alive))}/{len(members)} alive"]
+    parts = [f"{results['alive']}/{len(members)} alive"]
     for name in [k for k, v in per_member[0].items() if _is_number(v) and k != "num_samples"]:
       values = np.array([float(m[name]) for m in per_member])
       results.update(

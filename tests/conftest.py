@@ -97,6 +97,14 @@ def np_sigmoid(x):
 TINY = ["--batch_size=16", "--g_hidden=16,16", "--d_hidden=16,16", "--log_every=2"]
 
 
+RUN_TIMEOUT_S = 300  # a command still running then fails its test
+
+
+def _with_root_on_path(environ):
+  """The environment a command runs in: `environ` with the repository first on PYTHONPATH."""
+  return {**environ, "PYTHONPATH": ROOT + os.pathsep + environ.get("PYTHONPATH", "")}
+
+
 class _ForkServer:
   """tests/forked_runs.py, started on first use, once per test process: it runs each command
   as a fork of an interpreter that imported jaxgan once (a child is its own process, exit
@@ -113,14 +121,13 @@ class _ForkServer:
       self.proc = None
     if self.proc is None or self.proc.poll() is not None:
       self.environ = dict(os.environ)
-      env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
       self.proc = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "tests", "forked_runs.py")],
+        [sys.executable, os.path.join(ROOT, "tests", "forked_runs.py"), str(RUN_TIMEOUT_S)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env=env,
+        env=_with_root_on_path(self.environ),
       )
       atexit.register(self.proc.kill)
     self.proc.stdin.write(json.dumps(list(map(str, args))) + "\n")
@@ -144,14 +151,15 @@ def run(args, *, env=None, background=False):
   processes at once), in an interpreter of its own."""
   if env is None and not background:
     return _FORK_SERVER.run(args)
-  env = dict(os.environ if env is None else env)
-  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+  env = _with_root_on_path(os.environ if env is None else env)
   command = [sys.executable, *args]
   if background:
     return subprocess.Popen(
       command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
     )
-  return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+  return subprocess.run(
+    command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=RUN_TIMEOUT_S
+  )
 
 
 def experiment_scripts():

@@ -1,8 +1,10 @@
 """A server that runs the tests' commands, each `python SCRIPT ARGS` or `python -m MODULE ARGS`,
 as forks of one interpreter that imported jaxgan and its libraries once (conftest.run).
 
-    python tests/forked_runs.py    # reads one JSON list of args per line from stdin,
-                                   # writes one JSON {returncode, stdout, stderr} per line
+    python tests/forked_runs.py TIMEOUT_S   # reads one JSON list of args per line from stdin,
+                                            # writes one JSON {returncode, stdout, stderr} per line
+
+A child still running after TIMEOUT_S seconds (conftest.RUN_TIMEOUT_S) is ended by SIGALRM.
 
 Each child is the command's own process: it runs the script as __main__ with its sys.argv,
 its stdout and stderr go to files of its own, and its exit status is its own (sys.exit,
@@ -22,12 +24,10 @@ import traceback
 import jaxgan.builders  # noqa: F401 (the imports every child shares)
 import jaxgan.cli  # noqa: F401
 
-TIMEOUT_S = 300  # conftest.run's limit: SIGALRM ends a child still running then
 
-
-def run_child(args: list[str]) -> int:
+def run_child(args: list[str], timeout_s: int) -> int:
   """Runs `python ARGS` in this (forked) process; its exit status."""
-  signal.alarm(TIMEOUT_S)
+  signal.alarm(timeout_s)
   try:
     if args[0] == "-m":
       sys.argv = [args[1], *args[2:]]
@@ -48,7 +48,7 @@ def run_child(args: list[str]) -> int:
     return 1
 
 
-def run_forked(args: list[str]) -> dict:
+def run_forked(args: list[str], timeout_s: int) -> dict:
   """{returncode, stdout, stderr} of `python ARGS` run in a fork of this process."""
   with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
     sys.stdout.flush()
@@ -57,7 +57,7 @@ def run_forked(args: list[str]) -> dict:
     if pid == 0:
       os.dup2(out.fileno(), 1)
       os.dup2(err.fileno(), 2)
-      code = run_child(args)
+      code = run_child(args, timeout_s)
       sys.stdout.flush()
       sys.stderr.flush()
       os._exit(code)
@@ -71,12 +71,12 @@ def run_forked(args: list[str]) -> dict:
     }
 
 
-def main() -> None:
+def main(timeout_s: int) -> None:
   for line in sys.stdin:
-    result = run_forked(json.loads(line))
+    result = run_forked(json.loads(line), timeout_s)
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
 
 
 if __name__ == "__main__":
-  main()
+  main(int(sys.argv[1]))
