@@ -175,14 +175,17 @@ def require_labels(dataset, experiment: str) -> int:
 
 
 def learning_rate(config, player: str):
-  """config.g_lr or config.d_lr ("generator" / "discriminator") under config.lr_schedule.
+  """config.g_lr or config.d_lr ("generator" / "discriminator") under config.lr_schedule
+  (decaying from config.lr_decay_start).
 
   The critic's schedule counts its own updates: num_steps · n_critic of them.
   """
   if player == "generator":
-    return optim.learning_rate_schedule(config.g_lr, config.lr_schedule, config.num_steps)
-  updates = config.num_steps * getattr(config, "n_critic", 1)  # translation: one update each
-  return optim.learning_rate_schedule(config.d_lr, config.lr_schedule, updates)
+    rate, updates = config.g_lr, config.num_steps
+  else:
+    rate = config.d_lr
+    updates = config.num_steps * getattr(config, "n_critic", 1)  # translation: one update each
+  return optim.learning_rate_schedule(rate, config.lr_schedule, updates, config.lr_decay_start)
 
 
 def adam(config, player: str, eps_root: float = 0.0) -> optax.GradientTransformation:

@@ -202,8 +202,13 @@ class RunConfig(LoopConfig):
   beta2: float = option(0.999, "Adam β2 of both players.")
   lr_schedule: str = option(
     "constant",
-    "constant, linear decay to 0, or constant for half the steps then linear to 0.",
+    "constant, linear decay to 0, or constant for --lr_decay_start of the steps then linear to 0.",
     choices=optim.SCHEDULES,
+  )
+  lr_decay_start: float = option(
+    0.5,
+    "With --lr_schedule=constant_then_linear: the fraction of the steps after which the rate "
+    "decays linearly to 0 (CycleGAN's 0.5).",
   )
   compilation_cache: str = option(
     os.path.join("~", ".cache", "jaxgan", "xla"),
@@ -234,7 +239,7 @@ class RunConfig(LoopConfig):
     for name in ("g_lr", "d_lr"):
       if not getattr(self, name) > 0:
         raise ConfigError(f"--{name} must be positive, got {getattr(self, name)}")
-    for name in ("beta1", "beta2"):
+    for name in ("beta1", "beta2", "lr_decay_start"):
       if not 0.0 <= getattr(self, name) < 1.0:
         raise ConfigError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
 

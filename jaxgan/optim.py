@@ -82,20 +82,24 @@ SCHEDULES = ("constant", "linear", "constant_then_linear")
 
 
 def learning_rate_schedule(
-  learning_rate: float, schedule: str, num_steps: int
+  learning_rate: float, schedule: str, num_steps: int, decay_start: float = 0.5
 ) -> optax.Schedule | float:
   """ "constant", or "linear" decay from learning_rate to 0 over num_steps updates, or
-  "constant_then_linear": constant for the first half, then linearly to 0 (CycleGAN's 100
-  epochs at 2e-4 and 100 decaying, Zhu et al. 2017, §4).
+  "constant_then_linear": constant for the first decay_start of the updates (half by default),
+  then linearly to 0 (CycleGAN's 100 epochs at 2e-4 and 100 decaying, Zhu et al. 2017, §4):
+
+      rate(t) = learning_rate · clip((num_steps − t) / ((1 − decay_start) · num_steps), 0, 1)
 
   Linear decay to zero is the WGAN-GP authors' schedule for CIFAR-10
   (gan_cifar_resnet.py). The count is the player's own number of updates, so a
   critic with n_critic updates per step gets num_steps · n_critic here.
 
   Args:
-    learning_rate: the initial rate.
+    learning_rate: the initial rate (a traced number inside a population's program).
     schedule: "constant", "linear" or "constant_then_linear".
     num_steps: the player's updates over the run.
+    decay_start: for "constant_then_linear", the fraction of num_steps after which the rate
+      decays, in [0, 1) (may be traced, as a population grid's number).
 
   Returns:
     An optax schedule (a float for "constant").
@@ -105,9 +109,12 @@ def learning_rate_schedule(
   if schedule == "linear":
     return optax.linear_schedule(learning_rate, 0.0, num_steps)
   if schedule == "constant_then_linear":
-    half = num_steps // 2
-    decay = optax.linear_schedule(learning_rate, 0.0, num_steps - half)
-    return optax.join_schedules([optax.constant_schedule(learning_rate), decay], [half])
+    decay_steps = (1.0 - decay_start) * num_steps
+
+    def constant_then_linear(count):
+      return learning_rate * jnp.clip((num_steps - count) / decay_steps, 0.0, 1.0)
+
+    return constant_then_linear
   raise ValueError(f"unknown schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")
 
 

@@ -45,6 +45,7 @@ def test_flags_parse_into_typed_values():
     (LoopConfig, {"eval_every": -1}, "--eval_every must be at least 1"),
     (GANConfig, {"g_lr": 0.0}, "--g_lr must be positive"),
     (GANConfig, {"beta1": 1.0}, "--beta1 must be in [0, 1)"),
+    (GANConfig, {"lr_decay_start": 1.0}, "--lr_decay_start must be in [0, 1)"),
     (GANConfig, {"ema_decay": 1.5}, "--ema_decay must be in [0, 1)"),
     (GANConfig, {"g_hidden": ("8", "x")}, "--g_hidden must be comma-separated integers"),
     (GANConfig, {"d_hidden": ()}, "--d_hidden needs at least one positive width"),

@@ -106,3 +106,18 @@ def test_learning_rate_schedule():
   np.testing.assert_allclose([linear(0), linear(50), linear(100), linear(200)], [1e-3, 5e-4, 0, 0])
   with pytest.raises(ValueError, match="unknown schedule"):
     optim.learning_rate_schedule(1e-3, "cosine", 10)
+
+
+@pytest.mark.parametrize("decay_start", [0.5, 0.3, 0.0])
+def test_constant_then_linear_schedule(decay_start):
+  """Constant up to decay_start · num_steps, then a straight line to 0 at num_steps (numpy)."""
+  counts = np.arange(0, 121)
+  start = decay_start * 100
+  expected = 2e-4 * np.where(counts < start, 1.0, np.clip((100 - counts) / (100 - start), 0, 1))
+  schedule = optim.learning_rate_schedule(2e-4, "constant_then_linear", 100, decay_start)
+  np.testing.assert_allclose(jax.vmap(schedule)(counts), expected, rtol=1e-6, atol=1e-12)
+  # The start may be a traced number (a population grid's): the same rates under jit.
+  traced = jax.jit(
+    lambda s: jax.vmap(optim.learning_rate_schedule(2e-4, "constant_then_linear", 100, s))(counts)
+  )
+  np.testing.assert_allclose(traced(decay_start), expected, rtol=1e-6, atol=1e-12)
