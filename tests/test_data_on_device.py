@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 import scipy.stats
-from conftest import experiment_module, newest_checkpoint
+from conftest import experiment_module, newest_checkpoint, with_default_emitters
 from test_steps_per_call import DIGITS, TOY, train, training_records
 
 from jaxgan import data, parallel
@@ -104,10 +104,11 @@ def test_toy_draws_in_the_program_equal_the_host_driven_run_bit_for_bit(tmp_path
 
 def test_digits_on_the_device_resume_exactly_equal_any_k_and_split_over_eight_devices(tmp_path):
   settings = dict(DIGITS, data_on_device=True)
-  train("dcgan.py", tmp_path / "single", num_steps=8, **settings)
+  env = with_default_emitters()
+  train("dcgan.py", tmp_path / "single", env, num_steps=8, **settings)
   resumed = dict(settings, steps_per_call=2, checkpoint_every=2)
-  train("dcgan.py", tmp_path / "resumed", num_steps=3, **resumed)
-  train("dcgan.py", tmp_path / "resumed", num_steps=8, **resumed)
+  train("dcgan.py", tmp_path / "resumed", env, num_steps=3, **resumed)
+  train("dcgan.py", tmp_path / "resumed", env, num_steps=8, **resumed)
   (step_a, a), (step_b, b) = (
     newest_checkpoint(tmp_path / "single"),
     newest_checkpoint(tmp_path / "resumed"),

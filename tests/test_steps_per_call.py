@@ -9,7 +9,14 @@ import os
 import jax
 import numpy as np
 import pytest
-from conftest import experiment_module, newest_checkpoint
+from conftest import (
+  assert_ok,
+  config_flags,
+  experiment_module,
+  newest_checkpoint,
+  run,
+  with_default_emitters,
+)
 
 from jaxgan.errors import ConfigError
 
@@ -20,7 +27,12 @@ def training_records(workdir):
   return [{k: v for k, v in r.items() if k != "steps_per_s"} for r in records if "d_loss" in r]
 
 
-def train(script, workdir, **settings):
+def train(script, workdir, env=None, **settings):
+  """Trains experiments/`script` on one device: in this process, or with env as a command."""
+  if env is not None:
+    flags = config_flags(workdir=workdir, num_devices=1, **settings)
+    assert_ok(run([os.path.join("experiments", script), *flags], env=env))
+    return
   module = experiment_module(script)
   module.main(module.Config(workdir=str(workdir), num_devices=1, **settings))
 
@@ -57,8 +69,9 @@ DIGITS = dict(
 )
 def test_k_steps_per_call_equal_k_single_steps_bit_for_bit(tmp_path, script, settings, k):
   # 10 steps: two or five calls of k, then single steps for the rest
-  train(script, tmp_path / "single", num_steps=10, **settings)
-  train(script, tmp_path / "repeated", num_steps=10, steps_per_call=k, **settings)
+  env = with_default_emitters()
+  train(script, tmp_path / "single", env, num_steps=10, **settings)
+  train(script, tmp_path / "repeated", env, num_steps=10, steps_per_call=k, **settings)
   (step_a, a), (step_b, b) = (
     newest_checkpoint(tmp_path / "single"),
     newest_checkpoint(tmp_path / "repeated"),
@@ -80,8 +93,8 @@ def test_resumed_and_automatic_runs_match_a_straight_one(tmp_path, capsys):
   assert "steps per call: " in capsys.readouterr().out
   train("wgan_gp.py", tmp_path / "straight", num_steps=14, **settings)
   straight = newest_checkpoint(tmp_path / "straight")[1]
-  for run in ("resumed", "auto"):
-    jax.tree.map(np.testing.assert_array_equal, newest_checkpoint(tmp_path / run)[1], straight)
+  for name in ("resumed", "auto"):
+    jax.tree.map(np.testing.assert_array_equal, newest_checkpoint(tmp_path / name)[1], straight)
 
 
 def test_steps_per_call_must_divide_the_intervals():
