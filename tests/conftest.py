@@ -20,16 +20,17 @@ if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
 # The tests compile many small programs once each: XLA's quickest code generation (-O0)
-# cuts their compile time several times, and no test here times them. XLA:CPU's older
-# element-wise fusion emitters (LLVM IR directly, not through MLIR) compile in about half the
-# time of the default ones (StyleGAN2-digits' step: 8 s against 15 s) for code that runs as
-# fast at -O0. (Set before the backend starts; scripts the tests run inherit it.)
-FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
-os.environ.setdefault("XLA_FLAGS", FAST_COMPILE)
-# XLA:CPU's default emitters (still -O0), for the claims about the code XLA makes by default: k
-# steps in one program equal k programs of one step bit for bit. (The older emitters round a
-# convolutional step inside a loop differently from the same step alone.)
+# cuts their compile time several times, and no test here times them. With XLA:CPU's default
+# emitters (DEFAULT_EMITTERS) for the claims about the code XLA makes by default: k steps in one
+# program equal k programs of one step bit for bit. (The older emitters round a convolutional
+# step inside a loop differently from the same step alone.)
 DEFAULT_EMITTERS = "--xla_backend_optimization_level=0"
+# Everywhere else, XLA:CPU's older element-wise fusion emitters (LLVM IR directly, not through
+# MLIR) compile in about half the time of the default ones (StyleGAN2-digits' step: 8 s against
+# 15 s) for code that runs as fast at -O0. (Set before the backend starts; scripts the tests
+# run inherit it.)
+FAST_COMPILE = DEFAULT_EMITTERS + " --xla_cpu_use_fusion_emitters=false"
+os.environ.setdefault("XLA_FLAGS", FAST_COMPILE)
 
 # Eight fake CPU devices for the sharding tests (before anything starts the backend).
 # Code without a mesh runs on the first one, as on a one-device machine.
