@@ -116,13 +116,14 @@ class _ForkServer:
   """tests/forked_runs.py, started on first use, once per test process: it runs each command
   as a fork of an interpreter that imported jaxgan once (a child is its own process, exit
   status and output; the 1–2 s of imports are paid once, not by each of the suite's hundred
-  commands)."""
+  commands). A command may set XLA_FLAGS of its own (XLA reads them when the child starts
+  its backend); any other change to the environment needs an interpreter of its own."""
 
   def __init__(self):
     self.proc = None
     self.environ = None  # the environment the server (and so each child) has
 
-  def run(self, args):
+  def run(self, args, xla_flags=None):
     if self.proc is not None and self.environ != os.environ:  # a test changed it: start anew
       self.proc.kill()
       self.proc = None
@@ -137,7 +138,8 @@ class _ForkServer:
         env=_with_root_on_path(self.environ),
       )
       atexit.register(self.proc.kill)
-    self.proc.stdin.write(json.dumps(list(map(str, args))) + "\n")
+    request = {"args": list(map(str, args)), "xla_flags": xla_flags}
+    self.proc.stdin.write(json.dumps(request) + "\n")
     self.proc.stdin.flush()
     line = self.proc.stdout.readline()
     assert line, f"tests/forked_runs.py stopped (status {self.proc.wait()})"
@@ -150,14 +152,22 @@ class _ForkServer:
 _FORK_SERVER = _ForkServer()
 
 
+def _changes_only_xla_flags(env):
+  """Whether `env` is the tests' environment but for XLA_FLAGS."""
+  others = set(env) | set(os.environ)
+  others.discard("XLA_FLAGS")
+  return all(env.get(name) == os.environ.get(name) for name in others)
+
+
 def run(args, *, env=None, background=False):
   """python ARGS from the repository root; background=True returns the Popen.
 
-  In the tests' own environment (env=None) and waited for, the command runs in the fork
-  server (_ForkServer); with another environment, or in the background (signals, several
-  processes at once), in an interpreter of its own."""
-  if env is None and not background:
-    return _FORK_SERVER.run(args)
+  Waited for, in the tests' own environment (env=None) or in one that changes only XLA_FLAGS,
+  the command runs in the fork server (_ForkServer); with another environment (JAX reads its
+  own variables, JAX_NUM_CPU_DEVICES among them, when it is imported), or in the background
+  (signals, several processes at once), in an interpreter of its own."""
+  if not background and (env is None or _changes_only_xla_flags(env)):
+    return _FORK_SERVER.run(args, None if env is None else env.get("XLA_FLAGS", ""))
   env = _with_root_on_path(os.environ if env is None else env)
   command = [sys.executable, *args]
   if background:

@@ -1,7 +1,7 @@
 """A server that runs the tests' commands, each `python SCRIPT ARGS` or `python -m MODULE ARGS`,
 as forks of one interpreter that imported jaxgan and its libraries once (conftest.run).
 
-    python tests/forked_runs.py TIMEOUT_S   # reads one JSON list of args per line from stdin,
+    python tests/forked_runs.py TIMEOUT_S   # reads one JSON {args, xla_flags} per line from stdin,
                                             # writes one JSON {returncode, stdout, stderr} per line
 
 A child still running after TIMEOUT_S seconds (conftest.RUN_TIMEOUT_S) is ended by SIGALRM.
@@ -10,7 +10,9 @@ Each child is the command's own process: it runs the script as __main__ with its
 its stdout and stderr go to files of its own, and its exit status is its own (sys.exit,
 os._exit, a signal). Only the 1–2 s of imports a fresh interpreter pays are shared (the suite
 starts a hundred commands): the server never starts JAX's backend, so each child starts its
-own, as a fresh process would, from the environment the server was started with.
+own, as a fresh process would, from the environment the server was started with, or with
+the request's XLA_FLAGS (XLA reads them when the backend starts; a request's xla_flags of
+None keeps the server's).
 """
 
 import json
@@ -25,9 +27,12 @@ import jaxgan.builders  # noqa: F401 (the imports every child shares)
 import jaxgan.cli  # noqa: F401
 
 
-def run_child(args: list[str], timeout_s: int) -> int:
-  """Runs `python ARGS` in this (forked) process; its exit status."""
+def run_child(args: list[str], xla_flags: str | None, timeout_s: int) -> int:
+  """Runs `python ARGS` in this (forked) process, with XLA_FLAGS set to xla_flags unless it is
+  None; its exit status."""
   signal.alarm(timeout_s)
+  if xla_flags is not None:
+    os.environ["XLA_FLAGS"] = xla_flags
   try:
     if args[0] == "-m":
       sys.argv = [args[1], *args[2:]]
@@ -48,7 +53,7 @@ def run_child(args: list[str], timeout_s: int) -> int:
     return 1
 
 
-def run_forked(args: list[str], timeout_s: int) -> dict:
+def run_forked(args: list[str], xla_flags: str | None, timeout_s: int) -> dict:
   """{returncode, stdout, stderr} of `python ARGS` run in a fork of this process."""
   with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
     sys.stdout.flush()
@@ -57,7 +62,7 @@ def run_forked(args: list[str], timeout_s: int) -> dict:
     if pid == 0:
       os.dup2(out.fileno(), 1)
       os.dup2(err.fileno(), 2)
-      code = run_child(args, timeout_s)
+      code = run_child(args, xla_flags, timeout_s)
       sys.stdout.flush()
       sys.stderr.flush()
       os._exit(code)
@@ -73,7 +78,8 @@ def run_forked(args: list[str], timeout_s: int) -> dict:
 
 def main(timeout_s: int) -> None:
   for line in sys.stdin:
-    result = run_forked(json.loads(line), timeout_s)
+    request = json.loads(line)
+    result = run_forked(request["args"], request["xla_flags"], timeout_s)
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
 
