@@ -12,6 +12,7 @@ a notebook and a test.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,7 @@ import optax
 from jaxgan import ada, augment, data, loop, models, optim, population, runtime
 from jaxgan.errors import ConfigError
 from jaxgan.kinds import gan
-from jaxgan.kinds.gan_spec import GANSpec
+from jaxgan.kinds.gan_spec import GANSpec, step_of_critic_update
 from jaxgan.loss_pairs import LossPair
 
 
@@ -178,14 +179,24 @@ def learning_rate(config, player: str):
   """config.g_lr or config.d_lr ("generator" / "discriminator") under config.lr_schedule
   (decaying from config.lr_decay_start).
 
-  The critic's schedule counts its own updates: num_steps · n_critic of them.
+  The critic's schedule counts its own updates: num_steps · n_critic of them. With
+  --n_critic_from it reads the step each update is made at instead
+  (gan_spec.step_of_critic_update), so both players' rates follow the steps.
   """
   if player == "generator":
     rate, updates = config.g_lr, config.num_steps
   else:
     rate = config.d_lr
     updates = config.num_steps * getattr(config, "n_critic", 1)  # translation: one update each
-  return optim.learning_rate_schedule(rate, config.lr_schedule, updates, config.lr_decay_start)
+  phases = getattr(config, "critic_phases", ())
+  if player == "generator" or not phases:
+    return optim.learning_rate_schedule(rate, config.lr_schedule, updates, config.lr_decay_start)
+  by_step = optim.learning_rate_schedule(
+    rate, config.lr_schedule, config.num_steps, config.lr_decay_start
+  )
+  if not callable(by_step):  # constant
+    return by_step
+  return lambda count: by_step(step_of_critic_update(config.n_critic, phases, count))
 
 
 def adam(config, player: str, eps_root: float = 0.0) -> optax.GradientTransformation:
@@ -225,6 +236,7 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
   shared = {
     "latent_dim": config.latent_dim,
     "n_critic": config.n_critic,
+    "n_critic_from": config.critic_phases,
     "ema_decay": config.ema,
     "accumulate": config.accumulate,
     "ema_start": config.ema_start,
@@ -253,12 +265,16 @@ def gan_spec(config, dataset, loss: LossPair, **fields) -> GANSpec:
 
 
 def gan_parts(make_spec: Callable, dataset) -> Callable:
-  """config → (init, pure step) of the GAN make_spec(config, dataset) makes: what a
-  population builds inside its program for each grid point (jaxgan.population)."""
+  """config → (init, pure step, (the pure steps of its --n_critic_from phases)) of the GAN
+  make_spec(config, dataset) makes: what a population builds inside its program for each grid
+  point (jaxgan.population)."""
 
   def parts(config):
     spec = make_spec(config, dataset)
-    return functools.partial(gan.init_state, spec), gan.make_train_step(spec).pure
+    phase_steps = tuple(
+      gan.make_train_step(dataclasses.replace(spec, n_critic=n)).pure for _, n in spec.n_critic_from
+    )
+    return functools.partial(gan.init_state, spec), gan.make_train_step(spec).pure, phase_steps
 
   return parts
 

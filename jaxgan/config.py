@@ -10,12 +10,12 @@ per field (its type, default, help and choices from the field) and builds the
 config from the parsed flags, so flags are read once, in `main`.
 
 An experiment subclasses the config of its kind: re-declaring a field changes
-its default for that experiment (wgan_gp trains 15,000 steps with n_critic 5),
+its default for that experiment (wgan_gp trains 20,000 steps with n_critic 5),
 and new fields are the experiment's own settings:
 
     @dataclasses.dataclass(frozen=True)
     class Config(GANConfig):
-      num_steps: int = 15_000
+      num_steps: int = 20_000
       n_critic: int = 5
       gp_weight: float = option(0.1, "λ, the weight of the gradient penalty.")
 
@@ -38,6 +38,7 @@ from jaxgan.augment import parse_policy
 from jaxgan.data.toy import TOY_DATASETS
 from jaxgan.errors import ConfigError
 from jaxgan.features import FEATURES_HELP, check_features_flag
+from jaxgan.kinds.gan_spec import check_critic_phases
 from jaxgan.models.layers import INITS, NORMALIZATIONS
 from jaxgan.precision import COMPUTE_DTYPES
 
@@ -257,6 +258,12 @@ class GANConfig(RunConfig):
     "image dataset by name (mnist, fashion_mnist, cifar10, svhn_cropped, celeb_a, ...).",
   )
   n_critic: int = option(1, "Discriminator updates per generator update.")
+  n_critic_from: str = option(
+    "",
+    "Later numbers of discriminator updates per generator update, STEP:N,... (e.g. 7000:2: "
+    "--n_critic until step 7,000, then 2; a run that ends sooner never switches); D's "
+    "learning-rate schedule counts steps.",
+  )
   accumulate: int = option(
     1,
     "Gradient accumulation: every update's gradient from this many micro-batches of "
@@ -319,6 +326,7 @@ class GANConfig(RunConfig):
     at_least(self, 1, "n_critic", "latent_dim", "width", "accumulate")
     at_least(self, 0, "ema_start", "standing_stats")
     at_least(self, 1, "population")
+    _ = self.critic_phases  # a one-line error for a malformed --n_critic_from
     if self.batch_size % self.accumulate:
       raise ConfigError(
         f"--accumulate={self.accumulate} does not divide --batch_size={self.batch_size}: "
@@ -342,6 +350,24 @@ class GANConfig(RunConfig):
     if isinstance(self.ema_decay, float | int) and not self.ema_decay:
       return None
     return self.ema_decay  # a number, or a traced one (a population's grid, jaxgan.population)
+
+  @property
+  def critic_phases(self) -> tuple[tuple[int, int], ...]:
+    """--n_critic_from as (first step, n_critic) pairs (jaxgan.kinds.gan_spec.GANSpec)."""
+    phases = []
+    for part in filter(None, (p.strip() for p in self.n_critic_from.split(","))):
+      try:
+        start, count = (int(v) for v in part.split(":"))
+      except ValueError:
+        raise ConfigError(
+          f"--n_critic_from: {part!r} is not STEP:N (e.g. --n_critic_from=7000:2)"
+        ) from None
+      phases.append((start, count))
+    try:
+      check_critic_phases(phases)
+    except ConfigError as e:
+      raise ConfigError(f"--{e}") from None
+    return tuple(phases)
 
 
 @dataclasses.dataclass(frozen=True)

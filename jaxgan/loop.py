@@ -19,7 +19,9 @@ Re-running the same command on the same workdir resumes from the newest
 checkpoint. The loop never waits on the device between log intervals: the
 step's metrics stay on the device until they are logged. With
 --steps_per_call=k it calls the step repeated k times in one compiled program
-(jaxgan.step.repeat_step) from each multiple of k, single steps elsewhere. A checkpoint that
+(jaxgan.step.repeat_step) from each multiple of k, single steps elsewhere. A trainer with later
+phases (jaxgan.trainer.Phase) switches to a phase's step and stream at its first step; no call
+spans two phases. A checkpoint that
 cannot be written because the disk is full stops the run with a DiskFullError
 (exit status 4 from the command line); the partial checkpoint is removed and
 the earlier ones stay valid.
@@ -46,7 +48,7 @@ from jaxgan.config import LoopConfig
 from jaxgan.errors import ConfigError, DiskFullError, NonFiniteError
 from jaxgan.preemption import Preempted, StopSignals
 from jaxgan.tensorboard import EventWriter
-from jaxgan.trainer import Trainer, run_keys
+from jaxgan.trainer import Phase, Trainer, phase_at, run_keys
 
 
 def log(message: str) -> None:
@@ -141,9 +143,9 @@ def _stack_batches(batches: list[Any]) -> Any:
   return jax.tree.map(lambda *parts: jax.numpy.stack(parts), *batches)
 
 
-def repeated_step(trainer: Trainer, k: int):
-  """The trainer's step k times in one compiled program (jaxgan.step.repeat_step), or None
-  for k = 1; a one-line ConfigError for a step that cannot be repeated."""
+def repeated_step(trainer: Trainer | Phase, k: int):
+  """The trainer's (or a phase's) step k times in one compiled program (jaxgan.step.repeat_step),
+  or None for k = 1; a one-line ConfigError for a step that cannot be repeated."""
   if k == 1:
     return None
   repeated = getattr(trainer.step, "repeated", None)
@@ -155,9 +157,10 @@ def repeated_step(trainer: Trainer, k: int):
   return repeated(k)
 
 
-def device_data_of(trainer: Trainer, config: LoopConfig):
-  """--data_on_device: the trainer's data in device memory (jaxgan.data.on_device.DeviceData),
-  placed now; None without the flag; a one-line ConfigError for data read on the host."""
+def device_data_of(trainer: Trainer | Phase, config: LoopConfig):
+  """--data_on_device: the trainer's (or a phase's) data in device memory
+  (jaxgan.data.on_device.DeviceData), placed now; None without the flag; a one-line ConfigError
+  for data read on the host."""
   if not config.data_on_device:
     return None
   on_device = getattr(trainer.batches, "on_device", None)
@@ -300,6 +303,9 @@ def dry_run(trainer: Trainer, config: LoopConfig) -> dict[str, Any]:
   batch = trainer.batches.batch_at(0)
   state = jax.eval_shape(trainer.init, init_key, batch)
   _, metrics = jax.eval_shape(trainer.step, state, batch, step_key)
+  for phase in trainer.phases:  # each later phase's program the run reaches, on its first batch
+    if phase.start < config.num_steps:
+      jax.eval_shape(phase.step, state, phase.batches.batch_at(phase.start), step_key)
   size = sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(state))
   names = sorted(name for name in metrics if "/" not in name)  # not each population member's
   log(
@@ -338,7 +344,7 @@ def run_training(
   write_config(workdir, {**(run_config or {}), **trainer.describe()})
   init_key, step_key, _ = run_keys(config.seed)
   state = trainer.init(init_key, trainer.batches.batch_at(0))
-  step_fn, stream, log_terms = trainer.step, trainer.batches, list(trainer.log_terms)
+  log_terms = list(trainer.log_terms)
   run_log = RunLog(workdir)
   if mesh is not None:
     state = parallel.replicate(state, mesh)
@@ -393,22 +399,43 @@ def run_training(
 
   auto = config.steps_per_call == 0  # k chosen from the step's time, after a few steps
   k = 1 if auto else config.steps_per_call
-  repeated = repeated_step(trainer, k)
-  device_data = device_data_of(trainer, config)
   probe_times: list[float] = []
-  ran_repeated = False
-  # a stream that draws k batches in one call (block_at) is read by position
-  block_at = getattr(stream, "block_at", None) if config.steps_per_call != 1 else None
   step = start
+
+  def enter_phase(step: int):
+    """The parts of the phase that trains `step` (jaxgan.trainer.Phase): its compiled step,
+    repeated and on the device's data, its stream, and the step where it ends."""
+    phase, end = phase_at(trainer, step)
+    device_data = device_data_of(phase, config)
+    # a stream that draws k batches in one call (block_at) is read by position
+    block_at = getattr(phase.batches, "block_at", None) if config.steps_per_call != 1 else None
+    iterator = None if block_at is not None or device_data is not None else phase.batches
+    return (
+      phase,
+      min(config.num_steps, end or config.num_steps),
+      repeated_step(phase, k),
+      device_data,
+      block_at,
+      None if iterator is None else iterator.iterate(step),
+    )
+
   try:
     with StopSignals() as stop:
-      batches = stream.iterate(start) if block_at is None and device_data is None else None
+      phase, phase_end, repeated, device_data, block_at, batches = enter_phase(start)
+      phase_start, ran_repeated = start, False
+      step_fn, stream = phase.step, phase.batches
       while step < config.num_steps:
+        if step == phase_end:  # the next phase: its own program (compiled on its first call)
+          flush(step)
+          log(f"from step {step}: {phase_at(trainer, step)[0].summary}")
+          phase, phase_end, repeated, device_data, block_at, batches = enter_phase(step)
+          phase_start, ran_repeated = step, False
+          step_fn, stream = phase.step, phase.batches
         called = time.perf_counter()
         # k steps a call from a multiple of k on; single steps up to it and after the last
-        count = k if repeated and step % k == 0 and step + k <= config.num_steps else 1
+        count = k if repeated and step % k == 0 and step + k <= phase_end else 1
         if device_data is not None:  # the batches are gathered inside the program
-          steps_on_data = trainer.step.on_data(device_data.batch_of, count)
+          steps_on_data = step_fn.on_data(device_data.batch_of, count)
           state, step_metrics = steps_on_data(state, device_data.arrays, step_key)
         elif count > 1:
           if block_at is not None:
@@ -419,19 +446,19 @@ def run_training(
         else:
           batch = next(batches) if block_at is None else stream.batch_at(step)
           state, step_metrics = step_fn(state, batch, step_key)
-        if count == 1 and auto and step > start:  # the first call compiles: time the next ones
+        if count == 1 and auto and step > phase_start:  # the first call compiles: time the next
           jax.block_until_ready(step_metrics)
           probe_times.append(time.perf_counter() - called)
           if len(probe_times) == AUTO_PROBES:
             auto, k = False, choose_steps_per_call(min(probe_times), config)
-            repeated = repeated_step(trainer, k) if hasattr(trainer.step, "repeated") else None
+            repeated = repeated_step(phase, k) if hasattr(step_fn, "repeated") else None
             log(
               f"steps per call: {k if repeated else 1} (a step takes "
               f"{1e3 * min(probe_times):.2f} ms; calls of about {TARGET_CALL_S * 1e3:.0f} ms "
               "or more keep the dispatch's cost small)"
             )
         pending.append((count, step_metrics))
-        first_call = step == start or (count > 1 and not ran_repeated)
+        first_call = step == phase_start or (count > 1 and not ran_repeated)
         ran_repeated = ran_repeated or count > 1
         step += count
         if first_call:  # keep compilation (of the step, of its repetition) out of steps/s, ETA

@@ -283,13 +283,13 @@ def population_step(member_step: Callable, hyperparameters: dict[str, Array], ke
   return population
 
 
-def _traced_part(parts_of: Callable, base, part: int):
-  """values → part (0: init, 1: the pure step) of parts_of(base with those values), built
+def _traced_part(parts_of: Callable, base, part: Callable):
+  """values → part(parts_of(base with those values)) (its init, or a phase's pure step), built
   inside the trace; a flag the experiment cannot take as a traced number gets one line."""
 
   def build(values):
     try:
-      return parts_of(with_traced(base, values))[part]
+      return part(parts_of(with_traced(base, values)))
     except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as e:
       names = ", ".join(values)
       raise ConfigError(
@@ -334,9 +334,10 @@ def make_population_trainer(
       no mesh), called with each member's config.
     configs: the members' configs (member_configs).
     members: the members' Trainers when already built (default: built here).
-    parts_of: config → (init, pure step) of a member, called inside the program with the
-      grid's numbers traced (a Trainer's evaluators would compute at build time, so only these
-      two are built there); None: the members may differ in their seeds only.
+    parts_of: config → (init, pure step, (the pure step of each later phase)) of a member,
+      called inside the program with the grid's numbers traced (a Trainer's evaluators would
+      compute at build time, so only these are built there); None: the members may differ in
+      their seeds only.
 
   Returns:
     The population's Trainer: its state a PopulationState, its evaluator "population".
@@ -357,12 +358,18 @@ def make_population_trainer(
       f"--population_grid: this experiment's members may differ in their seeds only, not in "
       f"{', '.join(names)}: pass seed:... or run one population per value"
     )
+  first = members[0]
   if names:  # the traced flags: each member's functions built with its values inside
-    init_of = _traced_part(parts_of, configs[0], 0)
-    step_of = _traced_part(parts_of, configs[0], 1)
+    init_of = _traced_part(parts_of, configs[0], lambda parts: parts[0])
+    steps_of = [
+      _traced_part(parts_of, configs[0], lambda parts, p=p: [parts[1], *parts[2]][p])
+      for p in range(1 + len(first.phases))
+    ]
   else:  # none: the first member's functions serve every member
-    init_of = lambda values: members[0].init  # noqa: E731
-    step_of = lambda values: members[0].step.pure  # noqa: E731
+    init_of = lambda values: first.init  # noqa: E731
+    steps_of = [
+      lambda values, s=s: s.pure for s in [first.step, *(phase.step for phase in first.phases)]
+    ]
 
   check_same_structure(members, configs, names)
 
@@ -371,11 +378,21 @@ def make_population_trainer(
     states = jax.jit(jax.vmap(lambda v, k, b: init_of(v)(k, b)))(hyperparameters, init_keys, batch)
     return PopulationState(states, jnp.ones(len(configs), bool), jnp.zeros((), jnp.int32))
 
-  pure = population_step(step_of, hyperparameters, step_keys)
-  first = members[0]
+  def compiled(step_of):
+    return step.compile_step(population_step(step_of, hyperparameters, step_keys))
+
+  phases = tuple(  # the members' later phases side by side (the same steps for all)
+    trainer_lib.Phase(
+      phase.start,
+      compiled(steps_of[1 + p]),
+      PopulationStream([m.phases[p].batches for m in members]),
+      phase.summary,
+    )
+    for p, phase in enumerate(first.phases)
+  )
   return Trainer(
     init=init,
-    step=step.compile_step(pure),
+    step=compiled(steps_of[0]),
     batches=PopulationStream([m.batches for m in members]),
     evaluators=[population_evaluator(members, configs)],
     describe=lambda: {
@@ -386,6 +403,7 @@ def make_population_trainer(
     },
     log_terms=[*first.log_terms, "alive"],
     summary=f"as a population of {len(configs)} ({first.summary})",
+    phases=phases,
   )
 
 

@@ -63,6 +63,10 @@ class Trainer(NamedTuple):
       rebuild the networks.
     log_terms: metric names shown right after the losses in the log line (penalties).
     summary: what the first log line says is trained ("on grid25, batch 128, n_critic 5").
+    phases: later phases of the run, in the order of their first steps: from phase.start on,
+      the loop calls phase.step on phase.batches (another compiled program on batches of
+      another shape: the GAN's --n_critic_from). The state, the evaluators and the
+      description stay the trainer's.
   """
 
   init: Callable[[Array, Any], Any]
@@ -72,6 +76,29 @@ class Trainer(NamedTuple):
   describe: Callable[[], dict[str, Any]]
   log_terms: Sequence[str] = ()
   summary: str = ""
+  phases: Sequence[Phase] = ()
+
+
+class Phase(NamedTuple):
+  """A later part of a run (Trainer.phases): from step `start` on, `step` on `batches`.
+
+  step and batches are as a Trainer's, on the same state; summary says what changed
+  ("n_critic 2"), for the log line at the switch.
+  """
+
+  start: int
+  step: Callable[[Any, Any, Array], tuple[Any, dict[str, Array]]]
+  batches: Stream
+  summary: str = ""
+
+
+def phase_at(trainer: Trainer, step: int) -> tuple[Phase, int | None]:
+  """The phase that trains `step` (the trainer's own first phase as a Phase at 0) and the
+  first step of the next one (None for the last)."""
+  phases = [Phase(0, trainer.step, trainer.batches, trainer.summary), *trainer.phases]
+  index = max(i for i, phase in enumerate(phases) if phase.start <= step)
+  following = phases[index + 1].start if index + 1 < len(phases) else None
+  return phases[index], following
 
 
 def run_keys(seed: int) -> tuple[Array, Array, Array]:

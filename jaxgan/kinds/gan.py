@@ -394,6 +394,8 @@ def describe_spec(spec: GANSpec, dataset, evaluator_names: Sequence[str]) -> dic
     "standing_statistics": list(spec.standing_statistics),
     "evaluators": list(evaluator_names),
   }
+  if spec.n_critic_from:
+    description["n_critic_from"] = [list(phase) for phase in spec.n_critic_from]
   if isinstance(dataset, ImageDataset):
     description["image_shape"] = [dataset.image_size, dataset.image_size, dataset.channels]
   return description
@@ -420,7 +422,9 @@ def make_trainer(
     evaluator_names: the evaluators (jaxgan.evaluators); default: those for the data.
 
   Returns:
-    The Trainer; its describe() is what `restore` rebuilds the generator from.
+    The Trainer; its describe() is what `restore` rebuilds the generator from. With
+    spec.n_critic_from, its phases train on with the later numbers of critic updates
+    (n_critic_phases).
   """
   stream = data.make_stream(dataset, config.batch_size, spec.n_critic, config.seed, mesh)
   model = model_of(spec, dataset, mesh)
@@ -430,6 +434,7 @@ def make_trainer(
     return {**trainer.describe_kind(KIND), **describe_spec(spec, dataset, names)}
 
   regularizers = (*spec.discriminator_regularizers, *spec.generator_regularizers)
+  later = f" ({', '.join(f'{n} from step {s}' for s, n in spec.n_critic_from)})"
   return trainer.Trainer(
     init=functools.partial(init_state, spec),
     step=make_train_step(spec, mesh=mesh),
@@ -438,7 +443,38 @@ def make_trainer(
     describe=describe,
     log_terms=[r.name for r in regularizers]
     + (["ada_p", "ada_rt"] if isinstance(spec.augment, Augmentation) else []),
-    summary=f"on {dataset.name}, batch {config.batch_size}, n_critic {spec.n_critic}",
+    summary=f"on {dataset.name}, batch {config.batch_size}, n_critic {spec.n_critic}"
+    + (later if spec.n_critic_from else ""),
+    phases=n_critic_phases(spec, dataset, config, mesh),
+  )
+
+
+def n_critic_phases(spec: GANSpec, dataset, config, mesh: Mesh | None = None):
+  """The Trainer's later phases of spec.n_critic_from: each its own compiled step (the spec
+  with that n_critic) and stream of [n_critic, B, ...] batches.
+
+  A phase's stream reads the data as if its n_critic had held from step 0 (the toys draw each
+  step's batch from (key, step); image data take positions step·n_critic·B of their shuffled
+  order), so every step's data, and a resume, are functions of the step alone; across a switch
+  an epoch of images may repeat or skip some examples.
+
+  Args:
+    spec: the GAN; its n_critic_from gives the phases' first steps and numbers of updates.
+    dataset: its training data.
+    config: the loop's settings (batch_size, seed).
+    mesh: train data-parallel over its devices.
+
+  Returns:
+    The jaxgan.trainer.Phase of each (first step, n_critic) of spec.n_critic_from.
+  """
+  return tuple(
+    trainer.Phase(
+      start,
+      make_train_step(dataclasses.replace(spec, n_critic=n), mesh=mesh),
+      data.make_stream(dataset, config.batch_size, n, config.seed, mesh),
+      f"n_critic {n}",
+    )
+    for start, n in spec.n_critic_from
   )
 
 

@@ -103,6 +103,10 @@ class GANSpec:
   (n, b): G samples with BatchNorm statistics recomputed over n batches of b draws
   (BigGAN's standing statistics, jaxgan.models.standing_stats), in training's
   evaluations and when the run is restored; () samples with the running averages.
+  n_critic_from = ((s, n), ...) changes the number of critic updates during training: n per
+  step from step s on (another compiled program, fed batches [n, B, ...]; the state is the
+  same). The critic's learning-rate schedule should then count steps, not its updates
+  (step_of_critic_update; jaxgan.builders does).
   """
 
   generator: nn.Module
@@ -114,6 +118,7 @@ class GANSpec:
   discriminator_regularizers: Sequence[Regularizer] = ()
   generator_regularizers: Sequence[Regularizer] = ()
   n_critic: int = 1
+  n_critic_from: tuple[tuple[int, int], ...] = ()  # (first step, n_critic) of later phases
   ema_decay: float | None = None
   ema_warmup: bool = False
   ema_start: int = 0  # G updates before the EMA starts averaging (it copies G until then)
@@ -137,6 +142,7 @@ class GANSpec:
       raise ConfigError(f"accumulate must be at least 1, got {self.accumulate}")
     if self.n_critic < 1:
       raise ConfigError(f"n_critic must be at least 1, got {self.n_critic}")
+    check_critic_phases(self.n_critic_from)
     if self.latent_dim < 1:
       raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
     if self.label_to_discriminator and not self.num_classes:
@@ -164,6 +170,53 @@ class GANSpec:
     return LatentSpace(
       self.latent_dim, self.num_classes, tuple(self.categorical_codes), self.continuous_codes
     )
+
+
+def check_critic_phases(n_critic_from: Sequence[tuple[int, int]]) -> None:
+  """A ConfigError unless the later phases' (first step, n_critic) pairs start after step 0, in
+  increasing order, with at least one critic update each."""
+  starts = [start for start, _ in n_critic_from]
+  if any(start < 1 for start in starts) or starts != sorted(set(starts)):
+    raise ConfigError(
+      f"n_critic_from's phases must start at increasing steps after 0, got {list(n_critic_from)}"
+    )
+  for start, count in n_critic_from:
+    if count < 1:
+      raise ConfigError(f"n_critic_from: the phase at step {start} has n_critic {count} < 1")
+
+
+def critic_schedule(n_critic: int, n_critic_from: Sequence[tuple[int, int]]):
+  """[(first step, n_critic, critic updates before it)] of every phase, the first at step 0."""
+  phases, updates, previous = [(0, n_critic, 0)], 0, (0, n_critic)
+  for start, count in n_critic_from:
+    updates += (start - previous[0]) * previous[1]
+    phases.append((start, count, updates))
+    previous = (start, count)
+  return phases
+
+
+def step_of_critic_update(
+  n_critic: int, n_critic_from: Sequence[tuple[int, int]], count: Array
+) -> Array:
+  """The training step, fractional, at which the critic makes its update number `count`.
+
+  With n_critic updates per step throughout, count / n_critic. With later phases (first step
+  s_i, n_i, u_i updates before s_i), s_i + (count − u_i) / n_i in the phase the update falls
+  in: the step a learning-rate schedule of the steps reads for the critic (jaxgan.builders).
+
+  Args:
+    n_critic: the critic's updates per step from step 0.
+    n_critic_from: the later phases' (first step, n_critic) pairs.
+    count: the update's number, from 0 (an integer array, traced in an optimizer).
+
+  Returns:
+    The step, a float array of count's shape.
+  """
+  phases = critic_schedule(n_critic, n_critic_from)
+  step = count / n_critic
+  for start, n, updates_before in phases[1:]:
+    step = jnp.where(count >= updates_before, start + (count - updates_before) / n, step)
+  return step
 
 
 @flax.struct.dataclass

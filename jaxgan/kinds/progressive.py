@@ -386,6 +386,10 @@ def make_trainer(
   Returns:
     The Trainer.
   """
+  if spec.gan.n_critic_from:
+    raise ConfigError(
+      "--n_critic_from: a growing GAN's phases are its levels, with one n_critic: drop it"
+    )
   if dataset.image_size != spec.schedule[-1].resolution:
     raise ConfigError(
       f"the growth ends at {spec.schedule[-1].resolution}×{spec.schedule[-1].resolution} "
