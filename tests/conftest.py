@@ -101,7 +101,15 @@ def np_sigmoid(x):
 # Running the scripts as a user does.
 # ---------------------------------------------------------------------------
 
-TINY = ["--batch_size=16", "--g_hidden=16,16", "--d_hidden=16,16", "--log_every=2"]
+# A tiny toy run. A constant rate: a decaying schedule's length is --num_steps, and tests resume
+# runs with more steps than they started with (wgan_gp's default rate decays).
+TINY = [
+  "--batch_size=16",
+  "--g_hidden=16,16",
+  "--d_hidden=16,16",
+  "--log_every=2",
+  "--lr_schedule=constant",
+]
 
 
 RUN_TIMEOUT_S = 300  # a command still running then fails its test

@@ -73,7 +73,7 @@ def test_a_diverging_member_stops_and_the_others_train_on(tmp_path, capsys):
   train(tmp_path / "run", num_steps=8, population=2, population_grid="d_lr:1e-4,1e30")
   out = capsys.readouterr().out
   assert "alive 1" in out and "1/2 alive" in out
-  train(tmp_path / "healthy", num_steps=8)
+  train(tmp_path / "healthy", num_steps=8, d_lr=1e-4)
   assert_states_close(
     newest_checkpoint(tmp_path / "run" / "member0")[1], newest_checkpoint(tmp_path / "healthy")[1]
   )

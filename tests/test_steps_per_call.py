@@ -47,6 +47,7 @@ TOY = dict(
   eval_every=8,
   plot_every=8,
   num_eval_samples=200,
+  lr_schedule="constant",  # the tests resume runs with more steps (see conftest.TINY)
 )
 DIGITS = dict(
   dataset="digits",

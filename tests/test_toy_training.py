@@ -32,6 +32,10 @@ def test_wgan_gp_finds_the_ring8_modes(tmp_path, compute_dtype):
       "--g_hidden=256,256,256",
       "--d_hidden=128,128,128",
       "--ema_decay=0.99",
+      "--g_lr=1e-4",  # the rates and critic steps this test was measured with
+      "--d_lr=1e-4",
+      "--lr_schedule=constant",
+      "--n_critic_from=",
       "--seed=0",
       "--log_every=500",
       "--eval_every=1500",
