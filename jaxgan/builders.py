@@ -183,17 +183,16 @@ def learning_rate(config, player: str):
   --n_critic_from it reads the step each update is made at instead
   (gan_spec.step_of_critic_update), so both players' rates follow the steps.
   """
-  if player == "generator":
-    rate, updates = config.g_lr, config.num_steps
-  else:
-    rate = config.d_lr
-    updates = config.num_steps * getattr(config, "n_critic", 1)  # translation: one update each
-  phases = getattr(config, "critic_phases", ())
-  if player == "generator" or not phases:
+
+  def schedule(rate, updates):
     return optim.learning_rate_schedule(rate, config.lr_schedule, updates, config.lr_decay_start)
-  by_step = optim.learning_rate_schedule(
-    rate, config.lr_schedule, config.num_steps, config.lr_decay_start
-  )
+
+  if player == "generator":
+    return schedule(config.g_lr, config.num_steps)
+  phases = getattr(config, "critic_phases", ())  # translation: no phases, one update a step
+  if not phases:
+    return schedule(config.d_lr, config.num_steps * getattr(config, "n_critic", 1))
+  by_step = schedule(config.d_lr, config.num_steps)
   if not callable(by_step):  # constant
     return by_step
   return lambda count: by_step(step_of_critic_update(config.n_critic, phases, count))

@@ -363,10 +363,7 @@ class GANConfig(RunConfig):
           f"--n_critic_from: {part!r} is not STEP:N (e.g. --n_critic_from=7000:2)"
         ) from None
       phases.append((start, count))
-    try:
-      check_critic_phases(phases)
-    except ConfigError as e:
-      raise ConfigError(f"--{e}") from None
+    check_critic_phases(phases, "--n_critic_from")
     return tuple(phases)
 
 

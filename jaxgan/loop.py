@@ -404,8 +404,12 @@ def run_training(
 
   def enter_phase(step: int):
     """The parts of the phase that trains `step` (jaxgan.trainer.Phase): its compiled step,
-    repeated and on the device's data, its stream, and the step where it ends."""
+    repeated and on the device's data, its stream, and the step where it ends. At a switch
+    (after the run's first step) the interval so far is logged first."""
     phase, end = phase_at(trainer, step)
+    if step > start:
+      flush(step)
+      log(f"from step {step}: {phase.summary}")
     device_data = device_data_of(phase, config)
     # a stream that draws k batches in one call (block_at) is read by position
     block_at = getattr(phase.batches, "block_at", None) if config.steps_per_call != 1 else None
@@ -421,21 +425,16 @@ def run_training(
 
   try:
     with StopSignals() as stop:
-      phase, phase_end, repeated, device_data, block_at, batches = enter_phase(start)
-      phase_start, ran_repeated = start, False
-      step_fn, stream = phase.step, phase.batches
+      phase_end = start  # the first pass enters the phase that trains `start`
       while step < config.num_steps:
-        if step == phase_end:  # the next phase: its own program (compiled on its first call)
-          flush(step)
-          log(f"from step {step}: {phase_at(trainer, step)[0].summary}")
+        if step == phase_end:  # a phase's first step: its own program (compiled on its first call)
           phase, phase_end, repeated, device_data, block_at, batches = enter_phase(step)
           phase_start, ran_repeated = step, False
-          step_fn, stream = phase.step, phase.batches
         called = time.perf_counter()
         # k steps a call from a multiple of k on; single steps up to it and after the last
         count = k if repeated and step % k == 0 and step + k <= phase_end else 1
         if device_data is not None:  # the batches are gathered inside the program
-          steps_on_data = step_fn.on_data(device_data.batch_of, count)
+          steps_on_data = phase.step.on_data(device_data.batch_of, count)
           state, step_metrics = steps_on_data(state, device_data.arrays, step_key)
         elif count > 1:
           if block_at is not None:
@@ -444,14 +443,14 @@ def run_training(
             block = _stack_batches([next(batches) for _ in range(k)])
           state, step_metrics = repeated(state, block, step_key)
         else:
-          batch = next(batches) if block_at is None else stream.batch_at(step)
-          state, step_metrics = step_fn(state, batch, step_key)
+          batch = next(batches) if block_at is None else phase.batches.batch_at(step)
+          state, step_metrics = phase.step(state, batch, step_key)
         if count == 1 and auto and step > phase_start:  # the first call compiles: time the next
           jax.block_until_ready(step_metrics)
           probe_times.append(time.perf_counter() - called)
           if len(probe_times) == AUTO_PROBES:
             auto, k = False, choose_steps_per_call(min(probe_times), config)
-            repeated = repeated_step(phase, k) if hasattr(step_fn, "repeated") else None
+            repeated = repeated_step(phase, k) if hasattr(phase.step, "repeated") else None
             log(
               f"steps per call: {k if repeated else 1} (a step takes "
               f"{1e3 * min(probe_times):.2f} ms; calls of about {TARGET_CALL_S * 1e3:.0f} ms "

@@ -434,7 +434,7 @@ def make_trainer(
     return {**trainer.describe_kind(KIND), **describe_spec(spec, dataset, names)}
 
   regularizers = (*spec.discriminator_regularizers, *spec.generator_regularizers)
-  later = f" ({', '.join(f'{n} from step {s}' for s, n in spec.n_critic_from)})"
+  later = ", ".join(f"{n} from step {s}" for s, n in spec.n_critic_from)
   return trainer.Trainer(
     init=functools.partial(init_state, spec),
     step=make_train_step(spec, mesh=mesh),
@@ -444,7 +444,7 @@ def make_trainer(
     log_terms=[r.name for r in regularizers]
     + (["ada_p", "ada_rt"] if isinstance(spec.augment, Augmentation) else []),
     summary=f"on {dataset.name}, batch {config.batch_size}, n_critic {spec.n_critic}"
-    + (later if spec.n_critic_from else ""),
+    + (f" ({later})" if later else ""),
     phases=n_critic_phases(spec, dataset, config, mesh),
   )
 

@@ -142,7 +142,7 @@ class GANSpec:
       raise ConfigError(f"accumulate must be at least 1, got {self.accumulate}")
     if self.n_critic < 1:
       raise ConfigError(f"n_critic must be at least 1, got {self.n_critic}")
-    check_critic_phases(self.n_critic_from)
+    check_critic_phases(self.n_critic_from, "n_critic_from")
     if self.latent_dim < 1:
       raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
     if self.label_to_discriminator and not self.num_classes:
@@ -172,17 +172,17 @@ class GANSpec:
     )
 
 
-def check_critic_phases(n_critic_from: Sequence[tuple[int, int]]) -> None:
-  """A ConfigError unless the later phases' (first step, n_critic) pairs start after step 0, in
-  increasing order, with at least one critic update each."""
+def check_critic_phases(n_critic_from: Sequence[tuple[int, int]], name: str) -> None:
+  """A ConfigError, naming the setting `name`, unless the later phases' (first step, n_critic)
+  pairs start after step 0, in increasing order, with at least one critic update each."""
   starts = [start for start, _ in n_critic_from]
   if any(start < 1 for start in starts) or starts != sorted(set(starts)):
     raise ConfigError(
-      f"n_critic_from's phases must start at increasing steps after 0, got {list(n_critic_from)}"
+      f"{name}'s phases must start at increasing steps after 0, got {list(n_critic_from)}"
     )
   for start, count in n_critic_from:
     if count < 1:
-      raise ConfigError(f"n_critic_from: the phase at step {start} has n_critic {count} < 1")
+      raise ConfigError(f"{name}: the phase at step {start} has n_critic {count} < 1")
 
 
 def critic_schedule(n_critic: int, n_critic_from: Sequence[tuple[int, int]]):
